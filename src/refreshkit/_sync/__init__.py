@@ -1,0 +1,1 @@
+"""Sync modules GENERATED from ``refreshkit._async`` by scripts/unasync.py."""

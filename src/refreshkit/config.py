@@ -1,0 +1,246 @@
+"""Settings: the one path by which refreshkit is configured.
+
+Build :class:`Settings` in code, from ``REFRESHKIT_*`` environment variables
+(:meth:`Settings.from_env`) or from any mapping such as a Flask config
+(:meth:`Settings.from_mapping`). Durations are :class:`~datetime.timedelta`
+or strings like ``"15m"``, ``"14d"``, ``"1h30m"``; everything is validated
+once, up front, with a :class:`~refreshkit.errors.ConfigurationError` that
+names the offending field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+
+__all__ = ["Settings", "parse_duration"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_duration(value: timedelta | str | float) -> timedelta:
+    """Turn ``"15m"``, ``"14d"``, ``"1h30m"``, ``"500ms"`` or seconds into a timedelta.
+
+    Raises :class:`ValueError` on anything else, so a typo never becomes zero.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = value.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '15m', '14d', '1h30m')")
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob refreshkit has, with safe defaults.
+
+    Secrets (``secret_key``, ``private_key``) are hidden from ``repr``.
+    """
+
+    #: ``iss`` claim of access tokens, checked on verification.
+    issuer: str = "refreshkit"
+    #: ``aud`` claim(s); the first is written, any is accepted.
+    audience: tuple[str, ...] = ("refreshkit",)
+    #: Lifetime of an access token.
+    access_ttl: timedelta = timedelta(minutes=15)
+    #: A session not refreshed for this long expires (sliding expiration).
+    refresh_idle_ttl: timedelta = timedelta(days=14)
+    #: No session outlives this, however often it is refreshed.
+    refresh_absolute_ttl: timedelta = timedelta(days=30)
+    #: Rotate refresh tokens on every use (RFC 9700 §4.14.2); off keeps them reusable.
+    rotation: bool = True
+    #: How long a just-rotated token may be replayed without counting as theft.
+    #: A deliberate deviation from RFC 9700: keep it 0 unless clients race.
+    reuse_grace: timedelta = timedelta(0)
+    #: How many sibling tokens one grace window may hand out.
+    max_grace_reuses: int = 10
+    #: With rotation off: how often one refresh token may be used (None: unbounded).
+    max_uses: int | None = None
+    #: Live sessions per subject; starting one more revokes the oldest (None: unbounded).
+    max_sessions: int | None = None
+    #: Revoke the session when its token is presented from another device.
+    revoke_on_device_mismatch: bool = True
+    #: Clock skew tolerated when checking ``exp``/``nbf``/``iat``.
+    leeway: timedelta = timedelta(0)
+    #: Signing algorithm for keys built from ``secret_key``/``private_key``.
+    algorithm: str = "HS256"
+    #: Shared secret for HS* algorithms (at least 32 bytes).
+    secret_key: str | None = field(default=None, repr=False)
+    #: PEM private key (text or a path to a file) for asymmetric algorithms.
+    private_key: str | None = field(default=None, repr=False)
+    #: Key id written to tokens when the key is built from settings.
+    key_id: str | None = None
+    #: Where tokens are stored; see :doc:`/backends`.
+    store_url: str = "memory://"
+    #: Verified access tokens remembered (by full token, never past ``exp``); 0 disables.
+    verify_cache_size: int = 1024
+    #: URL prefix of the HTTP token endpoints (``<prefix>/token/refresh``).
+    url_prefix: str = ""
+    #: Adapters read and set the refresh token in a cookie.
+    cookie_mode: bool = False
+    #: Adapters accept the refresh token in the request body / JSON.
+    body_mode: bool = True
+    #: Name of the refresh-token cookie.
+    cookie_name: str = "refresh_token"
+    #: ``Secure`` flag of the cookie; turning it off is for plain-HTTP development only.
+    cookie_secure: bool = True
+    #: ``SameSite`` of the cookie.
+    cookie_samesite: Literal["strict", "lax", "none"] = "strict"
+    #: ``Domain`` of the cookie (None: host-only, the safe default).
+    cookie_domain: str | None = None
+    #: CSRF defence in cookie mode: a required custom header, or a double-submit token.
+    csrf_protection: Literal["header", "double_submit"] = "double_submit"
+    #: Header that carries the CSRF proof.
+    csrf_header_name: str = "X-CSRF-Token"
+    #: Cookie that carries the double-submit CSRF token (readable by scripts).
+    csrf_cookie_name: str = "refresh_csrf"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, timedelta) and value < timedelta(0):
+                raise ConfigurationError(f"{f.name} must not be negative")
+        if self.access_ttl <= timedelta(0):
+            raise ConfigurationError("access_ttl must be positive")
+        if self.refresh_idle_ttl <= timedelta(0):
+            raise ConfigurationError("refresh_idle_ttl must be positive")
+        if self.access_ttl > self.refresh_idle_ttl:
+            raise ConfigurationError(
+                "access_ttl is longer than refresh_idle_ttl: refresh tokens would die first"
+            )
+        if self.refresh_idle_ttl > self.refresh_absolute_ttl:
+            raise ConfigurationError("refresh_idle_ttl must not exceed refresh_absolute_ttl")
+        if self.reuse_grace >= self.refresh_idle_ttl:
+            raise ConfigurationError("reuse_grace must be shorter than refresh_idle_ttl")
+        if self.max_grace_reuses < 0:
+            raise ConfigurationError("max_grace_reuses must be >= 0")
+        for name in ("max_uses", "max_sessions"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 1:
+                raise ConfigurationError(f"{name} must be >= 1 or None")
+        if self.verify_cache_size < 0:
+            raise ConfigurationError("verify_cache_size must be >= 0")
+        if not self.audience:
+            raise ConfigurationError("audience must name at least one audience")
+        if self.url_prefix and (
+            not self.url_prefix.startswith("/") or self.url_prefix.endswith("/")
+        ):
+            raise ConfigurationError("url_prefix must start with '/' and not end with one")
+        if not (self.cookie_mode or self.body_mode):
+            raise ConfigurationError("enable cookie_mode, body_mode, or both")
+        if self.cookie_samesite not in ("strict", "lax", "none"):
+            raise ConfigurationError("cookie_samesite must be 'strict', 'lax' or 'none'")
+        if self.cookie_samesite == "none" and not self.cookie_secure:
+            raise ConfigurationError("cookie_samesite='none' requires cookie_secure")
+        if self.csrf_protection not in ("header", "double_submit"):
+            raise ConfigurationError("csrf_protection must be 'header' or 'double_submit'")
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied (coerced and validated like any input)."""
+        return Settings.from_mapping({**self._as_dict(), **changes})
+
+    def _as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], *, prefix: str = "") -> Settings:
+        """Build settings from a mapping, coercing strings to each field's type.
+
+        With ``prefix`` (e.g. ``"REFRESHKIT_"``) only keys that start with it
+        are read, case-insensitively, so a whole Flask config can be passed.
+        An unknown key under the prefix is an error: typos must not pass silently.
+        """
+        hints = _field_types()
+        values: dict[str, Any] = {}
+        for key, raw in mapping.items():
+            if prefix:
+                if not key.upper().startswith(prefix.upper()):
+                    continue
+                key = key[len(prefix) :]
+            name = key.lower()
+            if name not in hints:
+                raise ConfigurationError(f"unknown setting {prefix}{key.upper()}")
+            values[name] = _coerce(name, hints[name], raw)
+        try:
+            return cls(**values)
+        except TypeError as exc:  # pragma: no cover - guarded by the hints check
+            raise ConfigurationError(str(exc)) from None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, prefix: str = "REFRESHKIT_"
+    ) -> Settings:
+        """Build settings from ``REFRESHKIT_*`` environment variables."""
+        return cls.from_mapping(os.environ if environ is None else environ, prefix=prefix)
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, hint: Any, raw: Any) -> Any:
+    """Convert ``raw`` (often a string) to the field type ``hint``."""
+    try:
+        return _coerce_to(hint, raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"setting {name}: {exc}") from None
+
+
+def _coerce_to(hint: Any, raw: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce_to(inner[0], raw)
+    if origin is Literal:
+        if raw not in args:
+            raise ValueError(f"expected one of {', '.join(map(repr, args))}, got {raw!r}")
+        return raw
+    if hint is timedelta:
+        return parse_duration(raw)
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"expected a boolean, got {raw!r}")
+    if hint is int:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        return int(raw)
+    if origin is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return tuple(str(part) for part in raw)
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected a string, got {type(raw).__name__}")
+        return raw
+    raise TypeError(f"unsupported setting type {hint!r}")  # pragma: no cover

@@ -1,0 +1,117 @@
+"""The one home of refreshkit's exceptions.
+
+Every error refreshkit raises is a :class:`RefreshKitError`. Each carries the
+OAuth error code (RFC 6749 §5.2 / RFC 6750 §3.1) and the HTTP status an
+adapter answers with, so no framework integration has to guess::
+
+    RefreshKitError
+    ├── ConfigurationError            bad settings, missing extra    (500)
+    ├── StoreError                    backend down or failing        (503)
+    └── TokenError                    the presented token is refused
+        ├── InvalidTokenError         malformed, unknown, bad signature  invalid_grant / invalid_token
+        │   ├── ExpiredTokenError     past exp / idle / absolute expiry
+        │   ├── RevokedTokenError     session or access token revoked
+        │   │   └── TokenReuseError   rotated token replayed: session revoked
+        │   └── DeviceMismatchError   presented from another device
+        └── InsufficientScopeError    valid token, missing scope     (403)
+
+Messages never contain a token, a secret or a hash of either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DeviceMismatchError",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidTokenError",
+    "RefreshKitError",
+    "RevokedTokenError",
+    "StoreError",
+    "TokenError",
+    "TokenReuseError",
+]
+
+
+class RefreshKitError(Exception):
+    """Base of every refreshkit error.
+
+    ``error_code`` is the OAuth error an HTTP adapter reports and
+    ``status_code`` the HTTP status it answers with.
+    """
+
+    error_code: str = "server_error"
+    status_code: int = 500
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        self.message = str(self.args[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigurationError(RefreshKitError):
+    """Settings are invalid, or an optional dependency is not installed."""
+
+
+class StoreError(RefreshKitError):
+    """The token store is unreachable or failed.
+
+    Deliberately *not* a :class:`TokenError`: an outage must never look like
+    a bad token, or users would be logged out by an infrastructure hiccup.
+    Adapters answer ``503`` with ``Retry-After``.
+    """
+
+    error_code = "temporarily_unavailable"
+    status_code = 503
+
+    def __init__(self, message: str = "", *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TokenError(RefreshKitError):
+    """A presented token was refused."""
+
+    error_code = "invalid_grant"
+    #: RFC 6750 error for access tokens; refresh errors use ``error_code``.
+    bearer_error = "invalid_token"
+    status_code = 400
+
+
+class InvalidTokenError(TokenError):
+    """The token is malformed, unknown, or its signature or claims do not verify."""
+
+
+class ExpiredTokenError(InvalidTokenError):
+    """The token, or the session it belongs to, has expired."""
+
+
+class RevokedTokenError(InvalidTokenError):
+    """The token, or the session it belongs to, has been revoked."""
+
+
+class TokenReuseError(RevokedTokenError):
+    """A rotated refresh token was presented again: its whole session is now revoked."""
+
+    def __init__(self, message: str = "", *, sid: str | None = None) -> None:
+        super().__init__(message)
+        self.sid = sid
+
+
+class DeviceMismatchError(InvalidTokenError):
+    """The token was presented from a device other than the one it was bound to."""
+
+
+class InsufficientScopeError(TokenError):
+    """The access token is valid but lacks a required scope."""
+
+    error_code = "insufficient_scope"
+    bearer_error = "insufficient_scope"
+    status_code = 403
+
+    def __init__(self, message: str = "", *, required: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.required = required
