@@ -1,9 +1,18 @@
-"""refreshkit: secure token refresh for Python web apps."""
+"""refreshkit: secure token refresh for Python web apps.
+
+Short-lived signed access tokens, long-lived opaque refresh tokens stored
+hashed, rotation with reuse detection, sliding expiry under an absolute cap,
+device binding and revocation, on memory, SQL or Redis stores.
+"""
 
 from __future__ import annotations
 
+from ._async.manager import AsyncTokenManager
+from ._sync.manager import TokenManager
+from .backends import create_async_store, create_store
+from .backends.base import AsyncTokenStore, TokenStore
 from .clock import Clock, FrozenClock, SystemClock
-from .config import Settings
+from .config import Settings, parse_duration
 from .errors import (
     ConfigurationError,
     DeviceMismatchError,
@@ -16,6 +25,40 @@ from .errors import (
     TokenError,
     TokenReuseError,
 )
+from .events import Event, EventHooks
+from .keys import KeySet, SigningKey
 from .models import AccessClaims, Session, TokenPair
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AccessClaims",
+    "AsyncTokenManager",
+    "AsyncTokenStore",
+    "Clock",
+    "ConfigurationError",
+    "DeviceMismatchError",
+    "Event",
+    "EventHooks",
+    "ExpiredTokenError",
+    "FrozenClock",
+    "InsufficientScopeError",
+    "InvalidTokenError",
+    "KeySet",
+    "RefreshKitError",
+    "RevokedTokenError",
+    "Session",
+    "Settings",
+    "SigningKey",
+    "StoreError",
+    "SystemClock",
+    "TokenError",
+    "TokenManager",
+    "TokenPair",
+    "TokenReuseError",
+    "TokenStore",
+    "__version__",
+    "create_async_store",
+    "create_store",
+    "parse_duration",
+]

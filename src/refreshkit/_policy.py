@@ -24,7 +24,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from . import _tokens
 from .config import Settings
@@ -37,6 +37,7 @@ from .errors import (
     TokenError,
     TokenReuseError,
 )
+from .events import EventName
 from .models import (
     AccessCheck,
     AccessClaims,
@@ -73,10 +74,6 @@ RESERVED_CLAIMS = frozenset(
 )
 #: The access-token claim that carries the bound device's hash.
 DEVICE_CLAIM = "dev"
-
-EventName = Literal[
-    "issued", "refreshed", "grace_reuse", "reuse_detected", "device_mismatch", "revoked", "expired"
-]
 
 
 class Rejection(enum.Enum):

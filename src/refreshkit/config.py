@@ -11,6 +11,7 @@ names the offending field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import types
@@ -116,8 +117,10 @@ class Settings:
     csrf_cookie_name: str = "refresh_csrf"
 
     def __post_init__(self) -> None:
+        hints = _field_types()
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+            value = _coerce(f.name, hints[f.name], getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
             if isinstance(value, timedelta) and value < timedelta(0):
                 raise ConfigurationError(f"{f.name} must not be negative")
         if self.access_ttl <= timedelta(0):
@@ -180,11 +183,8 @@ class Settings:
             name = key.lower()
             if name not in hints:
                 raise ConfigurationError(f"unknown setting {prefix}{key.upper()}")
-            values[name] = _coerce(name, hints[name], raw)
-        try:
-            return cls(**values)
-        except TypeError as exc:  # pragma: no cover - guarded by the hints check
-            raise ConfigurationError(str(exc)) from None
+            values[name] = raw
+        return cls(**values)
 
     @classmethod
     def from_env(
@@ -194,6 +194,7 @@ class Settings:
         return cls.from_mapping(os.environ if environ is None else environ, prefix=prefix)
 
 
+@functools.cache
 def _field_types() -> dict[str, Any]:
     hints = typing.get_type_hints(Settings)
     return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
@@ -211,9 +212,9 @@ def _coerce_to(hint: Any, raw: Any) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
-            if type(None) in args:
-                return None
+        empty = raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none"))
+        if empty and type(None) in args:
+            return None
         inner = [a for a in args if a is not type(None)]
         return _coerce_to(inner[0], raw)
     if origin is Literal:
@@ -236,6 +237,8 @@ def _coerce_to(hint: Any, raw: Any) -> Any:
             raise ValueError(f"expected an integer, got {raw!r}")
         return int(raw)
     if origin is tuple:
+        if isinstance(raw, tuple) and all(isinstance(p, str) for p in raw):
+            return raw
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(str(part) for part in raw)

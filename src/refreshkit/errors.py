@@ -8,12 +8,15 @@ adapter answers with, so no framework integration has to guess::
     ├── ConfigurationError            bad settings, missing extra    (500)
     ├── StoreError                    backend down or failing        (503)
     └── TokenError                    the presented token is refused
-        ├── InvalidTokenError         malformed, unknown, bad signature  invalid_grant / invalid_token
+        ├── InvalidTokenError         malformed, unknown, forged     (400 / 401)
         │   ├── ExpiredTokenError     past exp / idle / absolute expiry
         │   ├── RevokedTokenError     session or access token revoked
         │   │   └── TokenReuseError   rotated token replayed: session revoked
         │   └── DeviceMismatchError   presented from another device
         └── InsufficientScopeError    valid token, missing scope     (403)
+
+Refresh errors answer ``400 invalid_grant`` (RFC 6749 §5.2); access-token
+errors answer ``401 invalid_token`` (RFC 6750 §3.1) via ``bearer_error``.
 
 Messages never contain a token, a secret or a hash of either.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -89,7 +89,7 @@ class AsyncStoreConformance:
     Requires a ``store`` fixture yielding a fresh, empty store.
     """
 
-    pytestmark = [pytest.mark.asyncio]
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
 
     # ---------------------------------------------------------------- storing
 
@@ -233,9 +233,7 @@ class AsyncStoreConformance:
     async def test_unbound_session_accepts_any_device(self, store: AsyncTokenStore) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        result = await store.consume(
-            _request(record, now=T0, device_hash=_tokens.hash_device("x"))
-        )
+        result = await store.consume(_request(record, now=T0, device_hash=_tokens.hash_device("x")))
         assert result.outcome is ConsumeOutcome.ROTATED
 
     # ------------------------------------------------------------------ grace

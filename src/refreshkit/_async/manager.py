@@ -1,0 +1,317 @@
+"""AsyncTokenManager: orchestration only; every decision comes from ``_policy``.
+
+The manager owns the clock, the keys, the store and the hooks. It reads
+``now`` once per call, asks the policy what to do, makes at most the store
+calls the outcome needs, and emits events. ``refreshkit._sync.manager`` is
+generated from this file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from .. import _jwt, _policy, _tokens
+from .._cache import VerifiedTokenCache
+from ..backends import create_async_store
+from ..backends.base import AsyncTokenStore
+from ..clock import Clock, SystemClock
+from ..config import Settings
+from ..errors import InvalidTokenError, StoreError, TokenReuseError
+from ..events import Event, EventHooks, EventName
+from ..keys import KeySet
+from ..models import AccessClaims, ConsumeOutcome, ConsumeRequest, ConsumeResult, Session, TokenPair
+
+__all__ = ["AsyncTokenManager"]
+
+
+class AsyncTokenManager:
+    """Issue, verify, refresh and revoke tokens (async).
+
+    ``store`` is a store or a URL (default: ``settings.store_url``); a store
+    built here from a URL is closed by :meth:`aclose`, one passed in is not.
+    ``keys`` defaults to the key named in ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        keys: KeySet | None = None,
+        store: AsyncTokenStore | str | None = None,
+        clock: Clock | None = None,
+        hooks: EventHooks | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.keys = keys if keys is not None else KeySet.from_settings(self.settings)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.hooks = hooks if hooks is not None else EventHooks()
+        if store is None and self.settings.store_url == "memory://":
+            warnings.warn(
+                "refreshkit is using the in-memory store because none was configured: "
+                "sessions vanish on restart and are not shared between worker processes",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        source = self.settings.store_url if store is None else store
+        self._owns_store = isinstance(source, str)
+        self.store: AsyncTokenStore = (
+            create_async_store(source) if isinstance(source, str) else source
+        )
+        self._cache = VerifiedTokenCache(self.settings.verify_cache_size)
+
+    # ------------------------------------------------------------------ login
+
+    async def issue(
+        self,
+        subject: str,
+        *,
+        device: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        scope: str | Iterable[str] | None = None,
+    ) -> TokenPair:
+        """Start a session for ``subject`` (after the application checked its password).
+
+        ``device`` binds the session to a device identifier (stored hashed);
+        ``claims`` are added to every access token of the session and may not
+        override reserved claims (:class:`ValueError`). With ``max_sessions``
+        set, the subject's oldest live sessions beyond it are revoked.
+        Raises :class:`~refreshkit.errors.StoreError` when the store fails.
+        """
+        now = self.clock.now()
+        session, record, token = _policy.new_session(
+            subject, now, self.settings, device=device, scope=_scope_text(scope), claims=claims
+        )
+        await self.store.create_session(session, record)
+        self._emit("issued", now, session)
+        if self.settings.max_sessions is not None:
+            stored = await self.store.list_sessions(subject)
+            for old in _policy.sessions_to_evict(stored, self.settings.max_sessions, now):
+                await self._revoke(old.sid, old.subject, now, "max_sessions")
+        return self._pair(session, token, now)
+
+    # ----------------------------------------------------------------- access
+
+    def verify_access(
+        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+    ) -> AccessClaims:
+        """Verify an access token with zero store round trips.
+
+        Checks signature (with the ``kid``'s own algorithm only), ``typ``,
+        ``iss``, ``aud``, ``exp``/``nbf`` against the manager's clock, device
+        binding and ``scopes``. Raises :class:`~refreshkit.errors.InvalidTokenError`
+        (or its subclasses) and
+        :class:`~refreshkit.errors.InsufficientScopeError`; never anything else.
+        """
+        return self._verify(token, device, scopes, use_cache=True)
+
+    async def verify_access_online(
+        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+    ) -> AccessClaims:
+        """Like :meth:`verify_access`, and also refuse a denied ``jti`` or a revoked session.
+
+        One store round trip; the verification cache is bypassed.
+        """
+        claims = self._verify(token, device, scopes, use_cache=False)
+        now = self.clock.now()
+        _policy.check_access_state(await self.store.check_access(claims.jti, claims.sid, now), now)
+        return claims
+
+    def _verify(
+        self, token: str, device: str | None, scopes: Iterable[str], *, use_cache: bool
+    ) -> AccessClaims:
+        cached = self._cache.get(token) if use_cache and isinstance(token, str) else None
+        claims = cached if cached is not None else self._decode(token)
+        try:
+            _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
+        except InvalidTokenError:
+            if cached is not None:
+                self._cache.discard(token)
+            raise
+        if cached is None and use_cache:
+            self._cache.put(token, claims)
+        _policy.check_access_binding(claims, device, scopes)
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
+        header = _jwt.unverified_header(token)
+        key = self.keys.get(header["kid"])
+        if key is None:
+            raise InvalidTokenError("access token signed by an unknown key")
+        if header["alg"] != key.algorithm:
+            raise InvalidTokenError("access token algorithm does not match its key")
+        payload = _jwt.decode(
+            token,
+            key.public,
+            key.algorithm,
+            issuer=self.settings.issuer,
+            audience=self.settings.audience,
+        )
+        return _policy.access_claims_from_payload(payload)
+
+    # ---------------------------------------------------------------- refresh
+
+    async def refresh(self, refresh_token: str, *, device: str | None = None) -> TokenPair:
+        """Exchange a refresh token for a new pair (RFC 6749 §6), rotating it.
+
+        Raises :class:`~refreshkit.errors.InvalidTokenError` (unknown, malformed),
+        :class:`~refreshkit.errors.RevokedTokenError`,
+        :class:`~refreshkit.errors.ExpiredTokenError`,
+        :class:`~refreshkit.errors.DeviceMismatchError`,
+        :class:`~refreshkit.errors.TokenReuseError` (the session is now revoked),
+        or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
+        """
+        token_id, secret_hash = _tokens.parse_refresh_token(refresh_token)
+        now = self.clock.now()
+        request, successor = _policy.consume_request(
+            token_id, secret_hash, now, self.settings, device=device
+        )
+        result = await self.store.consume(request)
+        if result.outcome is ConsumeOutcome.REJECTED:
+            await self._reject(result, request)
+        session = result.session
+        if session is None:
+            raise StoreError("store reported a refresh without its session")
+        if result.outcome is ConsumeOutcome.GRACE_REISSUED:
+            self._emit("grace_reuse", now, session, details={"reuses": session.grace_reuses})
+        else:
+            self._emit("refreshed", now, session, details={"generation": session.generation})
+        return self._pair(session, successor if successor is not None else refresh_token, now)
+
+    async def _reject(self, result: ConsumeResult, request: ConsumeRequest) -> None:
+        rejection = _policy.classify(result.record, result.session, request)
+        if not isinstance(rejection, _policy.Rejection):
+            raise StoreError("store refused a refresh that its reported state allows")
+        consequence = _policy.consequence_of(rejection, self.settings)
+        session = result.session
+        if session is not None and consequence.event is not None:
+            self._emit(consequence.event, request.now, session)
+        if session is not None and consequence.revoke_reason is not None:
+            await self._revoke(session.sid, session.subject, request.now, consequence.revoke_reason)
+        if consequence.error is TokenReuseError:
+            raise TokenReuseError(consequence.message, sid=session.sid if session else None)
+        raise consequence.error(consequence.message)
+
+    # ------------------------------------------------------------- revocation
+
+    async def revoke(self, refresh_token: str) -> bool:
+        """End the session of ``refresh_token`` (logout; RFC 7009).
+
+        Unknown or malformed tokens are not an error (RFC 7009 §2.2): the
+        result is False. Raises :class:`~refreshkit.errors.StoreError` on outage.
+        """
+        try:
+            token_id, secret_hash = _tokens.parse_refresh_token(refresh_token)
+        except InvalidTokenError:
+            return False
+        state = await self.store.find(token_id)
+        if state is None or not _tokens.secrets_match(state.record.secret_hash, secret_hash):
+            return False
+        return await self._revoke(
+            state.session.sid, state.session.subject, self.clock.now(), "logout"
+        )
+
+    async def revoke_session(self, sid: str, *, reason: str = "revoked") -> bool:
+        """Revoke one session by id (a user ending another device); True if it was live."""
+        session = await self.store.get_session(sid)
+        if session is None:
+            return False
+        return await self._revoke(sid, session.subject, self.clock.now(), reason)
+
+    async def revoke_subject(self, subject: str, *, reason: str = "revoke_subject") -> int:
+        """Log ``subject`` out everywhere; returns how many sessions were revoked."""
+        now = self.clock.now()
+        count = await self.store.revoke_subject(subject, now, reason)
+        self.hooks.emit(
+            Event("revoked", at=now, subject=subject, reason=reason, details={"sessions": count})
+        )
+        return count
+
+    async def revoke_access(self, jti: str, until: datetime) -> None:
+        """Deny one access token (by ``jti``) until ``until``, its expiry.
+
+        Only :meth:`verify_access_online` sees the denial; plain
+        :meth:`verify_access` stays stateless.
+        """
+        await self.store.deny_access(jti, until)
+
+    async def _revoke(self, sid: str, subject: str, now: datetime, reason: str) -> bool:
+        revoked = await self.store.revoke_session(sid, now, reason)
+        if revoked:
+            self.hooks.emit(Event("revoked", at=now, subject=subject, sid=sid, reason=reason))
+        return revoked
+
+    # ------------------------------------------------------------- management
+
+    async def sessions(self, subject: str) -> list[Session]:
+        """The live sessions of ``subject``, most recently used first: a device list."""
+        now = self.clock.now()
+        stored = await self.store.list_sessions(subject)
+        live = [s for s in stored if _policy.is_live(s, now)]
+        return sorted(live, key=lambda s: (s.last_used_at, s.sid), reverse=True)
+
+    async def purge_expired(self, *, batch_size: int = 1000) -> int:
+        """Delete expired sessions and their records now; returns sessions deleted."""
+        return await self.store.purge_expired(self.clock.now(), batch_size)
+
+    async def aclose(self) -> None:
+        """Close the store if this manager created it from a URL."""
+        if self._owns_store:
+            await self.store.aclose()
+
+    async def __aenter__(self) -> AsyncTokenManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -------------------------------------------------------------- internals
+
+    def _pair(self, session: Session, refresh_token: str, now: datetime) -> TokenPair:
+        key = self.keys.active
+        payload = _policy.access_payload(session, _tokens.new_jti(), now, self.settings)
+        access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
+        return TokenPair(
+            access_token=access,
+            refresh_token=refresh_token,
+            expires_in=payload["exp"] - payload["iat"],
+            access_expires_at=_policy.access_expiry(session, now, self.settings),
+            refresh_expires_at=session.expires_at,
+            sid=session.sid,
+            subject=session.subject,
+            scope=session.scope,
+        )
+
+    def _emit(
+        self,
+        name: EventName,
+        now: datetime,
+        session: Session,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.hooks.emit(
+            Event(name, at=now, subject=session.subject, sid=session.sid, details=details or {})
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"
+
+
+def _scope_text(scope: str | Iterable[str] | None) -> str | None:
+    """Scopes as the space-delimited string of RFC 6749 §3.3, duplicates dropped."""
+    if scope is None:
+        return None
+    parts = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
+    unique = list(dict.fromkeys(p for p in parts if p))
+    if any(" " in p or '"' in p or "\\" in p for p in unique):
+        raise ValueError("scopes may not contain spaces, quotes or backslashes")
+    return " ".join(unique) or None
