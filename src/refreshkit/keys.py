@@ -162,6 +162,7 @@ class SigningKey:
         chosen = algorithm or _algorithm_for(key)
         if b"PRIVATE KEY" in data:
             return cls._asymmetric(key, chosen, kid)
+        _check_key_fits(key, chosen)
         return cls(kid=kid or _thumbprint(key, chosen), algorithm=chosen, public=key)
 
     @classmethod
@@ -178,6 +179,7 @@ class SigningKey:
     @classmethod
     def _asymmetric(cls, private: Any, algorithm: str, kid: str | None) -> SigningKey:
         public = private.public_key()
+        _check_key_fits(public, algorithm)
         return cls(
             kid=kid or _thumbprint(public, algorithm),
             algorithm=algorithm,

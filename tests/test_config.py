@@ -1,0 +1,107 @@
+"""Settings: one validated path from code, environment or a mapping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from refreshkit import ConfigurationError, KeySet, Settings, SigningKey, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("15m", timedelta(minutes=15)),
+        ("14d", timedelta(days=14)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("500ms", timedelta(milliseconds=500)),
+        ("2w", timedelta(weeks=2)),
+        ("90", timedelta(seconds=90)),
+        (30, timedelta(seconds=30)),
+        (timedelta(hours=2), timedelta(hours=2)),
+    ],
+)
+def test_durations_parse_from_strings_numbers_and_timedeltas(
+    text: object, expected: timedelta
+) -> None:
+    assert parse_duration(text) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["fifteen minutes", "10x", "", "m5", "1h 30", "-1s"])
+def test_a_typo_in_a_duration_is_an_error_not_zero(bad: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_settings_from_env_coerces_every_type() -> None:
+    settings = Settings.from_env(
+        {
+            "REFRESHKIT_ACCESS_TTL": "5m",
+            "REFRESHKIT_REFRESH_IDLE_TTL": "7d",
+            "REFRESHKIT_ROTATION": "yes",
+            "REFRESHKIT_REUSE_GRACE": "10s",
+            "REFRESHKIT_MAX_SESSIONS": "3",
+            "REFRESHKIT_MAX_USES": "none",
+            "REFRESHKIT_AUDIENCE": "api, web",
+            "REFRESHKIT_COOKIE_SAMESITE": "lax",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert settings.access_ttl == timedelta(minutes=5)
+    assert settings.reuse_grace == timedelta(seconds=10)
+    assert settings.max_sessions == 3 and settings.max_uses is None
+    assert settings.audience == ("api", "web")
+    assert settings.cookie_samesite == "lax"
+
+
+def test_strings_are_accepted_in_code_too() -> None:
+    assert Settings(access_ttl="1m").access_ttl == timedelta(minutes=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"access_ttl": "30d"}, "access_ttl is longer than refresh_idle_ttl"),
+        ({"refresh_idle_ttl": "60d"}, "refresh_idle_ttl must not exceed"),
+        ({"access_ttl": "0s"}, "access_ttl must be positive"),
+        ({"max_sessions": 0}, "max_sessions"),
+        ({"reuse_grace": timedelta(seconds=-1)}, "negative"),
+        ({"rotation": "maybe"}, "boolean"),
+        ({"cookie_samesite": "sometimes"}, "cookie_samesite"),
+        ({"cookie_samesite": "none", "cookie_secure": False}, "cookie_secure"),
+        ({"url_prefix": "auth/"}, "url_prefix"),
+        ({"cookie_mode": False, "body_mode": False}, "cookie_mode"),
+    ],
+)
+def test_invalid_settings_are_refused_with_a_clear_error(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_mapping(changes)
+
+
+def test_unknown_prefixed_keys_are_typos_and_other_keys_are_ignored() -> None:
+    with pytest.raises(ConfigurationError, match="REFRESHKIT_ACESS_TTL"):
+        Settings.from_mapping({"REFRESHKIT_ACESS_TTL": "5m"}, prefix="REFRESHKIT_")
+    assert Settings.from_mapping({"SECRET_KEY": "x"}, prefix="REFRESHKIT_") == Settings()
+
+
+def test_secrets_are_hidden_from_repr() -> None:
+    settings = Settings(secret_key="s" * 40)
+    assert "s" * 40 not in repr(settings)
+
+
+def test_replace_validates_like_any_input() -> None:
+    base = Settings()
+    assert base.replace(access_ttl="2m").access_ttl == timedelta(minutes=2)
+    with pytest.raises(ConfigurationError):
+        base.replace(access_ttl="90d")
+
+
+def test_keys_come_from_settings_or_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError, match="REFRESHKIT_SECRET_KEY"):
+        KeySet.from_settings(Settings())
+    hs = KeySet.from_settings(Settings(secret_key="k" * 32, key_id="main"))
+    assert hs.active.kid == "main" and hs.active.algorithm == "HS256"
+    pem = SigningKey.generate("ES256").private_pem()
+    es = KeySet.from_settings(Settings(private_key=pem, algorithm="ES256"))
+    assert es.active.algorithm == "ES256"

@@ -1,0 +1,86 @@
+"""KeySet: loading every key form, rotation, and a JWKS that never leaks a secret."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from refreshkit import ConfigurationError, KeySet, SigningKey
+
+ASYMMETRIC = ["RS256", "PS256", "ES256", "EdDSA"]
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_pem_round_trip_keeps_kid_and_algorithm(algorithm: str) -> None:
+    key = SigningKey.generate(algorithm)
+    loaded = SigningKey.from_pem(key.private_pem(), algorithm=algorithm)
+    assert loaded.kid == key.kid and loaded.algorithm == algorithm and loaded.can_sign
+
+
+@pytest.mark.parametrize("algorithm", [*ASYMMETRIC, "HS256", "HS512"])
+def test_private_jwk_round_trip(algorithm: str) -> None:
+    key = SigningKey.generate(algorithm)
+    loaded = SigningKey.from_jwk(json.dumps(key.private_jwk()))
+    assert (loaded.kid, loaded.algorithm, loaded.can_sign) == (key.kid, algorithm, True)
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_a_public_key_only_verifies(algorithm: str) -> None:
+    key = SigningKey.generate(algorithm)
+    public = SigningKey.from_jwk(key.public_jwk())
+    assert not public.can_sign and public.kid == key.kid
+    with pytest.raises(ConfigurationError, match="sign"):
+        KeySet(public)
+
+
+def test_jwks_exports_public_keys_only_and_never_a_symmetric_one() -> None:
+    ec, hs = SigningKey.generate("ES256"), SigningKey.from_secret("s" * 32)
+    keys = KeySet(ec).rotate(SigningKey.generate("EdDSA")).rotate(hs)
+    document = keys.jwks()
+    assert {k["kid"] for k in document["keys"]} == {k.kid for k in keys if not k.symmetric}
+    text = json.dumps(document)
+    for private_member in ('"d"', '"p"', '"q"', '"k"'):
+        assert private_member not in text
+    for jwk in document["keys"]:
+        assert jwk["use"] == "sig" and jwk["alg"] in ASYMMETRIC
+        assert jwt.PyJWK(jwk).key is not None
+
+
+def test_short_hmac_secrets_and_mismatched_keys_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="32 bytes"):
+        SigningKey.from_secret("too-short")
+    with pytest.raises(ConfigurationError, match="64 bytes"):
+        SigningKey.from_secret("x" * 32, "HS512")
+    with pytest.raises(ConfigurationError):
+        SigningKey.from_secret("x" * 32, "RS256")
+    with pytest.raises(ConfigurationError):
+        SigningKey.from_pem(SigningKey.generate("EdDSA").private_pem(), algorithm="ES256")
+    with pytest.raises(ConfigurationError, match="unsupported"):
+        SigningKey.generate("HS1")
+    with pytest.raises(ConfigurationError, match="PEM"):
+        SigningKey.from_pem("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----")
+
+
+def test_rotation_keeps_old_keys_verifying_until_retired() -> None:
+    first, second = SigningKey.generate("EdDSA"), SigningKey.generate("EdDSA")
+    keys = KeySet(first).rotate(second)
+    assert keys.active is second and first.kid in keys and len(keys) == 2
+    retired = keys.retire(first.kid)
+    assert first.kid not in retired and retired.active is second
+    with pytest.raises(ConfigurationError):
+        retired.retire(second.kid)
+
+
+def test_key_material_never_appears_in_repr() -> None:
+    secret = "a-very-secret-shared-key-of-32-bytes!"
+    key = SigningKey.from_secret(secret)
+    assert secret not in repr(key) and secret not in repr(KeySet(key))
+    pem = SigningKey.generate("ES256")
+    assert "PRIVATE" not in repr(pem)
+
+
+def test_hmac_kid_is_stable_for_the_same_secret() -> None:
+    assert SigningKey.from_secret("z" * 40).kid == SigningKey.from_secret("z" * 40).kid
+    assert SigningKey.from_secret("z" * 40).kid != SigningKey.from_secret("y" * 40).kid

@@ -1,0 +1,238 @@
+"""Table tests over the pure lifecycle rules: every state x grace x expiry x binding."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from refreshkit import Settings, _policy, _tokens
+from refreshkit.errors import (
+    DeviceMismatchError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    RevokedTokenError,
+    TokenReuseError,
+)
+from refreshkit.models import ConsumeOutcome, RefreshRecord, Session
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(hours=1)
+GRACE = timedelta(seconds=10)
+PHONE, LAPTOP = _tokens.hash_device("phone"), _tokens.hash_device("laptop")
+
+# How the presented token relates to its session (which is at generation 2).
+TOKEN_STATES = {
+    "current": dict(generation=2, consumed=None),
+    "parent_consumed_just_now": dict(generation=1, consumed=NOW - timedelta(seconds=3)),
+    "parent_consumed_long_ago": dict(generation=1, consumed=NOW - timedelta(minutes=5)),
+    "grandparent": dict(generation=0, consumed=NOW - timedelta(seconds=3)),
+    "stale_sibling": dict(generation=1, consumed=None),
+}
+EXPIRIES = {
+    "live": dict(idle=NOW + timedelta(days=1), absolute=NOW + timedelta(days=9)),
+    "idle_expired": dict(idle=NOW, absolute=NOW + timedelta(days=9)),
+    "absolute_expired": dict(idle=NOW + timedelta(days=1), absolute=NOW - timedelta(seconds=1)),
+}
+BINDINGS = {
+    "unbound": (None, PHONE),
+    "same_device": (PHONE, PHONE),
+    "other_device": (PHONE, LAPTOP),
+    "device_missing": (PHONE, None),
+}
+
+
+def _state(token: str, expiry: str, bound: str | None, *, revoked: bool, grace_reuses: int = 0):
+    sid = _tokens.new_session_id()
+    _, token_id, secret_hash = _tokens.new_refresh_token(sid)
+    shape = TOKEN_STATES[token]
+    record = RefreshRecord(
+        token_id=token_id,
+        sid=sid,
+        secret_hash=secret_hash,
+        generation=shape["generation"],
+        created_at=T0,
+        consumed_at=shape["consumed"],
+    )
+    session = Session(
+        sid=sid,
+        subject="alice",
+        created_at=T0,
+        idle_expires_at=EXPIRIES[expiry]["idle"],
+        absolute_expires_at=EXPIRIES[expiry]["absolute"],
+        last_used_at=T0,
+        current_token_id=token_id if token == "current" else sid + "f" * 16,
+        generation=2,
+        grace_reuses=grace_reuses,
+        device_hash=bound,
+        revoked_at=T0 if revoked else None,
+        revoked_reason="logout" if revoked else None,
+    )
+    return record, session
+
+
+def _request(record: RefreshRecord, settings: Settings, device_hash: str | None):
+    request, _ = _policy.consume_request(
+        record.token_id, record.secret_hash, NOW, settings, device=None
+    )
+    return dataclasses.replace(request, device_hash=device_hash)
+
+
+def _expected(token: str, grace: bool, expiry: str, binding: str, revoked: bool):
+    """The specification, in priority order (DESIGN.md §3)."""
+    if revoked:
+        return _policy.Rejection.REVOKED
+    if expiry != "live":
+        return _policy.Rejection.EXPIRED
+    if binding in ("other_device", "device_missing"):
+        return _policy.Rejection.DEVICE_MISMATCH
+    if token == "current":
+        return ConsumeOutcome.ROTATED
+    if token == "parent_consumed_just_now" and grace:
+        return ConsumeOutcome.GRACE_REISSUED
+    return _policy.Rejection.REUSE
+
+
+CASES = list(itertools.product(TOKEN_STATES, (False, True), EXPIRIES, BINDINGS, (False, True)))
+
+
+@pytest.mark.parametrize(("token", "grace", "expiry", "binding", "revoked"), CASES)
+def test_every_state_grace_expiry_and_binding_combination(
+    token: str, grace: bool, expiry: str, binding: str, revoked: bool
+) -> None:
+    settings = Settings(reuse_grace=GRACE if grace else timedelta(0), max_grace_reuses=3)
+    bound, presented = BINDINGS[binding]
+    record, session = _state(token, expiry, bound, revoked=revoked)
+    request = _request(record, settings, presented)
+    expected = _expected(token, grace, expiry, binding, revoked)
+    assert _policy.classify(record, session, request) == expected
+    result = _policy.transition(record, session, request)
+    if isinstance(expected, _policy.Rejection):
+        assert result.outcome is ConsumeOutcome.REJECTED
+        assert (result.record, result.session, result.issued) == (record, session, None)
+    else:
+        assert result.outcome is expected
+        assert result.session is not None and result.issued is not None
+        assert result.session.current_token_id == result.issued.token_id
+        assert result.session.idle_expires_at == NOW + settings.refresh_idle_ttl
+        assert result.session.expires_at <= session.absolute_expires_at
+
+
+def test_rotation_consumes_and_moves_the_session_one_generation_on() -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    result = _policy.transition(record, session, _request(record, Settings(), None))
+    assert result.outcome is ConsumeOutcome.ROTATED
+    assert result.record is not None and result.record.consumed_at == NOW
+    assert result.issued is not None and result.issued.generation == 3
+    assert result.issued.parent_id == record.token_id
+    assert result.session is not None and result.session.generation == 3
+    assert result.session.grace_reuses == 0
+
+
+def test_grace_issues_a_sibling_in_the_same_generation_and_counts_it() -> None:
+    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
+    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
+    result = _policy.transition(record, session, _request(record, settings, None))
+    assert result.outcome is ConsumeOutcome.GRACE_REISSUED
+    assert result.issued is not None and result.issued.generation == session.generation
+    assert result.session is not None and result.session.grace_reuses == 1
+    assert result.record is not None and result.record.consumed_at == record.consumed_at
+
+
+def test_grace_is_bounded_by_max_grace_reuses() -> None:
+    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
+    session = dataclasses.replace(session, grace_reuses=3)
+    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
+    request = _request(record, settings, None)
+    assert _policy.classify(record, session, request) is _policy.Rejection.REUSE
+
+
+def test_a_replay_exactly_at_the_end_of_grace_is_reuse() -> None:
+    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
+    record = dataclasses.replace(record, consumed_at=NOW - GRACE)
+    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
+    assert _policy.classify(record, session, _request(record, settings, None)) is (
+        _policy.Rejection.REUSE
+    )
+
+
+@pytest.mark.parametrize(
+    ("uses", "limit", "expected"), [(0, None, "ok"), (4, 5, "ok"), (5, 5, "limit")]
+)
+def test_rotation_off_counts_uses_against_max_uses(
+    uses: int, limit: int | None, expected: str
+) -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    record = dataclasses.replace(record, use_count=uses)
+    settings = Settings(rotation=False, max_uses=limit)
+    request = _request(record, settings, None)
+    assert request.successor is None
+    result = _policy.transition(record, session, request)
+    if expected == "ok":
+        assert result.outcome is ConsumeOutcome.REUSED
+        assert result.record is not None and result.record.use_count == uses + 1
+        assert result.record.consumed_at is None
+    else:
+        assert result.outcome is ConsumeOutcome.REJECTED
+        assert _policy.classify(record, session, request) is _policy.Rejection.USE_LIMIT
+
+
+def test_wrong_secret_or_missing_state_is_unknown() -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    forged = dataclasses.replace(
+        _request(record, Settings(), None), secret_hash=_tokens.hash_secret("x")
+    )
+    assert _policy.classify(record, session, forged) is _policy.Rejection.UNKNOWN
+    request = _request(record, Settings(), None)
+    assert _policy.classify(None, None, request) is _policy.Rejection.UNKNOWN
+    assert _policy.classify(record, None, request) is _policy.Rejection.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("rejection", "error", "event", "revokes"),
+    [
+        (_policy.Rejection.UNKNOWN, InvalidTokenError, None, False),
+        (_policy.Rejection.REVOKED, RevokedTokenError, None, False),
+        (_policy.Rejection.EXPIRED, ExpiredTokenError, "expired", False),
+        (_policy.Rejection.DEVICE_MISMATCH, DeviceMismatchError, "device_mismatch", True),
+        (_policy.Rejection.USE_LIMIT, ExpiredTokenError, None, False),
+        (_policy.Rejection.REUSE, TokenReuseError, "reuse_detected", True),
+    ],
+)
+def test_each_rejection_has_one_consequence(rejection, error, event, revokes) -> None:
+    consequence = _policy.consequence_of(rejection, Settings())
+    assert consequence.error is error
+    assert consequence.event == event
+    assert (consequence.revoke_reason is not None) is revokes
+
+
+def test_device_mismatch_can_be_configured_not_to_revoke() -> None:
+    consequence = _policy.consequence_of(
+        _policy.Rejection.DEVICE_MISMATCH, Settings(revoke_on_device_mismatch=False)
+    )
+    assert consequence.revoke_reason is None and consequence.error is DeviceMismatchError
+
+
+def test_access_tokens_never_outlive_their_session() -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    session = dataclasses.replace(session, idle_expires_at=NOW + timedelta(minutes=2))
+    assert _policy.access_expiry(session, NOW, Settings()) == NOW + timedelta(minutes=2)
+
+
+def test_sessions_beyond_the_maximum_are_the_oldest_live_ones() -> None:
+    sessions = []
+    for minutes in (5, 1, 3, 2):
+        _, session = _state("current", "live", None, revoked=False)
+        sessions.append(dataclasses.replace(session, created_at=T0 + timedelta(minutes=minutes)))
+    _, revoked = _state("current", "live", None, revoked=True)
+    evicted = _policy.sessions_to_evict([*sessions, revoked], 2, NOW)
+    assert [s.created_at.minute for s in evicted] == [1, 2]
+    assert _policy.sessions_to_evict(sessions, None, NOW) == []
+
+
+def test_own_claims_may_not_override_reserved_claims() -> None:
+    for reserved in ("sub", "exp", "sid", "scope", "cnf"):
+        with pytest.raises(ValueError, match=reserved):
+            _policy.new_session("alice", NOW, Settings(), claims={reserved: "x"})
