@@ -216,7 +216,7 @@ def test_device_mismatch_can_be_configured_not_to_revoke() -> None:
 
 
 def test_access_tokens_never_outlive_their_session() -> None:
-    record, session = _state("current", "live", None, revoked=False)
+    _, session = _state("current", "live", None, revoked=False)
     session = dataclasses.replace(session, idle_expires_at=NOW + timedelta(minutes=2))
     assert _policy.access_expiry(session, NOW, Settings()) == NOW + timedelta(minutes=2)
 
