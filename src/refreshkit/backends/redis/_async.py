@@ -1,0 +1,327 @@
+"""The Redis store, async flavour (the sync twin ``_sync.py`` is generated from it).
+
+Runs on standalone Redis and Redis Cluster. Every per-session operation
+(create, consume, revoke) is one Lua script over one hash-tagged key, called
+with EVALSHA and re-sent with EVAL when the server lost its script cache
+(``NOSCRIPT`` after a restart, a failover or ``SCRIPT FLUSH``). See
+:mod:`refreshkit.backends.redis.keys` for the layout and
+``docs/backends/redis.rst`` for the reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import NoScriptError
+
+from ... import _policy
+from ..._tokens import session_id_of
+from ...errors import ConfigurationError, StoreError
+from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from . import _scripts
+from ._codec import (
+    SESSION_FIELDS,
+    decode_record,
+    decode_session,
+    encode_record,
+    encode_secret,
+    encode_session,
+    micros,
+    millis_ceiling,
+    record_fields,
+    text,
+)
+from ._errors import store_errors
+from ._url import is_cluster_url, parse_cluster_url
+from .keys import KeyLayout
+
+__all__ = ["AsyncRedisStore"]
+
+#: Timeouts for clients the store builds itself: an unreachable Redis must fail fast.
+DEFAULT_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+
+
+def _client_for(url: str, options: dict[str, Any]) -> Redis | RedisCluster:
+    """A new client for ``url``: standalone Redis, or a cluster for ``redis+cluster://``."""
+    options = {**DEFAULT_TIMEOUTS, **options}
+    if is_cluster_url(url):
+        parsed = parse_cluster_url(url)
+        node_type: Any = ClusterNode  # the sync ClusterNode is untyped
+        return RedisCluster(
+            startup_nodes=[node_type(host, port) for host, port in parsed.nodes],
+            ssl=parsed.tls,
+            username=parsed.username,
+            password=parsed.password,
+            **options,
+        )
+    return Redis.from_url(url, **options)
+
+
+class AsyncRedisStore:
+    """A token store on Redis or Redis Cluster (``redis.asyncio``).
+
+    ``client_or_url`` is either a ready ``redis.asyncio`` client (``Redis`` or
+    ``RedisCluster``), which the application keeps owning (:meth:`aclose`
+    leaves it open), or a URL: ``redis://``, ``rediss://`` (TLS),
+    ``redis+cluster://host:port,host:port/`` or ``rediss+cluster://...``;
+    ``client_options`` then go to the client's constructor. Every key starts
+    with ``prefix``, so several applications can share one Redis.
+
+    Raises :class:`~refreshkit.errors.ConfigurationError` for a bad URL or
+    prefix, or options given along with a ready client. Every operation
+    raises :class:`~refreshkit.errors.StoreError` when Redis fails.
+    """
+
+    def __init__(
+        self,
+        client_or_url: str | Redis | RedisCluster,
+        *,
+        prefix: str = "rk",
+        **client_options: Any,
+    ) -> None:
+        self.keys = KeyLayout(prefix)
+        if isinstance(client_or_url, str):
+            self.client: Redis | RedisCluster = _client_for(client_or_url, client_options)
+            self._owns_client = True
+        elif isinstance(client_or_url, Redis | RedisCluster):
+            if client_options:
+                raise ConfigurationError("client options only apply when the store builds it")
+            self.client = client_or_url
+            self._owns_client = False
+        else:
+            raise ConfigurationError("AsyncRedisStore needs a Redis URL or a redis client")
+        #: On a cluster the subject index and the session live in different slots.
+        self.is_cluster = isinstance(self.client, RedisCluster)
+
+    # ------------------------------------------------------------- sessions
+
+    async def create_session(self, session: Session, record: RefreshRecord) -> None:
+        """Store the session with its first record and index it under its subject.
+
+        Standalone: one script, one round trip. Cluster: the index entry is
+        written first and the session only after it succeeded, so no stored
+        session is ever out of :meth:`revoke_subject`'s reach.
+        """
+        index, key = self.keys.subject_index(session.subject), self.keys.session(session.sid)
+        common = [
+            session.sid,
+            micros(session.absolute_expires_at),
+            micros(session.created_at),
+            millis_ceiling(session.expires_at),
+        ]
+        fields = [
+            item
+            for pair in (encode_session(session) | encode_record(record)).items()
+            for item in pair
+        ]
+        if self.is_cluster:
+            await self._run(_scripts.CREATE, [index], ["index", *common])
+            await self._run(_scripts.CREATE, [key], ["session", *common, *fields])
+        else:
+            await self._run(_scripts.CREATE, [index, key], ["both", *common, *fields])
+
+    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
+        """Apply the refresh transition in one script, one round trip.
+
+        The script classifies and writes exactly as :func:`refreshkit._policy.transition`
+        and returns the state it found; the result is that function applied
+        to the found state, checked against what the script did.
+        """
+        sid = session_id_of(request.token_id)
+        selector = KeyLayout.token_selector(request.token_id)
+        successor_selector, successor_secret = "", ""
+        if request.successor is not None:
+            if session_id_of(request.successor.token_id) != sid:
+                raise ValueError("a successor token must belong to the consumed token's session")
+            successor_selector = KeyLayout.token_selector(request.successor.token_id)
+            successor_secret = encode_secret(request.successor.secret_hash)
+        args = [
+            selector,
+            encode_secret(request.secret_hash),
+            micros(request.now),
+            micros(request.idle_expires_at),
+            successor_selector,
+            successor_secret,
+            request.device_hash or "",
+            "" if request.max_uses is None else request.max_uses,
+            "" if request.grace_since is None else micros(request.grace_since),
+            request.max_grace_reuses,
+        ]
+        reply = await self._run(_scripts.CONSUME, [self.keys.session(sid)], args)
+        outcome, found = text(reply[0]), reply[1:]
+        session = decode_session(sid, found[: len(SESSION_FIELDS)])
+        record = decode_record(request.token_id, *found[len(SESSION_FIELDS) :])
+        result = _policy.transition(record, session, request)
+        if result.outcome.name != outcome:
+            raise StoreError(f"the Redis consume script reported {outcome}, not {result.outcome}")
+        return result
+
+    async def find(self, token_id: str) -> TokenState | None:
+        """The record and its session (one HMGET), or None if either is unknown."""
+        sid = session_id_of(token_id)
+        secret_field, meta_field = record_fields(KeyLayout.token_selector(token_id))
+        with store_errors("find"):
+            found = await self.client.hmget(
+                self.keys.session(sid), [*SESSION_FIELDS, secret_field, meta_field]
+            )
+        session = decode_session(sid, found[: len(SESSION_FIELDS)])
+        record = decode_record(token_id, *found[len(SESSION_FIELDS) :])
+        if session is None or record is None:
+            return None
+        return TokenState(record, session)
+
+    async def get_session(self, sid: str) -> Session | None:
+        """The session (one HMGET), or None if unknown or expired away."""
+        with store_errors("get_session"):
+            found = await self.client.hmget(self.keys.session(sid), list(SESSION_FIELDS))
+        return decode_session(sid, found)
+
+    async def list_sessions(self, subject: str) -> list[Session]:
+        """Every stored session of ``subject``: the index, then one pipelined HMGET each."""
+        sids = await self._indexed_sids(subject)
+        pipe = self.client.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hmget(self.keys.session(sid), list(SESSION_FIELDS))
+        with store_errors("list_sessions"):
+            replies = await pipe.execute() if sids else []
+        sessions = [decode_session(sid, found) for sid, found in zip(sids, replies, strict=True)]
+        return [s for s in sessions if s is not None and s.subject == subject]
+
+    async def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
+        """Mark the session revoked (one script); True if this call revoked it."""
+        revoked = await self._run(_scripts.REVOKE, [self.keys.session(sid)], [micros(now), reason])
+        return bool(revoked)
+
+    async def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
+        """Revoke every session the subject index lists; returns how many this call revoked.
+
+        Not one atomic step on a cluster (the sessions live in many slots),
+        and it does not need to be: revocation is monotonic, and a session is
+        indexed before it is stored, so every session created before this call
+        began is revoked when it returns. A session created concurrently may
+        be revoked or not, exactly as if it had been created just after.
+        """
+        sids = await self._indexed_sids(subject)
+        calls = [([self.keys.session(sid)], [micros(now), reason]) for sid in sids]
+        return sum(bool(done) for done in await self._run_many(_scripts.REVOKE, calls))
+
+    # --------------------------------------------------------------- access
+
+    async def deny_access(self, jti: str, until: datetime) -> None:
+        """Deny access token ``jti`` until ``until``; the key expires then by itself."""
+        await self._run(
+            _scripts.DENY, [self.keys.denial(jti)], [micros(until), millis_ceiling(until)]
+        )
+
+    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+        """Whether ``jti`` is denied at ``now``, and the session: one pipelined round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.denial(jti))
+        pipe.hmget(self.keys.session(sid), list(SESSION_FIELDS))
+        with store_errors("check_access"):
+            until, found = await pipe.execute()
+        until_text = text(until)
+        denied = until_text is not None and micros(now) < int(until_text)
+        return AccessCheck(denied, decode_session(sid, found))
+
+    # ---------------------------------------------------------------- purge
+
+    async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
+        """Delete what ended at or before ``now``; returns the sessions deleted.
+
+        Redis expires sessions and denials by itself (PEXPIREAT), so this
+        mostly cleans what TTL cannot: subject-index entries of sessions that
+        ended, and anything whose stored end is already past ``now`` while its
+        key still lives. It SCANs in batches of ``batch_size`` keys (on every
+        primary of a cluster) and deletes each key with one checking script.
+        """
+        at = micros(now)
+        removed = 0
+        async for batch in self._scan(self.keys.session_pattern(), batch_size):
+            results = await self._run_many(_scripts.PURGE, [([k], ["session", at]) for k in batch])
+            gone = [(text(r[1]), key) for key, r in zip(batch, results, strict=True) if r[0] == 1]
+            removed += len(gone)
+            pipe = self.client.pipeline(transaction=False)
+            for subject, key in gone:
+                pipe.zrem(self.keys.subject_index(subject or ""), key_sid(key))
+            if gone:
+                with store_errors("purge_expired"):
+                    await pipe.execute()
+        async for batch in self._scan(self.keys.denial_pattern(), batch_size):
+            await self._run_many(_scripts.PURGE, [([k], ["denial", at]) for k in batch])
+        async for batch in self._scan(self.keys.subject_index_pattern(), batch_size):
+            pipe = self.client.pipeline(transaction=False)
+            for index in batch:
+                pipe.zremrangebyscore(index, "-inf", at)
+            with store_errors("purge_expired"):
+                await pipe.execute()
+        return removed
+
+    async def aclose(self) -> None:
+        """Close the client if this store built it; a client it was given stays open."""
+        if self._owns_client:
+            with store_errors("close"):
+                await self.client.aclose()
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self.is_cluster else "standalone"
+        return f"{type(self).__name__}({kind}, prefix={self.keys.prefix!r})"
+
+    # -------------------------------------------------------------- helpers
+
+    async def _indexed_sids(self, subject: str) -> list[str]:
+        with store_errors("read the subject index"):
+            members: list[Any] = await self.client.zrange(self.keys.subject_index(subject), 0, -1)
+        return [sid for sid in (text(m) for m in members) if sid is not None]
+
+    async def _scan(self, pattern: str, batch_size: int) -> AsyncIterator[list[str]]:
+        """Yield lists of at most ``batch_size`` keys matching ``pattern``."""
+        batch: list[str] = []
+        with store_errors("scan"):
+            async for key in self.client.scan_iter(match=pattern, count=batch_size):
+                batch.append(key.decode() if isinstance(key, bytes) else str(key))
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    async def _run(
+        self, script: _scripts.LuaScript, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Run ``script`` by SHA; send its source once if the server lost it (NOSCRIPT)."""
+        with store_errors(script.name):
+            try:
+                return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await self.client.eval(script.source, len(keys), *keys, *args)
+
+    async def _run_many(
+        self, script: _scripts.LuaScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)``, pipelined; NOSCRIPT ones are re-sent."""
+        if not calls:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            # By name: redis-py blocks pipe.evalsha() on clusters, but routes EVALSHA by its keys.
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        with store_errors(script.name):
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        for position, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                keys, args = calls[position]
+                results[position] = await self._run(script, keys, args)
+            elif isinstance(result, Exception):
+                with store_errors(script.name):
+                    raise result
+        return results
+
+
+def key_sid(session_key: str) -> str:
+    """The session id inside a session key's hash tag."""
+    return session_key[session_key.index("{") + 1 : session_key.index("}")]

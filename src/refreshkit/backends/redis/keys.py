@@ -1,0 +1,83 @@
+"""The Redis key layout: one hash per session, one sorted set per subject.
+
+Every key that belongs to one session carries the session id as its hash tag,
+so each per-session operation touches a single slot and runs as one Lua
+script, unchanged, on Redis Cluster::
+
+    key                          type    holds                              expires
+    ---------------------------  ------  ---------------------------------  -------------------
+    <prefix>:{<sid>}:s           hash    the session and all its records    PEXPIREAT session end
+    <prefix>:{u.<digest>}:i      zset    sid -> absolute expiry (µs)        PEXPIREAT last member
+    <prefix>:j:<jti>             string  access denial: until (µs)          PEXPIREAT until
+
+A token id starts with its session id (:func:`refreshkit._tokens.session_id_of`),
+so ``consume`` computes its key without a lookup. The subject index is
+tagged with a digest of the subject, never the subject itself: a subject
+may contain braces, which would move the hash tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ... import _tokens
+from ...errors import ConfigurationError
+
+__all__ = ["KeyLayout"]
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+class KeyLayout:
+    """Builds every key refreshkit writes under one ``prefix``."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "rk") -> None:
+        if not prefix or any(c in prefix for c in "{}") or any(c.isspace() for c in prefix):
+            raise ConfigurationError(
+                "a Redis key prefix must be non-empty, without braces or whitespace"
+            )
+        self.prefix = prefix
+
+    def session(self, sid: str) -> str:
+        """The hash holding session ``sid`` and every refresh record of it."""
+        return f"{self.prefix}:{{{sid}}}:s"
+
+    def session_of_token(self, token_id: str) -> str:
+        """The session hash a token lives in, computed from the token id alone."""
+        return self.session(_tokens.session_id_of(token_id))
+
+    def subject_index(self, subject: str) -> str:
+        """The sorted set of the subject's session ids, in its own slot."""
+        digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
+        return f"{self.prefix}:{{u.{digest}}}:i"
+
+    def denial(self, jti: str) -> str:
+        """The string marking access token ``jti`` as denied."""
+        return f"{self.prefix}:j:{jti}"
+
+    def session_pattern(self) -> str:
+        """A SCAN pattern matching every session hash under this prefix."""
+        return f"{self._glob_prefix()}:{{*}}:s"
+
+    def subject_index_pattern(self) -> str:
+        """A SCAN pattern matching every subject index under this prefix."""
+        return f"{self._glob_prefix()}:{{u.*}}:i"
+
+    def denial_pattern(self) -> str:
+        """A SCAN pattern matching every access denial under this prefix."""
+        return f"{self._glob_prefix()}:j:*"
+
+    def all_pattern(self) -> str:
+        """A SCAN pattern matching every key under this prefix (for tests and tools)."""
+        return f"{self._glob_prefix()}:*"
+
+    @staticmethod
+    def token_selector(token_id: str) -> str:
+        """The part of a token id after its session id: the record's field name."""
+        return token_id[len(_tokens.session_id_of(token_id)) :]
+
+    def _glob_prefix(self) -> str:
+        return _GLOB_SPECIAL.sub(r"\\\1", self.prefix)

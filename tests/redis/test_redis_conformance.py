@@ -1,0 +1,58 @@
+"""The Redis store holds the store contract: sync and async, standalone and cluster."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from refreshkit.backends.redis import AsyncRedisStore, RedisStore
+from refreshkit.testing import AsyncStoreConformance, StoreConformance
+
+from .servers import Cluster
+
+pytestmark = [pytest.mark.redis]
+
+
+class TestAsyncRedisStore(AsyncStoreConformance):
+    """Built from a URL: the store owns its client."""
+
+    @pytest.fixture
+    async def store(
+        self, standalone_url: str, standalone_client: redis.Redis, key_prefix: str
+    ) -> AsyncIterator[AsyncRedisStore]:
+        store = AsyncRedisStore(standalone_url, prefix=key_prefix)
+        yield store
+        await store.aclose()
+
+
+class TestRedisStore(StoreConformance):
+    """Given the application's client: the store shares it."""
+
+    @pytest.fixture
+    def store(self, standalone_client: redis.Redis, key_prefix: str) -> Iterator[RedisStore]:
+        store = RedisStore(standalone_client, prefix=key_prefix)
+        yield store
+        store.close()
+
+
+@pytest.mark.cluster
+class TestAsyncRedisClusterStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(
+        self, redis_cluster: Cluster, cluster_client: RedisCluster, key_prefix: str
+    ) -> AsyncIterator[AsyncRedisStore]:
+        store = AsyncRedisStore(redis_cluster.url, prefix=key_prefix)
+        yield store
+        await store.aclose()
+
+
+@pytest.mark.cluster
+class TestRedisClusterStore(StoreConformance):
+    @pytest.fixture
+    def store(self, cluster_client: RedisCluster, key_prefix: str) -> Iterator[RedisStore]:
+        store = RedisStore(cluster_client, prefix=key_prefix)
+        yield store
+        store.close()
