@@ -1,0 +1,520 @@
+"""The framework-free half of every adapter: requests in, RFC responses out.
+
+Both the FastAPI and the Flask adapter call this module and nothing else
+decides anything about HTTP: which request parameters are valid
+(RFC 6749 §6, RFC 7009 §2.1), what a token response looks like
+(RFC 6749 §5.1/§5.2), the ``WWW-Authenticate`` challenge (RFC 6750 §3), the
+refresh and CSRF cookies, and which status every refreshkit error maps to.
+It does no I/O and calls no manager: adapters make those calls themselves,
+with the sync or the async manager.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from .. import _tokens
+from ..config import Settings
+from ..errors import (
+    ConfigurationError,
+    InsufficientScopeError,
+    RefreshKitError,
+    StoreError,
+    TokenError,
+)
+from ..models import AccessClaims, Session, TokenPair
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "NO_STORE_HEADERS",
+    "BadRequestError",
+    "Cookie",
+    "HttpResponse",
+    "RefreshRequest",
+    "RevocationRequest",
+    "TokenDelivery",
+    "access_error_response",
+    "bearer_token",
+    "choose_delivery",
+    "csrf_token_for",
+    "jwks_response",
+    "logout_response",
+    "no_content_response",
+    "not_found_response",
+    "owns_session",
+    "parse_fields",
+    "read_refresh_request",
+    "read_revocation_request",
+    "refresh_cookie_path",
+    "revocation_response",
+    "revocation_target",
+    "session_view",
+    "sessions_response",
+    "token_error_response",
+    "token_response",
+]
+
+#: Every response that carries a token, or an error about one, must not be cached
+#: (RFC 6749 §5.1).
+NO_STORE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Cache-Control", "no-store"),
+    ("Pragma", "no-cache"),
+)
+#: With cookie and body mode both on, a client sends ``X-Token-Delivery: body``
+#: to receive the refresh token in the JSON body instead of a cookie at login.
+DELIVERY_HEADER = "X-Token-Delivery"
+#: Largest request body the token endpoints parse: a refresh request is tiny.
+MAX_BODY_BYTES = 16 * 1024
+_CSRF_CONTEXT = b"refreshkit-csrf\x00"
+
+TokenDelivery = Literal["cookie", "body"]
+
+
+class BadRequestError(RefreshKitError):
+    """The request itself is malformed: RFC 6749 §5.2 ``invalid_request`` (400).
+
+    Also carries ``unsupported_grant_type`` and the CSRF refusal; the
+    ``error_code`` says which.
+    """
+
+    error_code = "invalid_request"
+    status_code = 400
+
+    def __init__(self, message: str, *, error_code: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+# --------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """One ``Set-Cookie`` instruction; :meth:`header_value` renders it."""
+
+    name: str
+    value: str = field(repr=False)
+    path: str
+    max_age: int
+    http_only: bool
+    secure: bool
+    samesite: str
+    domain: str | None = None
+
+    def header_value(self) -> str:
+        """The ``Set-Cookie`` header value (RFC 6265), attributes in a fixed order."""
+        parts = [f"{self.name}={self.value}", f"Path={self.path}", f"Max-Age={self.max_age}"]
+        if self.max_age == 0:
+            parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.http_only:
+            parts.append("HttpOnly")
+        if self.secure:
+            parts.append("Secure")
+        parts.append(f"SameSite={self.samesite.capitalize()}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A framework-neutral response: status, JSON body (or None), headers, cookies."""
+
+    status: int
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[Cookie, ...] = ()
+
+    def header_items(self) -> list[tuple[str, str]]:
+        """Every header including one ``Set-Cookie`` per cookie, for the framework to send."""
+        items = list(self.headers)
+        items.extend(("Set-Cookie", cookie.header_value()) for cookie in self.cookies)
+        return items
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """A valid refresh request: the token and where it came from."""
+
+    refresh_token: str = field(repr=False)
+    delivery: TokenDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationRequest:
+    """A valid RFC 7009 revocation request."""
+
+    token: str = field(repr=False)
+    token_type_hint: str | None = None
+
+
+# ------------------------------------------------------------------- parsing
+
+
+def parse_fields(content_type: str | None, body: bytes) -> dict[str, str]:
+    """The parameters of a token-endpoint request body, form-encoded or JSON.
+
+    An empty body is no parameters. Raises :class:`BadRequestError` for a
+    body too large, undecodable, of another media type, a JSON value that is
+    not an object of strings, or a parameter given twice (RFC 6749 §3.2).
+    """
+    if not body:
+        return {}
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequestError("request body too large")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("request body is not UTF-8") from None
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            raise BadRequestError("malformed form body") from None
+        fields: dict[str, str] = {}
+        for name, value in pairs:
+            if name in fields:
+                raise BadRequestError(f"parameter {name!r} given more than once")
+            fields[name] = value
+        return fields
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise BadRequestError("malformed JSON body") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise BadRequestError("the JSON body must be an object of string parameters")
+        return dict(data)
+    raise BadRequestError("send application/x-www-form-urlencoded or application/json")
+
+
+def read_refresh_request(
+    fields: Mapping[str, str],
+    cookies: Mapping[str, str],
+    headers: Mapping[str, str],
+    settings: Settings,
+) -> RefreshRequest:
+    """Validate a refresh request (RFC 6749 §6) and find its refresh token.
+
+    The token comes from the ``refresh_token`` parameter (body mode) or the
+    refresh cookie (cookie mode, which then requires the CSRF proof). A
+    cookie-mode request may omit the body entirely. ``scope`` may only repeat
+    (or narrow) the granted scope; refreshkit keeps the granted one.
+    Raises :class:`BadRequestError` (``invalid_request``,
+    ``unsupported_grant_type``).
+    """
+    grant_type = fields.get("grant_type")
+    if grant_type is None and fields:
+        raise BadRequestError("missing grant_type")
+    if grant_type is not None and grant_type != "refresh_token":
+        raise BadRequestError(
+            "only grant_type=refresh_token is supported here",
+            error_code="unsupported_grant_type",
+        )
+    if "refresh_token" in fields:
+        if not settings.body_mode:
+            raise BadRequestError("refresh tokens are accepted only in the cookie here")
+        token = fields["refresh_token"]
+        if not token:
+            raise BadRequestError("empty refresh_token")
+        return RefreshRequest(token, "body")
+    if settings.cookie_mode and cookies.get(settings.cookie_name):
+        token = cookies[settings.cookie_name]
+        check_csrf(token, cookies, headers, settings)
+        return RefreshRequest(token, "cookie")
+    raise BadRequestError("missing refresh_token")
+
+
+def read_revocation_request(fields: Mapping[str, str]) -> RevocationRequest:
+    """Validate an RFC 7009 §2.1 request: ``token`` required, ``token_type_hint`` optional.
+
+    An unknown hint is ignored, as §2.1 allows. Raises :class:`BadRequestError`.
+    """
+    token = fields.get("token")
+    if not token:
+        raise BadRequestError("missing token")
+    return RevocationRequest(token, fields.get("token_type_hint") or None)
+
+
+def revocation_target(request: RevocationRequest) -> Literal["refresh_token", "access_token"]:
+    """Which kind of token a revocation names.
+
+    Refresh tokens carry the ``rk_`` prefix and access tokens are JWTs, so the
+    format decides and ``token_type_hint`` can never mislead it.
+    """
+    return "refresh_token" if request.token.startswith(_tokens.PREFIX) else "access_token"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1), or None.
+
+    None means no bearer credentials (an absent header or another scheme).
+    Raises :class:`BadRequestError` when the header says Bearer but is malformed.
+    """
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    credentials = credentials.strip()
+    if not credentials or " " in credentials:
+        raise BadRequestError("malformed Authorization: Bearer header")
+    return credentials
+
+
+def choose_delivery(
+    headers: Mapping[str, str], settings: Settings, requested: TokenDelivery | None = None
+) -> TokenDelivery:
+    """Where a login hands out the refresh token: the cookie or the JSON body.
+
+    ``requested`` (from the application) wins; otherwise the only enabled
+    mode; with both enabled, the cookie, unless the client sends
+    ``X-Token-Delivery: body``. Raises :class:`ConfigurationError` when the
+    requested mode is disabled.
+    """
+    if requested is None:
+        if not settings.cookie_mode:
+            requested = "body"
+        elif not settings.body_mode:
+            requested = "cookie"
+        else:
+            asked = _header(headers, DELIVERY_HEADER).strip().lower()
+            requested = "body" if asked == "body" else "cookie"
+    enabled = settings.cookie_mode if requested == "cookie" else settings.body_mode
+    if not enabled:
+        raise ConfigurationError(f"{requested} delivery of refresh tokens is disabled")
+    return requested
+
+
+# ---------------------------------------------------------------------- CSRF
+
+
+def csrf_token_for(refresh_token: str) -> str:
+    """The double-submit CSRF token bound to one refresh token.
+
+    Derived (one-way, domain-separated) from the refresh token, so a cookie
+    planted by a sibling subdomain cannot match it, and it rotates with it.
+    """
+    digest = hashlib.sha256(_CSRF_CONTEXT + refresh_token.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+
+def check_csrf(
+    refresh_token: str,
+    cookies: Mapping[str, str],
+    headers: Mapping[str, str],
+    settings: Settings,
+) -> None:
+    """Require the CSRF proof that must accompany a refresh cookie.
+
+    ``header`` mode: the custom header is present (a cross-site page cannot
+    send it without a CORS preflight the server never grants).
+    ``double_submit``: the header equals the CSRF cookie and both match the
+    refresh token. Raises :class:`BadRequestError` (``invalid_request``).
+    """
+    presented = _header(headers, settings.csrf_header_name)
+    if not presented:
+        raise BadRequestError(f"missing CSRF header {settings.csrf_header_name}")
+    if settings.csrf_protection == "header":
+        return
+    expected = csrf_token_for(refresh_token).encode("ascii")
+    cookie_value = cookies.get(settings.csrf_cookie_name, "").encode("utf-8", "replace")
+    header_ok = hmac.compare_digest(presented.encode("utf-8", "replace"), expected)
+    cookie_ok = hmac.compare_digest(cookie_value, expected)
+    if not (header_ok and cookie_ok):
+        raise BadRequestError("CSRF token does not match")
+
+
+# ------------------------------------------------------------------- cookies
+
+
+def refresh_cookie_path(settings: Settings) -> str:
+    """The refresh cookie's ``Path``: the refresh endpoint and nothing else."""
+    return f"{settings.url_prefix}/token/refresh"
+
+
+def _cookies_for(
+    refresh_token: str | None, expires_at: datetime | None, now: datetime, settings: Settings
+) -> tuple[Cookie, ...]:
+    """Set (with a token) or clear (without) the refresh cookie and its CSRF cookie."""
+    max_age, value, csrf_value = 0, "", ""
+    if refresh_token is not None and expires_at is not None:
+        max_age = max(0, int((expires_at - now).total_seconds()))
+        value, csrf_value = refresh_token, csrf_token_for(refresh_token)
+    refresh = Cookie(
+        name=settings.cookie_name,
+        value=value,
+        path=refresh_cookie_path(settings),
+        max_age=max_age,
+        http_only=True,
+        secure=settings.cookie_secure,
+        samesite=settings.cookie_samesite,
+        domain=settings.cookie_domain,
+    )
+    if settings.csrf_protection != "double_submit":
+        return (refresh,)
+    csrf = Cookie(
+        name=settings.csrf_cookie_name,
+        value=csrf_value,
+        path="/",
+        max_age=max_age,
+        http_only=False,  # the page's script reads it and echoes it in the header
+        secure=settings.cookie_secure,
+        samesite=settings.cookie_samesite,
+        domain=settings.cookie_domain,
+    )
+    return (refresh, csrf)
+
+
+# ----------------------------------------------------------------- responses
+
+
+def token_response(
+    pair: TokenPair, delivery: TokenDelivery, now: datetime, settings: Settings
+) -> HttpResponse:
+    """RFC 6749 §5.1: the new pair as JSON, ``no-store``.
+
+    With cookie delivery the refresh token goes only into the HttpOnly
+    cookie (the body omits it, as §5.1 allows) so page scripts never see it.
+    """
+    body = pair.to_response()
+    cookies: tuple[Cookie, ...] = ()
+    if delivery == "cookie":
+        body.pop("refresh_token")
+        cookies = _cookies_for(pair.refresh_token, pair.refresh_expires_at, now, settings)
+    return HttpResponse(200, body, NO_STORE_HEADERS, cookies)
+
+
+def logout_response(settings: Settings) -> HttpResponse:
+    """204, clearing the refresh and CSRF cookies when cookie mode is on."""
+    cookies = _cookies_for(None, None, datetime.min, settings) if settings.cookie_mode else ()
+    return HttpResponse(204, None, NO_STORE_HEADERS, cookies)
+
+
+def no_content_response() -> HttpResponse:
+    """204 for a state change that returns nothing (ending a session)."""
+    return HttpResponse(204, None, NO_STORE_HEADERS)
+
+
+def not_found_response(description: str) -> HttpResponse:
+    """404 in the same error shape as everything else."""
+    return _oauth_error(404, "not_found", description)
+
+
+def owns_session(sessions: Iterable[Session], sid: str) -> bool:
+    """Whether ``sid`` is among the signed-in user's own live sessions.
+
+    Another user's session must be indistinguishable from one that does not
+    exist, so callers answer 404 for both.
+    """
+    return any(s.sid == sid for s in sessions)
+
+
+def revocation_response() -> HttpResponse:
+    """RFC 7009 §2.2: 200 with an empty body, whether or not the token was known."""
+    return HttpResponse(200, None, NO_STORE_HEADERS)
+
+
+def jwks_response(jwks: Mapping[str, Any]) -> HttpResponse:
+    """The JWKS document; cacheable briefly so verifiers pick up rotated keys soon."""
+    return HttpResponse(200, dict(jwks), (("Cache-Control", "public, max-age=300"),))
+
+
+def session_view(session: Session, current_sid: str) -> dict[str, Any]:
+    """What a user may see of one of their sessions (no hashes, no claims)."""
+    return {
+        "sid": session.sid,
+        "created_at": session.created_at.isoformat(),
+        "last_used_at": session.last_used_at.isoformat(),
+        "expires_at": session.expires_at.isoformat(),
+        "scope": session.scope,
+        "current": session.sid == current_sid,
+    }
+
+
+def sessions_response(sessions: Iterable[Session], claims: AccessClaims) -> HttpResponse:
+    """The signed-in user's live sessions, the current one flagged."""
+    body = {"sessions": [session_view(s, claims.sid) for s in sessions]}
+    return HttpResponse(200, body, NO_STORE_HEADERS)
+
+
+def _oauth_error(
+    status: int, error: str, description: str, headers: tuple[tuple[str, str], ...] = ()
+) -> HttpResponse:
+    body = {"error": error, "error_description": description}
+    return HttpResponse(status, body, NO_STORE_HEADERS + headers)
+
+
+def _unavailable(exc: StoreError) -> HttpResponse:
+    # Never 401: a store outage must not look like a bad token and log users out.
+    retry = (("Retry-After", str(max(1, exc.retry_after))),)
+    return _oauth_error(503, "temporarily_unavailable", "token store unavailable", retry)
+
+
+def token_error_response(exc: Exception) -> HttpResponse:
+    """The RFC 6749 §5.2 answer of the token and revocation endpoints to ``exc``.
+
+    Refused refresh tokens are ``400 invalid_grant``; malformed requests
+    ``400 invalid_request`` / ``unsupported_grant_type``; a store outage
+    ``503`` with ``Retry-After``; anything else ``500 server_error``.
+    """
+    if isinstance(exc, BadRequestError):
+        return _oauth_error(400, exc.error_code, exc.message)
+    if isinstance(exc, StoreError):
+        return _unavailable(exc)
+    if isinstance(exc, TokenError):
+        return _oauth_error(400, "invalid_grant", exc.message)
+    return _oauth_error(500, "server_error", "the server could not process the request")
+
+
+def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -> HttpResponse:
+    """The RFC 6750 §3 answer of a protected resource; ``exc`` None means no credentials.
+
+    No credentials: 401 with a bare ``Bearer`` challenge (§3.1 says no error
+    code then). Refused token: 401 ``invalid_token``. Missing scope: 403
+    ``insufficient_scope`` naming the scope needed. Malformed header: 400
+    ``invalid_request``. Store outage: 503 with ``Retry-After``, never 401.
+    """
+    if isinstance(exc, StoreError):
+        return _unavailable(exc)
+    if exc is None:
+        challenge = f'Bearer realm="{realm}"'
+        return _oauth_error(
+            401, "invalid_token", "an access token is required", (("WWW-Authenticate", challenge),)
+        )
+    if isinstance(exc, BadRequestError):
+        error, status = "invalid_request", 400
+    elif isinstance(exc, InsufficientScopeError):
+        error, status = "insufficient_scope", 403
+    elif isinstance(exc, TokenError):
+        error, status = "invalid_token", 401
+    else:
+        return _oauth_error(500, "server_error", "the server could not process the request")
+    description = _quotable(exc.message if isinstance(exc, RefreshKitError) else str(exc))
+    challenge = f'Bearer realm="{realm}", error="{error}", error_description="{description}"'
+    if isinstance(exc, InsufficientScopeError) and exc.required:
+        challenge += f', scope="{" ".join(sorted(exc.required))}"'
+    return _oauth_error(status, error, description, (("WWW-Authenticate", challenge),))
+
+
+def _quotable(text: str) -> str:
+    """Text safe inside a quoted-string of RFC 6750 §3 (printable ASCII, no quote/backslash)."""
+    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """A header's value by case-insensitive name ('' when absent), for any mapping."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), "")
+    return value

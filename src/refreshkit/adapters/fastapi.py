@@ -1,0 +1,369 @@
+"""FastAPI integration: a dependency for protected routes and the token router.
+
+::
+
+    kit = RefreshKit(AsyncTokenManager(settings, keys=keys, store="sqlite+aiosqlite:///app.db"))
+    kit.install(app)  # the token routes and the error handlers
+
+    @app.get("/me")
+    async def me(claims: AccessClaims = Depends(kit.require())):
+        return {"user": claims.subject}
+
+Routes (``<prefix>`` is ``settings.url_prefix``): ``POST <prefix>/token/refresh``
+(RFC 6749 §6), ``POST <prefix>/token/revoke`` (RFC 7009), ``POST <prefix>/logout``,
+``GET <prefix>/sessions``, ``DELETE <prefix>/sessions/{sid}`` and
+``GET /.well-known/jwks.json``. Every HTTP rule lives in
+:mod:`refreshkit.adapters._http`; this module only translates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from ..errors import ConfigurationError, RefreshKitError, TokenError
+
+try:
+    from fastapi import APIRouter, Depends, FastAPI, Request, Response
+    from fastapi.exceptions import HTTPException
+    from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from pydantic import BaseModel
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ConfigurationError(
+        f"refreshkit.adapters.fastapi needs FastAPI ({exc.name}): pip install 'refreshkit[fastapi]'"
+    ) from exc
+
+from .._async.manager import AsyncTokenManager
+from ..models import AccessClaims
+from . import _http
+
+__all__ = ["OAuthErrorBody", "RefreshKit", "RefreshKitHTTPException", "TokenResponseBody"]
+
+DeviceResolver = Callable[[Request], str | None]
+
+
+class TokenResponseBody(BaseModel):
+    """RFC 6749 §5.1 successful token response (``refresh_token`` absent in cookie mode)."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+class OAuthErrorBody(BaseModel):
+    """RFC 6749 §5.2 / RFC 6750 §3 error body."""
+
+    error: str
+    error_description: str | None = None
+
+
+class SessionBody(BaseModel):
+    """One of the signed-in user's sessions (a device)."""
+
+    sid: str
+    created_at: str
+    last_used_at: str
+    expires_at: str
+    scope: str | None = None
+    current: bool
+
+
+class SessionsBody(BaseModel):
+    """The signed-in user's live sessions, most recently used first."""
+
+    sessions: list[SessionBody]
+
+
+class RefreshKitHTTPException(HTTPException):
+    """An access refusal carrying its full RFC 6750 response.
+
+    :meth:`RefreshKit.install` renders it exactly; without the handler
+    FastAPI still answers with the right status and ``WWW-Authenticate``.
+    """
+
+    def __init__(self, response: _http.HttpResponse) -> None:
+        super().__init__(response.status, detail=response.body, headers=dict(response.headers))
+        self.response = response
+
+
+def render(response: _http.HttpResponse) -> Response:
+    """A Starlette response for a framework-neutral one (one ``Set-Cookie`` per cookie)."""
+    rendered: Response
+    if response.body is None:
+        rendered = Response(status_code=response.status)
+    else:
+        rendered = JSONResponse(response.body, status_code=response.status)
+    for name, value in response.header_items():
+        rendered.headers.append(name, value)
+    return rendered
+
+
+def _error(status: int, description: str) -> dict[str, Any]:
+    return {"model": OAuthErrorBody, "description": description}
+
+
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: _error(503, "Token store unavailable; retry after Retry-After seconds")
+}
+_REFRESH_BODY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["refresh_token"]},
+        "refresh_token": {"type": "string", "description": "Omit in cookie mode"},
+        "scope": {"type": "string"},
+    },
+    "required": ["grant_type"],
+}
+_REVOKE_BODY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "token": {"type": "string"},
+        "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]},
+    },
+    "required": ["token"],
+}
+
+
+def _request_body(schema: Mapping[str, Any], *, required: bool) -> dict[str, Any]:
+    content = {
+        "application/x-www-form-urlencoded": {"schema": schema},
+        "application/json": {"schema": schema},
+    }
+    return {"requestBody": {"required": required, "content": content}}
+
+
+class RefreshKit:
+    """Wire an :class:`~refreshkit.AsyncTokenManager` into a FastAPI application.
+
+    ``online=True`` makes :meth:`require` also check revocation in the store
+    (one round trip) so logout and reuse detection cut access at once.
+    ``device`` derives a device identifier from the request for device-bound
+    sessions. Call :meth:`install` once to mount :attr:`router` and the error
+    handlers.
+    """
+
+    def __init__(
+        self,
+        manager: AsyncTokenManager,
+        *,
+        online: bool = False,
+        device: DeviceResolver | None = None,
+        realm: str = "refreshkit",
+        tags: list[str] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.settings = manager.settings
+        self.online = online
+        self.realm = realm
+        self._device = device
+        self.bearer = HTTPBearer(
+            auto_error=False,
+            scheme_name="BearerAccessToken",
+            bearerFormat="JWT",
+            description="A refreshkit access token: Authorization: Bearer <token>",
+        )
+        self._claims = self.require()
+        self.router = self._build_router(tags or ["auth"])
+
+    #: Error responses to list in the OpenAPI entry of a protected route.
+    error_responses: dict[int | str, dict[str, Any]] = {  # noqa: RUF012 - read-only by convention
+        401: _error(401, "Missing, invalid, expired or revoked access token"),
+        403: _error(403, "The access token lacks a required scope"),
+        **_UNAVAILABLE,
+    }
+
+    # ------------------------------------------------------------ dependencies
+
+    def require(
+        self, scopes: Iterable[str] = (), *, online: bool | None = None
+    ) -> Callable[..., Awaitable[AccessClaims]]:
+        """A dependency yielding the verified :class:`~refreshkit.AccessClaims`.
+
+        Refuses with 401 (no or bad token), 403 (a scope in ``scopes`` is
+        missing), 400 (malformed header) or 503 (store outage, online checks
+        only), all as RFC 6750 responses.
+        """
+        required = tuple(scopes)
+        check_online = self.online if online is None else online
+        manager, realm, bearer = self.manager, self.realm, self.bearer
+
+        async def access_claims(
+            request: Request,
+            _credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        ) -> AccessClaims:
+            try:
+                token = _http.bearer_token(request.headers.get("authorization"))
+                if token is None:
+                    raise RefreshKitHTTPException(_http.access_error_response(None, realm=realm))
+                device = self._device(request) if self._device else None
+                if check_online:
+                    return await manager.verify_access_online(token, device=device, scopes=required)
+                return manager.verify_access(token, device=device, scopes=required)
+            except RefreshKitError as exc:
+                raise RefreshKitHTTPException(
+                    _http.access_error_response(exc, realm=realm)
+                ) from None
+
+        return access_claims
+
+    # -------------------------------------------------------------------- login
+
+    async def login(
+        self,
+        request: Request,
+        response: Response,
+        subject: str,
+        *,
+        scope: str | Iterable[str] | None = None,
+        claims: Mapping[str, Any] | None = None,
+        delivery: _http.TokenDelivery | None = None,
+    ) -> dict[str, Any]:
+        """Start a session for ``subject`` once the application has checked the password.
+
+        Returns the RFC 6749 §5.1 body for the route to return and adds the
+        ``no-store`` headers (and, in cookie mode, the cookies) to
+        ``response``. ``delivery`` forces ``"cookie"`` or ``"body"``; by default
+        see :func:`refreshkit.adapters._http.choose_delivery`.
+        Raises :class:`~refreshkit.errors.StoreError` when the store fails.
+        """
+        chosen = _http.choose_delivery(request.headers, self.settings, delivery)
+        device = self._device(request) if self._device else None
+        pair = await self.manager.issue(subject, device=device, claims=claims, scope=scope)
+        answer = _http.token_response(pair, chosen, self.manager.clock.now(), self.settings)
+        for name, value in answer.header_items():
+            response.headers.append(name, value)
+        body: dict[str, Any] = answer.body
+        return body
+
+    # ----------------------------------------------------------------- install
+
+    def install(self, app: FastAPI) -> None:
+        """Mount :attr:`router` on ``app`` and render refreshkit errors as RFC responses."""
+        app.include_router(self.router)
+        app.add_exception_handler(RefreshKitHTTPException, _render_http_exception)
+        app.add_exception_handler(RefreshKitError, self._render_error)
+
+    async def _render_error(self, request: Request, exc: Exception) -> Response:
+        """Errors escaping application code: 503 for outages, RFC 6750 for tokens."""
+        return render(_http.access_error_response(exc, realm=self.realm))
+
+    # ------------------------------------------------------------------ routes
+
+    def _build_router(self, tags: list[str]) -> APIRouter:
+        router = APIRouter(tags=list(tags))
+        prefix = self.settings.url_prefix
+        claims_dependency = Depends(self._claims)
+        token_errors: dict[int | str, dict[str, Any]] = {
+            400: _error(400, "invalid_grant, invalid_request or unsupported_grant_type"),
+            **_UNAVAILABLE,
+        }
+
+        @router.post(
+            f"{prefix}/token/refresh",
+            summary="Exchange a refresh token for a new token pair (RFC 6749 §6)",
+            response_model=TokenResponseBody,
+            responses=token_errors,
+            openapi_extra=_request_body(
+                _REFRESH_BODY_SCHEMA, required=not self.settings.cookie_mode
+            ),
+        )
+        async def refresh_token(request: Request) -> Response:
+            try:
+                fields = _http.parse_fields(
+                    request.headers.get("content-type"), await request.body()
+                )
+                parsed = _http.read_refresh_request(
+                    fields, request.cookies, request.headers, self.settings
+                )
+                device = self._device(request) if self._device else None
+                pair = await self.manager.refresh(parsed.refresh_token, device=device)
+            except RefreshKitError as exc:
+                return render(_http.token_error_response(exc))
+            now = self.manager.clock.now()
+            return render(_http.token_response(pair, parsed.delivery, now, self.settings))
+
+        @router.post(
+            f"{prefix}/token/revoke",
+            summary="Revoke a refresh or access token (RFC 7009)",
+            response_class=Response,
+            responses={200: {"description": "Revoked, or unknown (RFC 7009 §2.2)"}, **token_errors},
+            openapi_extra=_request_body(_REVOKE_BODY_SCHEMA, required=True),
+        )
+        async def revoke_token(request: Request) -> Response:
+            try:
+                fields = _http.parse_fields(
+                    request.headers.get("content-type"), await request.body()
+                )
+                parsed = _http.read_revocation_request(fields)
+                if _http.revocation_target(parsed) == "refresh_token":
+                    await self.manager.revoke(parsed.token)
+                else:
+                    await self._revoke_access_token(parsed.token)
+            except RefreshKitError as exc:
+                return render(_http.token_error_response(exc))
+            return render(_http.revocation_response())
+
+        @router.post(
+            f"{prefix}/logout",
+            summary="End the current session and clear the refresh cookie",
+            status_code=204,
+            response_class=Response,
+            responses=self.error_responses,
+        )
+        async def logout(claims: AccessClaims = claims_dependency) -> Response:
+            await self.manager.revoke_session(claims.sid, reason="logout")
+            await self.manager.revoke_access(claims.jti, claims.expires)
+            return render(_http.logout_response(self.settings))
+
+        @router.get(
+            f"{prefix}/sessions",
+            summary="List the signed-in user's sessions (devices)",
+            response_model=SessionsBody,
+            responses=self.error_responses,
+        )
+        async def list_sessions(claims: AccessClaims = claims_dependency) -> Response:
+            sessions = await self.manager.sessions(claims.subject)
+            return render(_http.sessions_response(sessions, claims))
+
+        @router.delete(
+            f"{prefix}/sessions/{{sid}}",
+            summary="End one of the signed-in user's sessions",
+            status_code=204,
+            response_class=Response,
+            responses={404: _error(404, "No such session of this user"), **self.error_responses},
+        )
+        async def end_session(sid: str, claims: AccessClaims = claims_dependency) -> Response:
+            if not _http.owns_session(await self.manager.sessions(claims.subject), sid):
+                return render(_http.not_found_response("no such session"))
+            await self.manager.revoke_session(sid, reason="ended_by_user")
+            return render(_http.no_content_response())
+
+        @router.get(
+            "/.well-known/jwks.json",
+            summary="Public keys that verify access tokens (RFC 7517)",
+        )
+        async def jwks() -> Response:
+            return render(_http.jwks_response(self.manager.keys.jwks()))
+
+        return router
+
+    async def _revoke_access_token(self, token: str) -> None:
+        """Deny a still-valid access token; an invalid or expired one needs nothing."""
+        try:
+            claims = self.manager.verify_access(token)
+        except TokenError:
+            return
+        await self.manager.revoke_access(claims.jti, claims.expires)
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    return _http.parse_fields(request.headers.get("content-type"), await request.body())
+
+
+async def _render_http_exception(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RefreshKitHTTPException):  # pragma: no cover - registered per type
+        raise exc
+    return render(exc.response)
