@@ -1,0 +1,95 @@
+"""What one session costs: memory on the server and commands per operation.
+
+Measured on a private redis-server so other clients of the shared one cannot
+disturb the counts.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from refreshkit._async.conformance import T0, _request, _session
+from refreshkit.backends.redis import RedisStore
+
+from .servers import RedisServer, free_port
+
+pytestmark = [pytest.mark.redis]
+
+#: The budget per live session: its hash plus its subject-index entry.
+MEMORY_BUDGET = 1024
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    with tempfile.TemporaryDirectory(prefix="refreshkit-redis-") as directory:
+        server = RedisServer(free_port(), Path(directory))
+        server.start()
+        yield server
+        server.stop()
+
+
+def _commands(admin: redis.Redis) -> dict[str, int]:
+    stats = admin.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _delta(admin: redis.Redis, operation: object) -> dict[str, int]:
+    assert callable(operation)
+    before = _commands(admin)
+    operation()
+    after = _commands(admin)
+    changed = {name: after[name] - before.get(name, 0) for name in after}
+    return {name: n for name, n in changed.items() if n and name != "info"}
+
+
+def test_a_live_session_after_three_refreshes_fits_in_one_kibibyte(server: RedisServer) -> None:
+    with server.client() as admin:
+        store = RedisStore(admin, prefix="rk")
+        session, record, _ = _session("alice@example.com", claims={"role": "admin"})
+        store.create_session(session, record)
+        current = record
+        for minute in range(1, 4):
+            result = store.consume(_request(current, now=T0 + timedelta(minutes=minute)))
+            assert result.issued is not None
+            current = result.issued
+        keys = list(admin.scan_iter(match="rk:*"))
+        assert len(keys) == 2  # the session hash (all four records inside) and the index
+        used = sum(int(admin.memory_usage(key, samples=0) or 0) for key in keys)
+        assert used <= MEMORY_BUDGET, used
+        assert {admin.object("encoding", key) for key in keys} == {b"listpack"}
+
+
+def test_each_per_session_operation_is_one_round_trip(server: RedisServer) -> None:
+    """Per-session writes are one EVALSHA (the commands inside it are counted too)."""
+    with server.client() as admin:
+        store = RedisStore(admin, prefix="rk")
+        warm, warm_record, _ = _session("alice")
+        store.create_session(warm, warm_record)  # the first calls load the scripts
+        store.consume(_request(warm_record, now=T0))
+        store.revoke_session(warm.sid, T0, "logout")
+        session, record, _ = _session("alice")
+        script = {"evalsha": 1}
+        created = _delta(admin, lambda: store.create_session(session, record))
+        assert created == script | {
+            "zremrangebyscore": 1,
+            "zadd": 1,
+            "zrange": 1,
+            "pexpireat": 2,
+            "del": 1,
+            "hset": 1,
+        }
+        consumed = _delta(admin, lambda: store.consume(_request(record, now=T0)))
+        assert consumed == script | {"hmget": 1, "hset": 1, "pexpireat": 1}
+        revoked = _delta(admin, lambda: store.revoke_session(session.sid, T0, "x"))
+        assert revoked == script | {"hexists": 2, "hset": 1}
+        assert _delta(admin, lambda: store.find(record.token_id)) == {"hmget": 1}
+        assert _delta(admin, lambda: store.get_session(session.sid)) == {"hmget": 1}
+        # Two commands, pipelined into one round trip.
+        checked = _delta(admin, lambda: store.check_access("j", session.sid, T0))
+        assert checked == {"get": 1, "hmget": 1}
