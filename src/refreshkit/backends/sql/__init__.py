@@ -1,0 +1,60 @@
+"""The SQL backend: SQLite, PostgreSQL and MariaDB/MySQL through SQLAlchemy Core.
+
+:class:`AsyncSQLStore` runs on an ``AsyncEngine`` (``sqlite+aiosqlite``,
+``postgresql+psycopg``, ``postgresql+asyncpg``, ``mysql+aiomysql``),
+:class:`SQLStore` on an ``Engine`` (``sqlite``, ``postgresql+psycopg``,
+``mysql+pymysql``). The module-level :func:`create_store` /
+:func:`create_async_store` make it the registry's backend for ``sqlite://``,
+``postgresql://``, ``mysql://`` and ``mariadb://`` URLs. Schema changes ship as
+Alembic migrations: see :mod:`refreshkit.backends.sql.migrate`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ...errors import ConfigurationError
+from ._async import AsyncSQLStore
+from ._sync import SQLStore
+from .schema import DEFAULT_PREFIX, SQLTables, build_tables
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "AsyncSQLStore",
+    "SQLStore",
+    "SQLTables",
+    "build_tables",
+    "create_async_store",
+    "create_store",
+]
+
+
+def _check_options(store: type[Any], options: dict[str, Any]) -> None:
+    accepted = set(inspect.signature(store.__init__).parameters) - {"self", "engine"}
+    unknown = set(options) - accepted
+    if unknown:
+        raise ConfigurationError(
+            f"unknown SQL store options: {', '.join(sorted(unknown))} "
+            f"(accepted: {', '.join(sorted(accepted))})"
+        )
+
+
+def create_store(url: str, **options: Any) -> SQLStore:
+    """A sync :class:`SQLStore` for a SQLAlchemy URL (``table_prefix=``, ``create_tables=`` ...).
+
+    Raises :class:`~refreshkit.errors.ConfigurationError` for an async-only URL
+    (naming the URL to use), an unknown option or a missing driver.
+    """
+    _check_options(SQLStore, options)
+    return SQLStore(url, **options)
+
+
+def create_async_store(url: str, **options: Any) -> AsyncSQLStore:
+    """An :class:`AsyncSQLStore` for a SQLAlchemy URL; see :func:`create_store`.
+
+    Raises :class:`~refreshkit.errors.ConfigurationError` for a sync-only URL
+    (naming the URL to use), an unknown option or a missing driver.
+    """
+    _check_options(AsyncSQLStore, options)
+    return AsyncSQLStore(url, **options)

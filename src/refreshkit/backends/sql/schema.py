@@ -1,0 +1,152 @@
+"""The SQL backend's tables, in SQLAlchemy Core: no ORM base is imposed.
+
+Three tables, named ``<prefix>sessions``, ``<prefix>refresh_tokens`` and
+``<prefix>denied_access``, built on a fresh or a caller-supplied
+:class:`~sqlalchemy.MetaData` so they can live beside an application's own
+schema (and its own Alembic history).
+
+Times are stored as ``BIGINT`` microseconds since the Unix epoch (UTC), see
+:class:`UTCMicroseconds`: exact, timezone-free, identical on every dialect,
+and compared as plain integers inside SQL. ``sessions.expires_at`` is the
+earlier of the idle and absolute expiry, kept in one indexed column so both
+the liveness guard of ``consume`` and :meth:`purge_expired` use one index.
+
+There is deliberately no foreign key from refresh tokens to sessions: on
+InnoDB a foreign-key check takes a shared lock on the parent row, which would
+add a lock-upgrade path to the hot ``consume`` transaction. The store deletes
+a session's tokens itself, in the same transaction as the session.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...errors import ConfigurationError
+
+__all__ = ["DEFAULT_PREFIX", "SQLTables", "UTCMicroseconds", "build_tables"]
+
+DEFAULT_PREFIX = "refreshkit_"
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+#: Column sizes follow the token format in :mod:`refreshkit._tokens`.
+SID_LENGTH = 32
+TOKEN_ID_LENGTH = 48
+HASH_LENGTH = 64
+
+
+class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
+    """An aware UTC datetime stored as integer microseconds since the epoch.
+
+    Why not ``DateTime``: SQLite has no datetime type (text compares by
+    format), MariaDB's ``TIMESTAMP`` converts through the session time zone
+    and ``DATETIME(6)`` drops the offset, and drivers disagree on naive vs
+    aware values. An integer round-trips exactly everywhere and compares
+    correctly in SQL. Raises :class:`ValueError` when given a naive datetime.
+    """
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise ValueError("refreshkit stores only timezone-aware datetimes")
+        return (value - _EPOCH) // _MICROSECOND
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return _EPOCH + timedelta(microseconds=int(value))
+
+
+@dataclass(frozen=True, slots=True)
+class SQLTables:
+    """The backend's three tables and the metadata they belong to."""
+
+    metadata: sa.MetaData
+    prefix: str
+    sessions: sa.Table
+    records: sa.Table
+    denials: sa.Table
+
+    @property
+    def all(self) -> list[sa.Table]:
+        """The tables in creation order."""
+        return [self.sessions, self.records, self.denials]
+
+    @property
+    def version_table(self) -> str:
+        """The Alembic version table of this prefix, so several prefixes coexist."""
+        return f"{self.prefix}alembic_version"
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is a safe identifier start; ConfigurationError otherwise."""
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            "table_prefix must be letters, digits and underscores (at most 30), "
+            f"not starting with a digit: {prefix!r}"
+        )
+    return prefix
+
+
+def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = None) -> SQLTables:
+    """Define the tables named ``<prefix>...`` on ``metadata`` (a new one by default).
+
+    Raises :class:`~refreshkit.errors.ConfigurationError` for a prefix that is
+    not a plain identifier, and SQLAlchemy's ``InvalidRequestError`` when
+    ``metadata`` already holds tables with these names.
+    """
+    check_prefix(prefix)
+    metadata = metadata if metadata is not None else sa.MetaData()
+    time = UTCMicroseconds
+    sessions = sa.Table(
+        f"{prefix}sessions",
+        metadata,
+        sa.Column("sid", sa.String(SID_LENGTH), primary_key=True),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("created_at", time(), nullable=False),
+        sa.Column("idle_expires_at", time(), nullable=False),
+        sa.Column("absolute_expires_at", time(), nullable=False),
+        sa.Column("expires_at", time(), nullable=False),
+        sa.Column("last_used_at", time(), nullable=False),
+        sa.Column("current_token_id", sa.String(TOKEN_ID_LENGTH), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("grace_reuses", sa.Integer(), nullable=False),
+        sa.Column("device_hash", sa.String(HASH_LENGTH), nullable=True),
+        sa.Column("scope", sa.Text(), nullable=True),
+        sa.Column("claims", sa.JSON(), nullable=False),
+        sa.Column("revoked_at", time(), nullable=True),
+        sa.Column("revoked_reason", sa.String(64), nullable=True),
+        sa.Index(f"ix_{prefix}sessions_subject", "subject"),
+        sa.Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
+    )
+    records = sa.Table(
+        f"{prefix}refresh_tokens",
+        metadata,
+        sa.Column("token_id", sa.String(TOKEN_ID_LENGTH), primary_key=True),
+        sa.Column("sid", sa.String(SID_LENGTH), nullable=False),
+        sa.Column("secret_hash", sa.String(HASH_LENGTH), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("created_at", time(), nullable=False),
+        sa.Column("parent_id", sa.String(TOKEN_ID_LENGTH), nullable=True),
+        sa.Column("consumed_at", time(), nullable=True),
+        sa.Column("use_count", sa.Integer(), nullable=False),
+        sa.Index(f"ix_{prefix}refresh_tokens_sid", "sid"),
+    )
+    denials = sa.Table(
+        f"{prefix}denied_access",
+        metadata,
+        sa.Column("jti", sa.String(255), primary_key=True),
+        sa.Column("expires_at", time(), nullable=False),
+        sa.Index(f"ix_{prefix}denied_access_expires_at", "expires_at"),
+    )
+    return SQLTables(metadata, prefix, sessions, records, denials)

@@ -1,0 +1,111 @@
+"""The SQL store holds the store contract on every dialect and driver, sync and async."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from refreshkit.backends.sql import AsyncSQLStore, SQLStore
+from refreshkit.testing import AsyncStoreConformance, StoreConformance
+
+from .conftest import MARIADB_ASYNC_URL, POSTGRES_ASYNCPG_URL, Database
+
+
+def _sync_store(url: str, database: Database) -> Iterator[SQLStore]:
+    store = SQLStore(url, table_prefix=database.prefix)
+    try:
+        yield store
+    finally:
+        store.close()
+        database.clear()
+
+
+async def _async_store(url: str, database: Database) -> AsyncIterator[AsyncSQLStore]:
+    store = AsyncSQLStore(url, table_prefix=database.prefix)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+        database.clear()
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+@pytest.mark.sqlite
+class TestSQLiteFileStore(StoreConformance):
+    @pytest.fixture
+    def store(self, sqlite_file_db: Database) -> Iterator[SQLStore]:
+        yield from _sync_store(sqlite_file_db.url, sqlite_file_db)
+
+
+@pytest.mark.sqlite
+class TestAsyncSQLiteFileStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(self, sqlite_file_db: Database) -> AsyncIterator[AsyncSQLStore]:
+        url = sqlite_file_db.url.replace("sqlite://", "sqlite+aiosqlite://", 1)
+        async for store in _async_store(url, sqlite_file_db):
+            yield store
+
+
+@pytest.mark.sqlite
+class TestSQLiteMemoryStore(StoreConformance):
+    @pytest.fixture
+    def store(self) -> Iterator[SQLStore]:
+        store = SQLStore("sqlite://", create_tables=True)
+        yield store
+        store.close()
+
+
+@pytest.mark.sqlite
+class TestAsyncSQLiteMemoryStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[AsyncSQLStore]:
+        store = AsyncSQLStore("sqlite+aiosqlite://", create_tables=True)
+        yield store
+        await store.aclose()
+
+
+# ------------------------------------------------------------ PostgreSQL
+
+
+@pytest.mark.postgres
+class TestPostgresPsycopgStore(StoreConformance):
+    @pytest.fixture
+    def store(self, postgres_db: Database) -> Iterator[SQLStore]:
+        yield from _sync_store(postgres_db.url, postgres_db)
+
+
+@pytest.mark.postgres
+class TestAsyncPostgresPsycopgStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(self, postgres_db: Database) -> AsyncIterator[AsyncSQLStore]:
+        async for store in _async_store(postgres_db.url, postgres_db):
+            yield store
+
+
+@pytest.mark.postgres
+class TestAsyncPostgresAsyncpgStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(self, postgres_db: Database) -> AsyncIterator[AsyncSQLStore]:
+        async for store in _async_store(POSTGRES_ASYNCPG_URL, postgres_db):
+            yield store
+
+
+# --------------------------------------------------------------- MariaDB
+
+
+@pytest.mark.mariadb
+class TestMariaDBPyMySQLStore(StoreConformance):
+    @pytest.fixture
+    def store(self, mariadb_db: Database) -> Iterator[SQLStore]:
+        yield from _sync_store(mariadb_db.url, mariadb_db)
+
+
+@pytest.mark.mariadb
+class TestAsyncMariaDBAiomysqlStore(AsyncStoreConformance):
+    @pytest.fixture
+    async def store(self, mariadb_db: Database) -> AsyncIterator[AsyncSQLStore]:
+        async for store in _async_store(MARIADB_ASYNC_URL, mariadb_db):
+            yield store
