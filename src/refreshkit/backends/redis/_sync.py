@@ -13,6 +13,7 @@ with EVALSHA and re-sent with EVAL when the server lost its script cache
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -154,8 +155,8 @@ class RedisStore:
             "" if request.grace_since is None else micros(request.grace_since),
             request.max_grace_reuses,
         ]
-        reply = self._run(_scripts.CONSUME, [self.keys.session(sid)], args)
-        outcome, found = text(reply[0]), reply[1:]
+        reply = json.loads(self._run(_scripts.CONSUME, [self.keys.session(sid)], args))
+        outcome, found = reply[0], [None if value is False else value for value in reply[1:]]
         session = decode_session(sid, found[: len(SESSION_FIELDS)])
         record = decode_record(request.token_id, *found[len(SESSION_FIELDS) :])
         result = _policy.transition(record, session, request)

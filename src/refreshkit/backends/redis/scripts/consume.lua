@@ -6,7 +6,8 @@
 --          6 successor secret        7 device hash ('' = none)      8 max uses ('' = none)
 --          9 grace since (us, '' = no grace)                        10 max grace reuses
 --
--- Returns {outcome, <13 session fields>, record secret, record metadata} with the state
+-- Returns JSON [outcome, <13 session fields>, record secret, record metadata] (false for a
+-- missing field) with the state
 -- as found BEFORE the write; outcome is ROTATED, GRACE_REISSUED, REUSED or REJECTED.
 -- The guards run in _policy.classify's order: unknown/wrong secret, revoked, expired,
 -- device, then the token's own state. REJECTED writes nothing.
@@ -14,9 +15,10 @@ local key = KEYS[1]
 local selector, presented, now_text = ARGV[1], ARGV[2], ARGV[3]
 local found = redis.call('HMGET', key, 'u', 'c', 'i', 'a', 'l', 't', 'g', 'n', 'd', 'p', 'm',
   'v', 'w', ':' .. selector, '.' .. selector)
+-- One JSON string rather than a 16-element array: far cheaper for the client to parse.
 local function reply(outcome)
   table.insert(found, 1, outcome)
-  return found
+  return cjson.encode(found)
 end
 
 -- Constant-time comparison of two stored secrets.
