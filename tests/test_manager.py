@@ -1,0 +1,289 @@
+"""The token lifecycle through the manager, sync and async alike (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from refreshkit import (
+    AsyncTokenManager,
+    DeviceMismatchError,
+    Event,
+    ExpiredTokenError,
+    FrozenClock,
+    InvalidTokenError,
+    KeySet,
+    RevokedTokenError,
+    Settings,
+    TokenManager,
+    TokenReuseError,
+)
+from refreshkit.backends.memory import MemoryStore
+
+from ._managers import FLAVOURS, manager_factory
+
+
+@pytest.fixture(params=FLAVOURS)
+def make(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    with manager_factory(request.param) as factory:
+        yield factory
+
+
+def _events(manager: Any) -> list[Event]:
+    seen: list[Event] = []
+    manager.hooks.on(None, seen.append)
+    return seen
+
+
+def test_issue_starts_a_session_whose_access_token_verifies(make: Callable[..., Any]) -> None:
+    manager = make()
+    pair = manager.issue("alice", scope="read", claims={"plan": "pro"})
+    assert pair.refresh_token.startswith("rk_") and pair.token_type == "Bearer"
+    assert pair.expires_in == 15 * 60
+    claims = manager.verify_access(pair.access_token)
+    assert (claims.subject, claims.sid, claims.extra["plan"]) == ("alice", pair.sid, "pro")
+    assert [s.sid for s in manager.sessions("alice")] == [pair.sid]
+
+
+def test_refresh_rotates_and_the_new_token_works(make: Callable[..., Any]) -> None:
+    manager = make()
+    first = manager.issue("alice", scope="read write")
+    second = manager.refresh(first.refresh_token)
+    assert second.refresh_token != first.refresh_token and second.sid == first.sid
+    assert second.scope == "read write"
+    third = manager.refresh(second.refresh_token)
+    assert manager.verify_access(third.access_token).subject == "alice"
+
+
+def test_reuse_after_rotation_revokes_the_whole_session(make: Callable[..., Any]) -> None:
+    manager = make()
+    events = _events(manager)
+    stolen = manager.issue("alice")
+    victim = manager.refresh(stolen.refresh_token)
+    with pytest.raises(TokenReuseError) as caught:
+        manager.refresh(stolen.refresh_token)
+    assert caught.value.sid == stolen.sid
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(victim.refresh_token)
+    assert manager.sessions("alice") == []
+    names = [e.name for e in events]
+    assert names == ["issued", "refreshed", "reuse_detected", "revoked"]
+    assert events[-1].reason == "reuse"
+
+
+def test_replay_within_grace_gets_a_sibling_and_revokes_nothing(make: Callable[..., Any]) -> None:
+    manager = make(reuse_grace="10s", max_grace_reuses=2)
+    events = _events(manager)
+    first = manager.issue("alice")
+    manager.refresh(first.refresh_token)
+    manager.clock.advance(5)
+    sibling = manager.refresh(first.refresh_token)
+    assert manager.refresh(sibling.refresh_token).sid == first.sid
+    assert [e.name for e in events] == ["issued", "refreshed", "grace_reuse", "refreshed"]
+
+
+def test_reuse_after_grace_revokes_the_whole_session(make: Callable[..., Any]) -> None:
+    manager = make(reuse_grace="10s")
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
+    manager.clock.advance(10)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(second.refresh_token)
+
+
+def test_sliding_expiry_never_passes_the_absolute_cap(make: Callable[..., Any]) -> None:
+    manager = make(access_ttl="5m", refresh_idle_ttl="1d", refresh_absolute_ttl="3d")
+    pair = manager.issue("alice")
+    start = manager.clock.now()
+    while manager.clock.now() + timedelta(hours=20) < start + timedelta(days=3):
+        manager.clock.advance(timedelta(hours=20))
+        pair = manager.refresh(pair.refresh_token)
+        assert pair.refresh_expires_at <= start + timedelta(days=3)
+        assert pair.access_expires_at <= pair.refresh_expires_at
+    manager.clock.set(start + timedelta(days=3))
+    with pytest.raises(ExpiredTokenError):
+        manager.refresh(pair.refresh_token)
+
+
+def test_an_idle_session_expires_and_says_so(make: Callable[..., Any]) -> None:
+    manager = make(refresh_idle_ttl="1h", refresh_absolute_ttl="1d")
+    events = _events(manager)
+    pair = manager.issue("alice")
+    manager.clock.advance(timedelta(hours=1))
+    with pytest.raises(ExpiredTokenError):
+        manager.refresh(pair.refresh_token)
+    assert events[-1].name == "expired"
+
+
+def test_device_mismatch_revokes_the_session_by_default(make: Callable[..., Any]) -> None:
+    manager = make()
+    events = _events(manager)
+    pair = manager.issue("alice", device="phone-1")
+    with pytest.raises(DeviceMismatchError):
+        manager.refresh(pair.refresh_token, device="laptop-9")
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(pair.refresh_token, device="phone-1")
+    assert [e.name for e in events][-2:] == ["device_mismatch", "revoked"]
+
+
+def test_device_mismatch_can_leave_the_session_alive(make: Callable[..., Any]) -> None:
+    manager = make(revoke_on_device_mismatch=False)
+    pair = manager.issue("alice", device="phone-1")
+    with pytest.raises(DeviceMismatchError):
+        manager.refresh(pair.refresh_token, device="laptop-9")
+    assert manager.refresh(pair.refresh_token, device="phone-1").sid == pair.sid
+
+
+def test_rotation_off_keeps_the_token_and_bounds_its_uses(make: Callable[..., Any]) -> None:
+    manager = make(rotation=False, max_uses=2)
+    pair = manager.issue("alice")
+    assert manager.refresh(pair.refresh_token).refresh_token == pair.refresh_token
+    assert manager.refresh(pair.refresh_token).refresh_token == pair.refresh_token
+    with pytest.raises(ExpiredTokenError, match="use limit"):
+        manager.refresh(pair.refresh_token)
+
+
+def test_max_sessions_revokes_the_oldest(make: Callable[..., Any]) -> None:
+    manager = make(max_sessions=2)
+    oldest = manager.issue("alice")
+    manager.clock.advance(1)
+    middle = manager.issue("alice")
+    manager.clock.advance(1)
+    newest = manager.issue("alice")
+    assert {s.sid for s in manager.sessions("alice")} == {middle.sid, newest.sid}
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(oldest.refresh_token)
+
+
+def test_logout_revokes_the_session_and_unknown_tokens_are_not_an_error(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    pair = manager.issue("alice")
+    assert manager.revoke(pair.refresh_token) is True
+    assert manager.revoke(pair.refresh_token) is False
+    assert manager.revoke("rk_garbage") is False
+    assert manager.revoke("rk_" + pair.refresh_token[3:-4] + "AAAA") is False
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(pair.refresh_token)
+
+
+def test_revoke_session_and_revoke_subject(make: Callable[..., Any]) -> None:
+    manager = make()
+    phone, laptop, tablet = (manager.issue("alice") for _ in range(3))
+    bob = manager.issue("bob")
+    assert manager.revoke_session(phone.sid) is True
+    assert manager.revoke_session("0" * 32) is False
+    assert manager.revoke_subject("alice") == 2
+    for pair in (phone, laptop, tablet):
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(pair.refresh_token)
+    assert manager.refresh(bob.refresh_token).subject == "bob"
+
+
+def test_online_verification_sees_revocation_that_offline_does_not(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    pair = manager.issue("alice")
+    claims = manager.verify_access_online(pair.access_token)
+    manager.revoke_access(claims.jti, claims.expires)
+    assert manager.verify_access(pair.access_token).jti == claims.jti
+    with pytest.raises(RevokedTokenError, match="access token revoked"):
+        manager.verify_access_online(pair.access_token)
+    other = manager.issue("alice")
+    manager.revoke_session(other.sid)
+    with pytest.raises(RevokedTokenError, match="session"):
+        manager.verify_access_online(other.access_token)
+
+
+def test_purge_removes_expired_sessions(make: Callable[..., Any]) -> None:
+    manager = make(refresh_idle_ttl="1h", refresh_absolute_ttl="1h")
+    old = manager.issue("alice")
+    manager.clock.advance(timedelta(minutes=30))
+    manager.issue("alice")
+    manager.clock.advance(timedelta(minutes=31))
+    assert manager.purge_expired() == 1
+    with pytest.raises(InvalidTokenError):
+        manager.refresh(old.refresh_token)
+
+
+def test_a_failing_hook_never_breaks_a_login(
+    make: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = make()
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("hook bug")
+
+    manager.hooks.on("issued", broken)
+    with caplog.at_level(logging.ERROR, logger="refreshkit"):
+        assert manager.issue("alice").subject == "alice"
+    assert "hook" in caplog.text
+
+
+def test_no_token_secret_or_hash_appears_in_logs_events_reprs_or_errors(
+    make: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = make(reuse_grace="5s")
+    events = _events(manager)
+    caught: list[str] = []
+    with caplog.at_level(logging.DEBUG, logger="refreshkit"):
+        pair = manager.issue("alice", device="phone-secret-id")
+        later = manager.refresh(pair.refresh_token, device="phone-secret-id")
+        manager.refresh(pair.refresh_token, device="phone-secret-id")
+        manager.clock.advance(10)
+        for attempt in (pair.refresh_token, later.refresh_token, pair.access_token + "x"):
+            for call in (manager.refresh, manager.verify_access):
+                try:
+                    call(attempt, device="phone-secret-id")
+                except Exception as exc:
+                    caught.append(f"{exc!r} {exc}")
+    from refreshkit import _tokens
+
+    secrets = {pair.refresh_token, later.refresh_token, pair.access_token, later.access_token}
+    for token in (pair.refresh_token, later.refresh_token):
+        _, secret_hash = _tokens.parse_refresh_token(token)
+        secrets |= {token.split(".")[1], secret_hash}
+    secrets |= {"phone-secret-id", _tokens.hash_device("phone-secret-id")}
+    texts = [caplog.text, *caught, repr(pair), repr(later), *map(repr, events), repr(manager)]
+    texts += [repr(s) for s in manager.sessions("alice")]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_sync_and_async_managers_close_stores_they_opened() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with TokenManager(keys=KeySet.generate()) as manager:
+            assert isinstance(manager.store, MemoryStore)
+    assert any("in-memory store" in str(w.message) for w in caught)
+    store = MemoryStore()
+    with TokenManager(keys=KeySet.generate(), store=store) as manager:
+        assert manager.store is store
+
+
+async def test_async_manager_is_an_async_context_manager() -> None:
+    async with AsyncTokenManager(
+        Settings(store_url="memory://"), keys=KeySet.generate(), store="memory://"
+    ) as manager:
+        pair = await manager.issue("alice")
+        assert (await manager.refresh(pair.refresh_token)).subject == "alice"
+
+
+def test_frozen_clock_only_moves_forward() -> None:
+    clock = FrozenClock()
+    start = clock.now()
+    assert clock.advance(timedelta(seconds=5)) == start + timedelta(seconds=5)
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="past"):
+        clock.set(start)
