@@ -1,0 +1,448 @@
+"""The HTTP specification both adapters meet, written once.
+
+A framework's test module subclasses :class:`AdapterSpec` and provides the
+fixtures ``make_api`` (``**settings -> Api`` for a test app with the routes
+below), ``clock`` (the manager's FrozenClock) and ``outage`` (the failing
+store's switch). Every test then runs through the framework's test client
+and through a real server.
+
+The test app, in either framework: ``POST /login`` (JSON ``username``,
+optional ``scope``) calls the adapter's login helper; ``GET /me`` requires an
+access token; ``GET /admin`` requires scope ``admin``; ``GET /online-me``
+verifies online (revocation visible at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+
+from refreshkit import FrozenClock
+from refreshkit.adapters import _http
+
+from .support import OUTAGE_RETRY_AFTER, Api, Outage, Reply
+
+MakeApi = Callable[..., Api]
+
+
+def login(api: Api, user: str = "alice", *, scope: str | None = None, body: bool = True) -> Reply:
+    payload: dict[str, Any] = {"username": user}
+    if scope is not None:
+        payload["scope"] = scope
+    headers = {_http.DELIVERY_HEADER: "body"} if body else {}
+    reply = api.request("POST", "/login", json_body=payload, headers=headers)
+    assert reply.status == 200, reply.text
+    return reply
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def refresh_form(api: Api, refresh_token: str) -> Reply:
+    return api.request(
+        "POST",
+        "/token/refresh",
+        form={"grant_type": "refresh_token", "refresh_token": refresh_token},
+    )
+
+
+def assert_no_store(reply: Reply) -> None:
+    assert reply.header("Cache-Control") == "no-store"
+    assert reply.header("Pragma") == "no-cache"
+
+
+def assert_oauth_error(reply: Reply, status: int, error: str) -> None:
+    assert reply.status == status, reply.text
+    assert reply.json()["error"] == error
+    assert_no_store(reply)
+
+
+class AdapterSpec:
+    """Every route, every error code, cookies and CSRF, outages: for any adapter."""
+
+    @pytest.fixture
+    def api(self, make_api: MakeApi) -> Api:
+        return make_api()
+
+    # ------------------------------------------------------------------ login
+
+    def test_login_in_body_mode_answers_an_rfc6749_token_response(self, api: Api) -> None:
+        reply = login(api, scope="read write")
+        body = reply.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 900
+        assert body["scope"] == "read write"
+        assert body["refresh_token"].startswith("rk_")
+        assert body["access_token"].count(".") == 2
+        assert_no_store(reply)
+        assert reply.set_cookies() == {}
+
+    def test_login_in_cookie_mode_keeps_the_refresh_token_out_of_the_body(self, api: Api) -> None:
+        reply = login(api, body=False)
+        assert "refresh_token" not in reply.json()
+        cookies = reply.set_cookies()
+        refresh_cookie = cookies["refresh_token"]
+        assert "; HttpOnly" in refresh_cookie
+        assert "; Secure" in refresh_cookie
+        assert "; SameSite=Strict" in refresh_cookie
+        assert "; Path=/token/refresh" in refresh_cookie
+        assert reply.cookie_values()["refresh_token"].startswith("rk_")
+        csrf_cookie = cookies["refresh_csrf"]
+        assert "HttpOnly" not in csrf_cookie  # the page's script must read it
+        assert "; Path=/;" in csrf_cookie
+
+    # -------------------------------------------------------- protected routes
+
+    def test_a_valid_access_token_reaches_the_protected_route(self, api: Api) -> None:
+        access = login(api).json()["access_token"]
+        reply = api.request("GET", "/me", headers=bearer(access))
+        assert reply.status == 200
+        assert reply.json()["subject"] == "alice"
+
+    def test_no_credentials_answer_401_with_a_bare_bearer_challenge(self, api: Api) -> None:
+        reply = api.request("GET", "/me")
+        assert reply.status == 401
+        assert reply.header("WWW-Authenticate") == 'Bearer realm="refreshkit"'
+
+    def test_another_auth_scheme_counts_as_no_credentials(self, api: Api) -> None:
+        reply = api.request("GET", "/me", headers={"Authorization": "Basic YWxpY2U6cHc="})
+        assert reply.status == 401
+        assert reply.header("WWW-Authenticate") == 'Bearer realm="refreshkit"'
+
+    def test_a_forged_access_token_answers_401_invalid_token(self, api: Api) -> None:
+        access = login(api).json()["access_token"]
+        forged = access[:-4] + ("AAAA" if not access.endswith("AAAA") else "BBBB")
+        reply = api.request("GET", "/me", headers=bearer(forged))
+        assert_oauth_error(reply, 401, "invalid_token")
+        assert 'error="invalid_token"' in (reply.header("WWW-Authenticate") or "")
+
+    def test_an_expired_access_token_answers_401_invalid_token(
+        self, api: Api, clock: FrozenClock
+    ) -> None:
+        access = login(api).json()["access_token"]
+        clock.advance(901)
+        reply = api.request("GET", "/me", headers=bearer(access))
+        assert_oauth_error(reply, 401, "invalid_token")
+        assert "expired" in reply.json()["error_description"]
+
+    def test_a_refresh_token_is_never_accepted_as_an_access_token(self, api: Api) -> None:
+        refresh = login(api).json()["refresh_token"]
+        reply = api.request("GET", "/me", headers=bearer(refresh))
+        assert_oauth_error(reply, 401, "invalid_token")
+
+    def test_a_malformed_bearer_header_answers_400_invalid_request(self, api: Api) -> None:
+        reply = api.request("GET", "/me", headers={"Authorization": "Bearer two tokens"})
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_a_missing_scope_answers_403_insufficient_scope(self, api: Api) -> None:
+        access = login(api, scope="read").json()["access_token"]
+        reply = api.request("GET", "/admin", headers=bearer(access))
+        assert_oauth_error(reply, 403, "insufficient_scope")
+        challenge = reply.header("WWW-Authenticate") or ""
+        assert 'error="insufficient_scope"' in challenge
+        assert 'scope="admin"' in challenge
+
+    def test_the_required_scope_opens_the_scoped_route(self, api: Api) -> None:
+        access = login(api, scope="read admin").json()["access_token"]
+        assert api.request("GET", "/admin", headers=bearer(access)).status == 200
+
+    # ---------------------------------------------------------------- refresh
+
+    def test_refresh_with_a_form_body_rotates_the_refresh_token(self, api: Api) -> None:
+        first = login(api).json()
+        reply = refresh_form(api, first["refresh_token"])
+        assert reply.status == 200, reply.text
+        body = reply.json()
+        assert body["refresh_token"] != first["refresh_token"]
+        assert body["token_type"] == "Bearer"
+        assert_no_store(reply)
+        assert api.request("GET", "/me", headers=bearer(body["access_token"])).status == 200
+
+    def test_refresh_with_a_json_body_works_too(self, api: Api) -> None:
+        refresh = login(api).json()["refresh_token"]
+        reply = api.request(
+            "POST",
+            "/token/refresh",
+            json_body={"grant_type": "refresh_token", "refresh_token": refresh},
+        )
+        assert reply.status == 200
+        assert reply.json()["refresh_token"] != refresh
+
+    def test_replaying_a_rotated_refresh_token_revokes_the_whole_session(self, api: Api) -> None:
+        old = login(api).json()["refresh_token"]
+        new = refresh_form(api, old).json()
+        replay = refresh_form(api, old)
+        assert_oauth_error(replay, 400, "invalid_grant")
+        assert_oauth_error(refresh_form(api, new["refresh_token"]), 400, "invalid_grant")
+        online = api.request("GET", "/online-me", headers=bearer(new["access_token"]))
+        assert_oauth_error(online, 401, "invalid_token")
+
+    def test_an_unknown_refresh_token_answers_invalid_grant(self, api: Api) -> None:
+        reply = refresh_form(api, "rk_0123456789abcdef.notarealsecret")
+        assert_oauth_error(reply, 400, "invalid_grant")
+
+    def test_an_expired_session_answers_invalid_grant(self, api: Api, clock: FrozenClock) -> None:
+        refresh = login(api).json()["refresh_token"]
+        clock.advance(15 * 86400)
+        assert_oauth_error(refresh_form(api, refresh), 400, "invalid_grant")
+
+    @pytest.mark.parametrize(
+        ("form", "error"),
+        [
+            ({"refresh_token": "rk_x.y"}, "invalid_request"),
+            ({"grant_type": "password", "refresh_token": "rk_x.y"}, "unsupported_grant_type"),
+            ({"grant_type": "authorization_code", "code": "c"}, "unsupported_grant_type"),
+            ({"grant_type": "refresh_token"}, "invalid_request"),
+            ({"grant_type": "refresh_token", "refresh_token": ""}, "invalid_request"),
+        ],
+    )
+    def test_a_malformed_refresh_request_is_refused(
+        self, api: Api, form: dict[str, str], error: str
+    ) -> None:
+        reply = api.request("POST", "/token/refresh", form=form)
+        assert_oauth_error(reply, 400, error)
+
+    @pytest.mark.parametrize(
+        ("content_type", "raw"),
+        [
+            ("application/json", b"{not json"),
+            ("application/json", b'["grant_type"]'),
+            ("application/json", b'{"grant_type": "refresh_token", "refresh_token": 5}'),
+            ("text/plain", b"grant_type=refresh_token"),
+            (
+                "application/x-www-form-urlencoded",
+                b"grant_type=refresh_token&grant_type=refresh_token&refresh_token=rk_a.b",
+            ),
+        ],
+    )
+    def test_an_unparsable_body_answers_invalid_request(
+        self, api: Api, content_type: str, raw: bytes
+    ) -> None:
+        reply = api.request(
+            "POST", "/token/refresh", content=raw, headers={"Content-Type": content_type}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_body_tokens_are_refused_when_body_mode_is_off(self, make_api: MakeApi) -> None:
+        api = make_api(body_mode=False)
+        login(api, body=False)
+        reply = refresh_form(api, "rk_0123456789abcdef.secret")
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    # ----------------------------------------------------------- cookie + CSRF
+
+    def test_cookie_refresh_with_the_double_submit_token_rotates_the_cookie(self, api: Api) -> None:
+        cookies = login(api, body=False).cookie_values()
+        reply = api.request(
+            "POST",
+            "/token/refresh",
+            cookies=cookies,
+            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+        )
+        assert reply.status == 200, reply.text
+        assert "refresh_token" not in reply.json()
+        rotated = reply.cookie_values()
+        assert rotated["refresh_token"] != cookies["refresh_token"]
+        assert rotated["refresh_csrf"] != cookies["refresh_csrf"]
+        assert_no_store(reply)
+
+    def test_cookie_refresh_without_the_csrf_header_is_refused_and_consumes_nothing(
+        self, api: Api
+    ) -> None:
+        cookies = login(api, body=False).cookie_values()
+        refused = api.request("POST", "/token/refresh", cookies=cookies)
+        assert_oauth_error(refused, 400, "invalid_request")
+        assert "CSRF" in refused.json()["error_description"]
+        accepted = api.request(
+            "POST",
+            "/token/refresh",
+            cookies=cookies,
+            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+        )
+        assert accepted.status == 200
+
+    def test_a_planted_csrf_pair_not_bound_to_the_refresh_token_is_refused(self, api: Api) -> None:
+        cookies = login(api, body=False).cookie_values()
+        planted = {**cookies, "refresh_csrf": "attacker-chosen"}
+        reply = api.request(
+            "POST", "/token/refresh", cookies=planted, headers={"X-CSRF-Token": "attacker-chosen"}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_header_csrf_mode_needs_only_the_custom_header(self, make_api: MakeApi) -> None:
+        api = make_api(csrf_protection="header", body_mode=False)
+        login_reply = login(api, body=False)
+        assert set(login_reply.set_cookies()) == {"refresh_token"}
+        cookies = login_reply.cookie_values()
+        refused = api.request("POST", "/token/refresh", cookies=cookies)
+        assert_oauth_error(refused, 400, "invalid_request")
+        accepted = api.request(
+            "POST", "/token/refresh", cookies=cookies, headers={"X-CSRF-Token": "1"}
+        )
+        assert accepted.status == 200
+
+    def test_cookies_are_ignored_when_cookie_mode_is_off(self, make_api: MakeApi) -> None:
+        api = make_api(cookie_mode=False)
+        refresh = login(api).json()["refresh_token"]
+        reply = api.request(
+            "POST",
+            "/token/refresh",
+            cookies={"refresh_token": refresh},
+            headers={"X-CSRF-Token": _http.csrf_token_for(refresh)},
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    # ------------------------------------------------------------- revocation
+
+    def test_revoking_a_refresh_token_ends_its_session(self, api: Api) -> None:
+        refresh = login(api).json()["refresh_token"]
+        reply = api.request(
+            "POST", "/token/revoke", form={"token": refresh, "token_type_hint": "refresh_token"}
+        )
+        assert reply.status == 200
+        assert reply.text == ""
+        assert_no_store(reply)
+        assert_oauth_error(refresh_form(api, refresh), 400, "invalid_grant")
+
+    def test_a_misleading_hint_does_not_stop_revocation(self, api: Api) -> None:
+        refresh = login(api).json()["refresh_token"]
+        reply = api.request(
+            "POST", "/token/revoke", form={"token": refresh, "token_type_hint": "access_token"}
+        )
+        assert reply.status == 200
+        assert_oauth_error(refresh_form(api, refresh), 400, "invalid_grant")
+
+    @pytest.mark.parametrize("token", ["rk_unknown.token", "not-a-token", "a.b.c"])
+    def test_revoking_an_unknown_token_still_answers_200(self, api: Api, token: str) -> None:
+        assert api.request("POST", "/token/revoke", form={"token": token}).status == 200
+
+    def test_a_revocation_without_a_token_is_invalid_request(self, api: Api) -> None:
+        reply = api.request("POST", "/token/revoke", form={"token_type_hint": "refresh_token"})
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_revoking_an_access_token_denies_it_to_online_checks(self, api: Api) -> None:
+        access = login(api).json()["access_token"]
+        reply = api.request("POST", "/token/revoke", json_body={"token": access})
+        assert reply.status == 200
+        denied = api.request("GET", "/online-me", headers=bearer(access))
+        assert_oauth_error(denied, 401, "invalid_token")
+
+    # ----------------------------------------------------------------- logout
+
+    def test_logout_ends_the_session_and_clears_the_cookies(self, api: Api) -> None:
+        tokens = login(api).json()
+        reply = api.request("POST", "/logout", headers=bearer(tokens["access_token"]))
+        assert reply.status == 204
+        cleared = reply.set_cookies()
+        assert "Max-Age=0" in cleared["refresh_token"]
+        assert "Path=/token/refresh" in cleared["refresh_token"]
+        assert "Max-Age=0" in cleared["refresh_csrf"]
+        assert_oauth_error(refresh_form(api, tokens["refresh_token"]), 400, "invalid_grant")
+        online = api.request("GET", "/online-me", headers=bearer(tokens["access_token"]))
+        assert online.status == 401
+
+    def test_logout_needs_an_access_token(self, api: Api) -> None:
+        assert api.request("POST", "/logout").status == 401
+
+    # --------------------------------------------------------------- sessions
+
+    def test_a_user_sees_their_own_sessions_with_the_current_one_flagged(self, api: Api) -> None:
+        login(api, "alice")
+        current = login(api, "alice").json()
+        login(api, "bob")
+        reply = api.request("GET", "/sessions", headers=bearer(current["access_token"]))
+        assert reply.status == 200
+        sessions = reply.json()["sessions"]
+        assert len(sessions) == 2
+        assert sum(s["current"] for s in sessions) == 1
+        assert set(sessions[0]) >= {"sid", "created_at", "last_used_at", "expires_at"}
+        assert_no_store(reply)
+
+    def test_a_user_ends_their_other_device(self, api: Api) -> None:
+        laptop = login(api, "alice").json()
+        phone = login(api, "alice").json()
+        sessions = api.request("GET", "/sessions", headers=bearer(laptop["access_token"])).json()
+        phone_sid = next(s["sid"] for s in sessions["sessions"] if not s["current"])
+        reply = api.request(
+            "DELETE", f"/sessions/{phone_sid}", headers=bearer(laptop["access_token"])
+        )
+        assert reply.status == 204
+        assert_oauth_error(refresh_form(api, phone["refresh_token"]), 400, "invalid_grant")
+        assert refresh_form(api, laptop["refresh_token"]).status == 200
+
+    def test_a_user_cannot_end_another_users_session(self, api: Api) -> None:
+        alice = login(api, "alice").json()
+        bob = login(api, "bob").json()
+        bob_sid = api.request("GET", "/sessions", headers=bearer(bob["access_token"])).json()[
+            "sessions"
+        ][0]["sid"]
+        reply = api.request("DELETE", f"/sessions/{bob_sid}", headers=bearer(alice["access_token"]))
+        assert reply.status == 404
+        assert reply.json()["error"] == "not_found"
+        assert refresh_form(api, bob["refresh_token"]).status == 200
+
+    def test_ending_an_unknown_session_is_404(self, api: Api) -> None:
+        alice = login(api).json()
+        reply = api.request("DELETE", "/sessions/nope", headers=bearer(alice["access_token"]))
+        assert reply.status == 404
+
+    # ------------------------------------------------------------------- JWKS
+
+    def test_the_jwks_route_publishes_the_key_that_verifies_access_tokens(self, api: Api) -> None:
+        access = login(api).json()["access_token"]
+        reply = api.request("GET", "/.well-known/jwks.json")
+        assert reply.status == 200
+        jwks = jwt.PyJWKSet.from_dict(reply.json())
+        kid = jwt.get_unverified_header(access)["kid"]
+        key = next(k for k in jwks.keys if k.key_id == kid)
+        # The manager's clock is frozen in 2030: check the signature, not the times.
+        times_off = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+        claims = jwt.decode(
+            access, key.key, algorithms=["EdDSA"], audience="refreshkit", options=times_off
+        )
+        assert claims["sub"] == "alice"
+
+    # ----------------------------------------------------------------- outage
+
+    def test_a_store_outage_answers_503_with_retry_after_on_refresh(
+        self, api: Api, outage: Outage
+    ) -> None:
+        refresh = login(api).json()["refresh_token"]
+        outage.active = True
+        reply = refresh_form(api, refresh)
+        assert_oauth_error(reply, 503, "temporarily_unavailable")
+        assert reply.header("Retry-After") == str(OUTAGE_RETRY_AFTER)
+        assert reply.header("WWW-Authenticate") is None
+        outage.active = False
+        assert refresh_form(api, refresh).status == 200  # nothing was lost
+
+    def test_a_store_outage_never_answers_401_on_online_checks(
+        self, api: Api, outage: Outage
+    ) -> None:
+        access = login(api).json()["access_token"]
+        outage.active = True
+        reply = api.request("GET", "/online-me", headers=bearer(access))
+        assert_oauth_error(reply, 503, "temporarily_unavailable")
+        assert reply.header("Retry-After") == str(OUTAGE_RETRY_AFTER)
+        stateless = api.request("GET", "/me", headers=bearer(access))
+        assert stateless.status == 200
+
+    @pytest.mark.parametrize("route", ["login", "revoke", "logout", "sessions"])
+    def test_a_store_outage_answers_503_everywhere_else(
+        self, api: Api, outage: Outage, route: str
+    ) -> None:
+        tokens = login(api).json()
+        outage.active = True
+        if route == "login":
+            reply = api.request("POST", "/login", json_body={"username": "alice"})
+        elif route == "revoke":
+            reply = api.request("POST", "/token/revoke", form={"token": tokens["refresh_token"]})
+        else:
+            method = "POST" if route == "logout" else "GET"
+            reply = api.request(method, f"/{route}", headers=bearer(tokens["access_token"]))
+        assert reply.status == 503, reply.text
+        assert reply.header("Retry-After") == str(OUTAGE_RETRY_AFTER)

@@ -1,0 +1,258 @@
+"""Test support for the adapters: a store that fails on demand, drivers, servers.
+
+Every adapter test talks to an :class:`Api`: one small interface over a
+framework's own test client or over real HTTP to a server on loopback, so
+one specification (:mod:`tests.adapters.spec`) runs every way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+
+import httpx
+
+from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
+from refreshkit.backends.memory._state import MemoryState
+from refreshkit.errors import StoreError
+
+OUTAGE_RETRY_AFTER = 7
+
+
+@dataclass
+class Outage:
+    """A switch shared by the sync and async failing stores."""
+
+    active: bool = False
+
+    def check(self) -> None:
+        if self.active:
+            raise StoreError("injected outage", retry_after=OUTAGE_RETRY_AFTER)
+
+
+_STORE_METHODS = (
+    "create_session",
+    "consume",
+    "find",
+    "get_session",
+    "list_sessions",
+    "revoke_session",
+    "revoke_subject",
+    "deny_access",
+    "check_access",
+    "purge_expired",
+)
+
+
+def _failing_async(name: str) -> Callable[..., Any]:
+    async def method(self: FailingAsyncStore, *args: Any, **kwargs: Any) -> Any:
+        self.outage.check()
+        return await getattr(AsyncMemoryStore, name)(self, *args, **kwargs)
+
+    return method
+
+
+def _failing_sync(name: str) -> Callable[..., Any]:
+    def method(self: FailingStore, *args: Any, **kwargs: Any) -> Any:
+        self.outage.check()
+        return getattr(MemoryStore, name)(self, *args, **kwargs)
+
+    return method
+
+
+class FailingAsyncStore(AsyncMemoryStore):
+    """A real memory store whose every call raises StoreError while ``outage`` is on."""
+
+    def __init__(self, state: MemoryState, outage: Outage) -> None:
+        super().__init__(state)
+        self.outage = outage
+
+
+class FailingStore(MemoryStore):
+    """The sync twin of :class:`FailingAsyncStore`."""
+
+    def __init__(self, state: MemoryState, outage: Outage) -> None:
+        super().__init__(state)
+        self.outage = outage
+
+
+for _name in _STORE_METHODS:
+    setattr(FailingAsyncStore, _name, _failing_async(_name))
+    setattr(FailingStore, _name, _failing_sync(_name))
+
+
+# --------------------------------------------------------------------- drivers
+
+
+@dataclass
+class Reply:
+    """One response, framework-neutral."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    text: str
+
+    def header(self, name: str) -> str | None:
+        values = self.headers_named(name)
+        return values[0] if values else None
+
+    def headers_named(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def set_cookies(self) -> dict[str, str]:
+        """Name -> full ``Set-Cookie`` value."""
+        return {v.split("=", 1)[0]: v for v in self.headers_named("set-cookie")}
+
+    def cookie_values(self) -> dict[str, str]:
+        """Name -> value of each cookie this response sets."""
+        jar: SimpleCookie = SimpleCookie()
+        for value in self.headers_named("set-cookie"):
+            jar.load(value)
+        return {name: morsel.value for name, morsel in jar.items()}
+
+
+class Api(Protocol):
+    """A way to send requests to the app under test. Cookies are always explicit."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> Reply: ...
+
+
+def _headers(
+    headers: Mapping[str, str] | None, cookies: Mapping[str, str] | None
+) -> dict[str, str]:
+    merged = dict(headers or {})
+    if cookies:
+        merged["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return merged
+
+
+@dataclass
+class HttpxApi:
+    """Any httpx client: FastAPI's TestClient, or a real connection to a server."""
+
+    client: httpx.Client
+    label: str = "httpx"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> Reply:
+        self.client.cookies.clear()
+        response = self.client.request(
+            method,
+            path,
+            data=dict(form) if form is not None else None,
+            json=json_body,
+            content=content,
+            headers=_headers(headers, cookies),
+        )
+        self.client.cookies.clear()
+        return Reply(response.status_code, list(response.headers.multi_items()), response.text)
+
+
+@dataclass
+class FlaskClientApi:
+    """Flask's own test client, with its cookie jar off."""
+
+    client: Any
+    label: str = "flask-test-client"
+    _unused: list[str] = field(default_factory=list)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> Reply:
+        kwargs: dict[str, Any] = {"method": method, "headers": _headers(headers, cookies)}
+        if form is not None:
+            kwargs["data"] = dict(form)
+        elif json_body is not None:
+            kwargs["json"] = json_body
+        elif content is not None:
+            kwargs["data"] = content
+        response = self.client.open(path, **kwargs)
+        return Reply(response.status_code, list(response.headers.items()), response.get_data(True))
+
+
+# --------------------------------------------------------------------- servers
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def uvicorn_server(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its URL."""
+    import uvicorn
+
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@contextmanager
+def werkzeug_server(app: Any) -> Iterator[str]:
+    """Serve a WSGI app with werkzeug on a free loopback port in a thread; yields its URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()

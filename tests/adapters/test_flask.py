@@ -1,0 +1,150 @@
+"""The Flask adapter, through Flask's test client and through werkzeug on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager
+from refreshkit.backends.memory._state import MemoryState
+from refreshkit.errors import ConfigurationError
+
+from .spec import AdapterSpec, MakeApi, bearer
+from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkzeug_server
+
+pytest.importorskip("flask")
+from flask import Flask, request
+
+from refreshkit.adapters.flask import RefreshKit, current_claims, require_access
+
+pytestmark = pytest.mark.flask
+
+
+def describe() -> dict[str, Any]:
+    return {
+        "subject": current_claims.subject,
+        "sid": current_claims.sid,
+        "scopes": sorted(current_claims.scopes),
+    }
+
+
+def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
+    """The spec's test app: /login, /me (async view), /admin, /online-me."""
+    app = app or Flask(__name__)
+    kit.init_app(app)
+
+    @app.post("/login")
+    def do_login() -> Any:
+        payload = request.get_json()
+        return kit.login(payload["username"], scope=payload.get("scope"))
+
+    @app.get("/me")
+    @require_access
+    async def me() -> dict[str, Any]:
+        return describe()
+
+    @app.get("/admin")
+    @require_access(scopes=["admin"])
+    def admin() -> dict[str, Any]:
+        return describe()
+
+    @app.get("/online-me")
+    @require_access(online=True)
+    def online_me() -> dict[str, Any]:
+        return describe()
+
+    return app
+
+
+@pytest.fixture(params=["test-client", "werkzeug"])
+def make_api(
+    request: pytest.FixtureRequest,
+    clock: FrozenClock,
+    outage: Outage,
+    state: MemoryState,
+    keys: KeySet,
+) -> Iterator[MakeApi]:
+    with ExitStack() as stack:
+
+        def make(**overrides: Any) -> Api:
+            settings = Settings(cookie_mode=True).replace(**overrides)
+            store = FailingStore(state, outage)
+            manager = TokenManager(settings, keys=keys, store=store, clock=clock)
+            app = build_app(RefreshKit(manager=manager))
+            if request.param == "test-client":
+                return FlaskClientApi(app.test_client(use_cookies=False))
+            url = stack.enter_context(werkzeug_server(app))
+            return HttpxApi(stack.enter_context(httpx.Client(base_url=url)), "werkzeug")
+
+        yield make
+
+
+class TestFlaskAdapter(AdapterSpec):
+    """The shared HTTP specification, on Flask."""
+
+
+# ----------------------------------------------------------------- Flask only
+
+
+def test_init_app_reads_refreshkit_settings_from_the_app_config(keys: KeySet) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        REFRESHKIT_STORE_URL="memory://",
+        REFRESHKIT_ACCESS_TTL="2m",
+        REFRESHKIT_URL_PREFIX="/auth",
+        REFRESHKIT_SECRET_KEY="s" * 32,
+        SECRET_KEY="flask's own, ignored",
+    )
+    kit = RefreshKit()
+    build_app(kit, app)
+    client = app.test_client()
+    tokens = client.post(
+        "/login", json={"username": "alice"}, headers={"X-Token-Delivery": "body"}
+    ).json
+    assert tokens["expires_in"] == 120
+    with app.app_context():
+        assert kit.manager.settings.url_prefix == "/auth"
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert client.post("/auth/token/refresh", data=form).status_code == 200
+    assert client.post("/token/refresh", data=form).status_code == 404
+
+
+def test_an_unknown_refreshkit_setting_fails_at_init(keys: KeySet) -> None:
+    app = Flask(__name__)
+    app.config["REFRESHKIT_ACESS_TTL"] = "5m"
+    with pytest.raises(ConfigurationError, match="REFRESHKIT_ACESS_TTL"):
+        RefreshKit(app, keys=keys)
+
+
+def test_current_claims_outside_a_protected_view_is_an_error(keys: KeySet) -> None:
+    app = Flask(__name__)
+    with app.test_request_context("/"), pytest.raises(RuntimeError, match="require_access"):
+        _ = current_claims.subject
+
+
+def test_store_errors_raised_in_application_views_answer_503(keys: KeySet) -> None:
+    outage = Outage(active=True)
+    manager = TokenManager(Settings(), keys=keys, store=FailingStore(MemoryState(), outage))
+    kit = RefreshKit(manager=manager)
+    app = build_app(kit)
+
+    @app.get("/devices")
+    def devices() -> list[str]:
+        return [s.sid for s in kit.manager.sessions("alice")]
+
+    reply = app.test_client().get("/devices")
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "7"
+
+
+def test_a_protected_async_view_sees_its_claims(keys: KeySet) -> None:
+    manager = TokenManager(Settings(), keys=keys, store=FailingStore(MemoryState(), Outage()))
+    app = build_app(RefreshKit(manager=manager))
+    client = app.test_client()
+    access = client.post("/login", json={"username": "carol", "scope": "read"}).json["access_token"]
+    reply = client.get("/me", headers=bearer(access))
+    assert reply.json == {"subject": "carol", "sid": reply.json["sid"], "scopes": ["read"]}
