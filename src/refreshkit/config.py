@@ -91,7 +91,7 @@ class Settings:
     private_key: str | None = field(default=None, repr=False)
     #: Key id written to tokens when the key is built from settings.
     key_id: str | None = None
-    #: Where tokens are stored; see :doc:`/backends`.
+    #: Where tokens are stored; see :doc:`/backends/index`.
     store_url: str = "memory://"
     #: Verified access tokens remembered (by full token, never past ``exp``); 0 disables.
     verify_cache_size: int = 1024
