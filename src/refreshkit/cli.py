@@ -1,0 +1,344 @@
+"""The ``refreshkit`` command: the demo, keys, and operator tools for a store.
+
+Configuration comes from ``REFRESHKIT_*`` environment variables (see
+:class:`refreshkit.Settings`), or ``--store URL`` for the store. Every
+failure prints one line and exits non-zero; there are no tracebacks.
+Needs the ``[cli]`` extra (``pip install 'refreshkit[cli]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+try:
+    import click
+except ModuleNotFoundError:  # pragma: no cover - exercised only without the extra
+    sys.stderr.write("refreshkit: the command line needs click: pip install 'refreshkit[cli]'\n")
+    raise SystemExit(1) from None
+
+from . import __version__
+from ._jwt import SUPPORTED_ALGORITHMS
+from ._sync.manager import TokenManager
+from .backends import create_store
+from .backends.base import TokenStore
+from .config import Settings
+from .errors import ConfigurationError, RefreshKitError
+from .keys import KeySet, SigningKey
+
+__all__ = ["cli", "main"]
+
+_STORE_HELP = "Token store URL (default: $REFRESHKIT_STORE_URL), e.g. sqlite:///app.db"
+
+
+class _Group(click.Group):
+    """A group whose commands report refreshkit and OS errors as one line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (RefreshKitError, OSError, ValueError) as exc:
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="refreshkit")
+def cli() -> None:
+    """refreshkit: secure token refresh for Python web apps.
+
+    Start with `refreshkit demo`. Configure the other commands with
+    REFRESHKIT_* environment variables (REFRESHKIT_STORE_URL,
+    REFRESHKIT_PRIVATE_KEY, ...) or --store.
+    """
+
+
+# ---------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--serve", is_flag=True, help="Keep the server running afterwards; print curl lines.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port (0: a free one).")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite file to use and keep (default: a temporary one).",
+)
+def demo(serve: bool, port: int, database: str | None) -> None:
+    """Run the FastAPI example on SQLite and narrate the token lifecycle over HTTP.
+
+    Login, a protected call, access-token expiry, refresh with rotation, a
+    replayed refresh token, reuse detection revoking the session, and logout.
+    """
+    from . import _demo
+
+    clock = _demo.DemoClock()
+    with _demo.demo_database(database) as url:
+        app, events = _demo.demo_app(url, clock)
+        with _demo.running_server(app, port) as base_url:
+            _demo.narrate(base_url, click.echo, events=events)
+            if serve:
+                _serve_forever(base_url, _demo.curl_lines(base_url))
+
+
+def _serve_forever(base_url: str, commands: list[str]) -> None:
+    click.echo("")
+    click.echo(f"Serving at {base_url} (open it in a browser); Ctrl+C stops.")
+    click.echo("Try, setting ACCESS and REFRESH from the login response:")
+    for line in commands:
+        click.echo(f"  {line}")
+    try:
+        threading.Event().wait()  # until Ctrl+C
+    except KeyboardInterrupt:
+        click.echo("\nstopped")
+
+
+# ---------------------------------------------------------------------- keys
+
+
+@cli.command()
+@click.option(
+    "--alg",
+    "algorithm",
+    type=click.Choice(SUPPORTED_ALGORITHMS),
+    default="EdDSA",
+    show_default=True,
+    help="Signing algorithm.",
+)
+@click.option(
+    "--format",
+    "key_format",
+    type=click.Choice(["pem", "jwk"]),
+    default="pem",
+    show_default=True,
+    help="Form of the private key.",
+)
+@click.option("--kid", default=None, help="Key id (default: the RFC 7638 thumbprint).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the private key to this file (mode 600) instead of stdout.",
+)
+def keygen(algorithm: str, key_format: str, kid: str | None, out: str | None) -> None:
+    """Generate a signing key: the private key (PEM or JWK), then its public JWKS.
+
+    Keep the private key secret (REFRESHKIT_PRIVATE_KEY); publish the JWKS.
+    HS* keys are shared secrets: JWK only, and never published.
+    """
+    key = SigningKey.generate(algorithm, kid=kid)
+    if key.symmetric and key_format == "pem":
+        raise click.UsageError(f"{algorithm} keys have no PEM form; use --format jwk")
+    private = key.private_pem() if key_format == "pem" else json.dumps(key.private_jwk()) + "\n"
+    if out is not None:
+        path = Path(out)
+        if path.exists():
+            raise click.ClickException(f"{out} exists; refusing to overwrite a key")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(private)
+        click.echo(f"private key written to {out}", err=True)
+    else:
+        click.echo(private, nl=False)
+    if not key.symmetric:
+        click.echo(json.dumps({"keys": [key.public_jwk()]}, indent=2))
+
+
+@cli.command()
+@click.option(
+    "--private-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="PEM file of the signing key (default: $REFRESHKIT_PRIVATE_KEY, text or path).",
+)
+def jwks(private_key: str | None) -> None:
+    """Print the public JWKS of the configured signing key."""
+    keys = _configured_keys(_settings(None), private_key)
+    document = keys.jwks()
+    if not document["keys"]:
+        raise ConfigurationError("the configured key is symmetric (HS*): it is never published")
+    click.echo(json.dumps(document, indent=2))
+
+
+def _configured_keys(settings: Settings, private_key_file: str | None) -> KeySet:
+    pem = settings.private_key
+    if private_key_file is not None:
+        pem = Path(private_key_file).read_text()
+    elif pem and "-----BEGIN" not in pem and Path(pem).is_file():
+        pem = Path(pem).read_text()
+    return KeySet.from_settings(settings.replace(private_key=pem) if pem else settings)
+
+
+# ------------------------------------------------------------ store operators
+
+
+def _settings(store_url: str | None) -> Settings:
+    settings = Settings.from_env()
+    return settings.replace(store_url=store_url) if store_url else settings
+
+
+@contextmanager
+def _operator(store_url: str | None) -> Iterator[TokenManager]:
+    """A manager on the configured store, for commands that never sign a token."""
+    settings = _settings(store_url)
+    if settings.store_url.startswith("memory:"):
+        raise ConfigurationError(
+            "no store configured: pass --store URL or set REFRESHKIT_STORE_URL "
+            "(memory:// holds nothing between runs)"
+        )
+    store: TokenStore = create_store(settings.store_url)
+    try:
+        # Operator commands revoke, list and purge; they never sign, so any key will do.
+        yield TokenManager(settings, keys=KeySet.generate("HS256"), store=store)
+    finally:
+        store.close()
+
+
+def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--store", "store_url", default=None, help=_STORE_HELP)(fn)
+
+
+@cli.command()
+@_store_option
+@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
+def purge(store_url: str | None, batch_size: int) -> None:
+    """Delete expired sessions, refresh records and access denials now."""
+    with _operator(store_url) as manager:
+        deleted = manager.purge_expired(batch_size=batch_size)
+    click.echo(f"purged {deleted} expired session(s)")
+
+
+@cli.command()
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.argument("subject")
+def sessions(store_url: str | None, as_json: bool, subject: str) -> None:
+    """List the live sessions (devices) of SUBJECT, most recently used first."""
+    with _operator(store_url) as manager:
+        live = manager.sessions(subject)
+    rows = [
+        {
+            "sid": s.sid,
+            "created_at": s.created_at.isoformat(timespec="seconds"),
+            "last_used_at": s.last_used_at.isoformat(timespec="seconds"),
+            "expires_at": s.expires_at.isoformat(timespec="seconds"),
+            "scope": s.scope or "",
+        }
+        for s in live
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no live sessions for {subject}")
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+@cli.command()
+@_store_option
+@click.option("--session", "sid", default=None, help="Revoke this one session instead.")
+@click.argument("subject", required=False)
+def revoke(store_url: str | None, sid: str | None, subject: str | None) -> None:
+    """Log SUBJECT out everywhere, or end one session with --session SID."""
+    if (subject is None) == (sid is None):
+        raise click.UsageError("give either SUBJECT or --session SID")
+    with _operator(store_url) as manager:
+        if sid is not None:
+            revoked = manager.revoke_session(sid, reason="operator")
+            click.echo(f"session {sid} {'revoked' if revoked else 'was not live'}")
+        else:
+            assert subject is not None
+            count = manager.revoke_subject(subject, reason="operator")
+            click.echo(f"revoked {count} session(s) of {subject}")
+
+
+# ------------------------------------------------------------------ database
+
+
+@cli.group(cls=_Group)
+def db() -> None:
+    """Apply the SQL store's schema migrations (Alembic, shipped in the package)."""
+
+
+def _migrate() -> Any:
+    try:
+        from .backends.sql import migrate
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"migrations need the SQL extra ({exc.name}): pip install 'refreshkit[sql]'"
+        ) from exc
+    return migrate
+
+
+_prefix_option = click.option(
+    "--table-prefix", default=None, help="Table name prefix (default: the store's)."
+)
+
+
+def _prefix(table_prefix: str | None) -> dict[str, str]:
+    return {"table_prefix": table_prefix} if table_prefix else {}
+
+
+@db.command()
+@_prefix_option
+@click.argument("url")
+@click.argument("revision", default="head")
+def upgrade(table_prefix: str | None, url: str, revision: str) -> None:
+    """Migrate the database at URL up to REVISION (default: the newest)."""
+    migrate = _migrate()
+    migrate.upgrade(url, revision, **_prefix(table_prefix))
+    click.echo(f"at revision {migrate.current(url, **_prefix(table_prefix))}")
+
+
+@db.command()
+@_prefix_option
+@click.argument("url")
+@click.argument("revision")
+def downgrade(table_prefix: str | None, url: str, revision: str) -> None:
+    """Migrate the database at URL down to REVISION ("base" removes every table)."""
+    migrate = _migrate()
+    migrate.downgrade(url, revision, **_prefix(table_prefix))
+    click.echo(f"at revision {migrate.current(url, **_prefix(table_prefix)) or 'base'}")
+
+
+@db.command()
+@_prefix_option
+@click.argument("url")
+def current(table_prefix: str | None, url: str) -> None:
+    """Print the schema revision of the database at URL ("base": none applied)."""
+    click.echo(_migrate().current(url, **_prefix(table_prefix)) or "base")
+
+
+# ---------------------------------------------------------------------- entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``refreshkit`` script: run :data:`cli`, one-line errors only."""
+    try:
+        cli.main(args=argv, prog_name="refreshkit")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        click.echo(f"Error: {type(exc).__name__}: {_one_line(exc)}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
