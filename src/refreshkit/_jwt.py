@@ -2,7 +2,10 @@
 
 Every PyJWT (and cryptography) failure is mapped to refreshkit's errors at
 this boundary, so callers see :class:`~refreshkit.errors.InvalidTokenError`
-for any malformed or forged input, whatever its shape. Time checks
+for any malformed or forged input, whatever its shape. PyJWT's algorithm
+objects sign and verify; the compact JWS framing around them is parsed here,
+strictly, so a token's header is parsed once (not twice) and the key is
+prepared once per key rather than per token. Time checks
 (``exp``/``nbf``/``iat``) are *not* done here: PyJWT reads the system clock,
 and the manager's :class:`~refreshkit.clock.Clock` is the only source of
 time, so :mod:`refreshkit._policy` checks them with ``now`` passed in.
@@ -10,9 +13,11 @@ time, so :mod:`refreshkit._policy` checks them with ``now`` passed in.
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Mapping
-from typing import Any
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import jwt
 from jwt.algorithms import get_default_algorithms
@@ -22,11 +27,12 @@ from .errors import ConfigurationError, InvalidTokenError
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "SUPPORTED_ALGORITHMS",
-    "decode",
+    "VerificationKey",
     "encode",
     "jwk_from_key",
     "key_from_jwk",
     "unverified_header",
+    "verify",
 ]
 
 #: RFC 9068 §2.1 media type of access tokens.
@@ -35,39 +41,102 @@ _ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 SUPPORTED_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA")
 _ALGORITHMS = get_default_algorithms()
 _MAX_JWT_LENGTH = 16384
-#: Only the signature and the token's integrity are PyJWT's job; claims are ours.
-_DECODE_OPTIONS: Any = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": True,
-    "verify_iss": True,
-    "require": ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"],
-}
+#: Claims every access token carries (checked in this order, like PyJWT's ``require``).
+_REQUIRED_CLAIMS = ("exp", "iat", "nbf", "sub", "jti", "iss", "aud")
+
+
+class VerificationKey(Protocol):
+    """What :func:`verify` needs of a key: its one algorithm and its public half."""
+
+    @property
+    def algorithm(self) -> str:
+        """The only algorithm this key may verify."""
+        ...
+
+    @property
+    def public(self) -> Any:
+        """The verification key (the shared secret for HMAC)."""
+        ...
+
+
+#: Bounded memos. Header segments repeat for every token a key signs, and
+#: PyJWT's ``prepare_key`` (PEM sniffing for HMAC secrets) costs more than an
+#: HMAC itself, so both are done once. Keyed by content or identity, never
+#: trusted beyond what re-parsing would give; cleared wholesale when full.
+_MEMO_SIZE = 256
+_parsed_headers: dict[str, tuple[str, str]] = {}
+_prepared_keys: dict[int, tuple[Any, Any]] = {}
+_signing_headers: dict[tuple[str, str], str] = {}
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_SEGMENT_SEPARATOR = "."
+#: The last character of a canonical segment whose length is 2 or 3 (mod 4):
+#: the bits that fall outside the decoded bytes must be zero.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+def _prepared(algorithm: str, key: Any) -> Any:
+    """``key`` as PyJWT's algorithm wants it, prepared once per key object."""
+    entry = _prepared_keys.get(id(key))
+    if entry is not None and entry[0] is key:
+        return entry[1]
+    prepared = _ALGORITHMS[algorithm].prepare_key(key)
+    _remember(_prepared_keys, id(key), (key, prepared))
+    return prepared
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(segment: str) -> bytes:
+    """Strict base64url: the URL-safe alphabet, no padding, canonical trailing bits."""
+    if len(segment) % 4 == 1 or _B64URL.fullmatch(segment) is None:
+        raise ValueError("not base64url")
+    tail = len(segment) % 4
+    if tail and segment[-1] not in _CANONICAL_LAST[tail]:
+        # Unused low bits set: another spelling of the same bytes (malleable).
+        raise ValueError("non-canonical base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (4 - tail if tail else 0))
 
 
 def encode(payload: Mapping[str, Any], key: Any, algorithm: str, kid: str) -> str:
-    """Sign ``payload`` as an RFC 9068 access token (``typ: at+jwt``, ``kid``)."""
-    return jwt.encode(
-        dict(payload), key, algorithm=algorithm, headers={"typ": ACCESS_TOKEN_TYPE, "kid": kid}
-    )
+    """Sign ``payload`` as an RFC 9068 access token (``typ: at+jwt``, ``kid``).
 
-
-def unverified_header(token: object) -> dict[str, Any]:
-    """The JOSE header, parsed but not trusted: only to pick the key by ``kid``.
-
-    Refuses non-strings, oversized input, and headers without a string ``kid``,
-    ``alg`` other than a supported one, or the wrong ``typ``.
+    The same compact JWS PyJWT's ``jwt.encode`` produces (sorted header,
+    compact JSON), signed by PyJWT's algorithm; the header segment and the
+    prepared key are reused between calls. Raises :class:`TypeError` when a
+    claim is not JSON-serialisable.
     """
-    if not isinstance(token, str) or not token or len(token) > _MAX_JWT_LENGTH:
-        raise InvalidTokenError("malformed access token")
-    if token.count(".") != 2:
-        raise InvalidTokenError("malformed access token")
+    header = _signing_headers.get((algorithm, kid))
+    if header is None:
+        fields = {"alg": algorithm, "kid": kid, "typ": ACCESS_TOKEN_TYPE}
+        header = _b64encode(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
+        _remember(_signing_headers, (algorithm, kid), header)
+    body = _b64encode(json.dumps(dict(payload), separators=(",", ":")).encode("utf-8"))
+    signing_input = f"{header}.{body}"
+    signature = _ALGORITHMS[algorithm].sign(
+        signing_input.encode("ascii"), _prepared(algorithm, key)
+    )
+    return f"{signing_input}.{_b64encode(signature)}"
+
+
+def _parse_header(segment: str) -> tuple[str, str]:
+    """``(kid, alg)`` of a JOSE header segment, validated but not trusted."""
+    known = _parsed_headers.get(segment)
+    if known is not None:
+        return known
     try:
-        header = jwt.get_unverified_header(token)
-    except (jwt.PyJWTError, ValueError, TypeError, UnicodeError):
+        header = json.loads(_b64decode(segment))
+    except (ValueError, TypeError, UnicodeError, RecursionError):
         raise InvalidTokenError("malformed access token") from None
+    if not isinstance(header, dict):
+        raise InvalidTokenError("malformed access token")
     kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ")
     if not isinstance(kid, str) or not isinstance(alg, str):
         raise InvalidTokenError("access token header lacks kid or alg")
@@ -75,37 +144,90 @@ def unverified_header(token: object) -> dict[str, Any]:
         raise InvalidTokenError("access token algorithm not accepted")
     if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPES:
         raise InvalidTokenError("not an access token (typ must be at+jwt)")
-    return header
+    if "crit" in header or "b64" in header:
+        # We understand no JWS extension, so a critical one must be refused.
+        raise InvalidTokenError("access token uses an unsupported JWS extension")
+    parsed = (kid, alg)
+    _remember(_parsed_headers, segment, parsed)
+    return parsed
 
 
-def decode(
-    token: str, key: Any, algorithm: str, *, issuer: str, audience: tuple[str, ...]
-) -> dict[str, Any]:
-    """Verify the signature with exactly ``algorithm`` and check ``iss``/``aud``.
+def unverified_header(token: object) -> dict[str, Any]:
+    """The JOSE header's ``kid``, ``alg`` and ``typ``, parsed but not trusted.
 
-    The key's own algorithm is the only one allowed, which is what defeats
-    ``alg: none`` and algorithm confusion (e.g. HS256 keyed with an RSA public key).
+    Refuses non-strings, oversized input, and headers without a string ``kid``,
+    ``alg`` other than a supported one, the wrong ``typ``, or a JWS extension.
     """
+    kid, alg = _parse_header(_split(token)[0])
+    return {"kid": kid, "alg": alg, "typ": ACCESS_TOKEN_TYPE}
+
+
+def _split(token: object) -> list[str]:
+    if not isinstance(token, str) or not token or len(token) > _MAX_JWT_LENGTH:
+        raise InvalidTokenError("malformed access token")
+    parts = token.split(_SEGMENT_SEPARATOR)
+    if len(parts) != 3:
+        raise InvalidTokenError("malformed access token")
+    return parts
+
+
+def verify(
+    token: object,
+    key_for: Callable[[str], VerificationKey | None],
+    *,
+    issuer: str,
+    audience: tuple[str, ...],
+) -> dict[str, Any]:
+    """Verify an access token and return its payload; times are the caller's job.
+
+    The header names the key by ``kid`` (``key_for`` finds it); the key's own
+    algorithm is the only one allowed, which is what defeats ``alg: none`` and
+    algorithm confusion (e.g. HS256 keyed with an RSA public key). Then the
+    signature (PyJWT's algorithm), then ``iss``, ``aud`` and the presence of
+    the required claims. Raises :class:`InvalidTokenError` for every failure.
+    """
+    header_segment, payload_segment, signature_segment = _split(token)
+    kid, alg = _parse_header(header_segment)
+    key = key_for(kid)
+    if key is None:
+        raise InvalidTokenError("access token signed by an unknown key")
+    if alg != key.algorithm:
+        raise InvalidTokenError("access token algorithm does not match its key")
     try:
-        payload: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[algorithm],
-            issuer=issuer,
-            audience=list(audience),
-            options=_DECODE_OPTIONS,
-        )
-    except jwt.InvalidIssuerError:
-        raise InvalidTokenError("access token issuer not accepted") from None
-    except jwt.InvalidAudienceError:
-        raise InvalidTokenError("access token audience not accepted") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise InvalidTokenError(f"access token lacks the {exc.claim!r} claim") from None
-    except jwt.InvalidSignatureError:
-        raise InvalidTokenError("access token signature does not verify") from None
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError, UnicodeError, OverflowError):
+        signature = _b64decode(signature_segment)
+        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+        valid = _ALGORITHMS[alg].verify(signing_input, _prepared(alg, key.public), signature)
+    except (jwt.PyJWTError, ValueError, TypeError, UnicodeError, OverflowError):
         raise InvalidTokenError("malformed access token") from None
+    if not valid:
+        raise InvalidTokenError("access token signature does not verify")
+    try:
+        payload = json.loads(_b64decode(payload_segment))
+    except (ValueError, TypeError, UnicodeError, RecursionError):
+        raise InvalidTokenError("malformed access token") from None
+    if not isinstance(payload, dict):
+        raise InvalidTokenError("malformed access token")
+    _check_registered_claims(payload, issuer, audience)
     return payload
+
+
+def _check_registered_claims(
+    payload: dict[str, Any], issuer: str, audience: tuple[str, ...]
+) -> None:
+    for claim in _REQUIRED_CLAIMS:
+        if claim not in payload:
+            raise InvalidTokenError(f"access token lacks the {claim!r} claim")
+    if payload["iss"] != issuer:
+        raise InvalidTokenError("access token issuer not accepted")
+    claimed = payload["aud"]
+    if isinstance(claimed, str):
+        accepted = claimed in audience
+    elif isinstance(claimed, list) and all(isinstance(a, str) for a in claimed):
+        accepted = any(a in audience for a in claimed)
+    else:
+        accepted = False
+    if not accepted:
+        raise InvalidTokenError("access token audience not accepted")
 
 
 def jwk_from_key(key: Any, algorithm: str, *, private: bool = False) -> dict[str, Any]:

@@ -137,18 +137,8 @@ class AsyncTokenManager:
         return claims
 
     def _decode(self, token: str) -> AccessClaims:
-        header = _jwt.unverified_header(token)
-        key = self.keys.get(header["kid"])
-        if key is None:
-            raise InvalidTokenError("access token signed by an unknown key")
-        if header["alg"] != key.algorithm:
-            raise InvalidTokenError("access token algorithm does not match its key")
-        payload = _jwt.decode(
-            token,
-            key.public,
-            key.algorithm,
-            issuer=self.settings.issuer,
-            audience=self.settings.audience,
+        payload = _jwt.verify(
+            token, self.keys.get, issuer=self.settings.issuer, audience=self.settings.audience
         )
         return _policy.access_claims_from_payload(payload)
 
