@@ -8,14 +8,18 @@ one specification (:mod:`tests.adapters.spec`) runs every way.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 import httpx
@@ -206,6 +210,21 @@ class FlaskClientApi:
             kwargs["data"] = content
         response = self.client.open(path, **kwargs)
         return Reply(response.status_code, list(response.headers.items()), response.get_data(True))
+
+
+# -------------------------------------------------------------------- examples
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 # --------------------------------------------------------------------- servers

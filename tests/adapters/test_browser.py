@@ -1,0 +1,129 @@
+"""Cookie mode in a real browser: headless Chromium on the FastAPI example page.
+
+Needs the Debian package ``chromium`` and Playwright for Python (which drives
+the system browser through ``executable_path``; no browser is downloaded).
+The example serves http://127.0.0.1, which Chromium treats as a secure
+context, so the ``Secure`` refresh cookie is set and sent there.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.services import unavailable
+
+from .support import load_example, uvicorn_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.fastapi]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    unavailable("headless Chromium (Debian package 'chromium')")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python (pip install playwright) to drive chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
+    pytest.importorskip("fastapi")
+    app = load_example("fastapi_app").create_app(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+    with uvicorn_server(app) as url:
+        context = browser.new_context(base_url=url)
+        page = context.new_page()
+        page.goto(url + "/")
+        yield page
+        context.close()
+
+
+def click_and_read(page: Any, button: str) -> tuple[int, str]:
+    """Click a button on the example page and return the status and text it shows."""
+    page.eval_on_selector("#out", "el => { el.dataset.status = ''; }")
+    page.click(f"#{button}")
+    page.wait_for_function("document.querySelector('#out').dataset.status !== ''")
+    status = int(page.get_attribute("#out", "data-status"))
+    return status, page.inner_text("#out")
+
+
+def signed_in(page: Any) -> Any:
+    status, text = click_and_read(page, "login")
+    assert status == 200, text
+    return page
+
+
+def test_the_refresh_cookie_is_set_but_invisible_to_scripts(page: Any) -> None:
+    signed_in(page)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    refresh = cookies["refresh_token"]
+    assert refresh["httpOnly"] is True
+    assert refresh["secure"] is True
+    assert refresh["sameSite"] == "Strict"
+    assert refresh["path"] == "/token/refresh"
+    visible = page.evaluate("document.cookie")
+    assert "refresh_csrf=" in visible
+    assert "refresh_token" not in visible
+    assert "rk_" not in visible
+    assert "rk_" not in page.inner_text("#out")  # nor in the login response body
+
+
+def test_fetch_with_credentials_refreshes_through_the_cookie(page: Any) -> None:
+    signed_in(page)
+    before = {c["name"]: c["value"] for c in page.context.cookies()}
+    status, text = click_and_read(page, "refresh")
+    assert status == 200, text
+    assert "access_token" in text
+    after = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert after["refresh_token"] != before["refresh_token"]  # rotated in the cookie
+    status, text = click_and_read(page, "me")
+    assert status == 200, text
+    assert '"user": "demo"' in text
+
+
+def test_a_refresh_without_the_csrf_proof_is_refused(page: Any) -> None:
+    signed_in(page)
+    status, text = click_and_read(page, "refresh-no-csrf")
+    assert status == 400
+    assert "invalid_request" in text
+    assert "CSRF" in text
+    status, _ = click_and_read(page, "refresh")  # the session was left intact
+    assert status == 200
+
+
+def test_signing_out_clears_the_refresh_cookie(page: Any) -> None:
+    signed_in(page)
+    status, _ = click_and_read(page, "logout")
+    assert status == 204
+    names = {c["name"] for c in page.context.cookies()}
+    assert "refresh_token" not in names
+    status, text = click_and_read(page, "refresh")
+    assert status == 400, text
