@@ -7,6 +7,8 @@ adapter answers with, so no framework integration has to guess::
     RefreshKitError
     ├── ConfigurationError            bad settings, missing extra    (500)
     ├── StoreError                    backend down or failing        (503)
+    │   └── RefreshUnavailableError   client: token endpoint down, retries spent
+    ├── SessionExpiredError           client: refresh refused, log in again
     └── TokenError                    the presented token is refused
         ├── InvalidTokenError         malformed, unknown, forged     (400 / 401)
         │   ├── ExpiredTokenError     past exp / idle / absolute expiry
@@ -17,6 +19,8 @@ adapter answers with, so no framework integration has to guess::
 
 Refresh errors answer ``400 invalid_grant`` (RFC 6749 §5.2); access-token
 errors answer ``401 invalid_token`` (RFC 6750 §3.1) via ``bearer_error``.
+The two client errors are raised by :mod:`refreshkit.client`, the calling
+side, when an authorization server refuses or cannot serve a refresh.
 
 Messages never contain a token, a secret or a hash of either.
 """
@@ -30,7 +34,9 @@ __all__ = [
     "InsufficientScopeError",
     "InvalidTokenError",
     "RefreshKitError",
+    "RefreshUnavailableError",
     "RevokedTokenError",
+    "SessionExpiredError",
     "StoreError",
     "TokenError",
     "TokenReuseError",
@@ -73,6 +79,50 @@ class StoreError(RefreshKitError):
     def __init__(self, message: str = "", *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RefreshUnavailableError(StoreError):
+    """The token endpoint stayed unreachable or failing (5xx, 429, network) through every retry.
+
+    Raised by :mod:`refreshkit.client`. A :class:`StoreError` because it means
+    the same thing one hop further out: a transient outage, not a bad token.
+    The refresh token was kept, so calling again later can still succeed, and
+    an adapter that lets it escape answers ``503`` with ``Retry-After``.
+    ``attempts`` counts the refresh requests tried; ``status`` is the last
+    HTTP status seen (None when the last failure was a network error).
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: int = 1,
+        attempts: int = 0,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.attempts = attempts
+        self.status = status
+
+
+class SessionExpiredError(RefreshKitError):
+    """The authorization server refused the refresh token: the session is over, log in again.
+
+    Raised by :mod:`refreshkit.client` on ``invalid_grant`` (the refresh token
+    expired, was revoked, or was already rotated), or when there is no
+    refresh token to use. Retrying cannot help. ``error`` is the server's
+    OAuth error code and ``status`` its HTTP status (None when no request was
+    made).
+    """
+
+    error_code = "invalid_grant"
+
+    def __init__(
+        self, message: str = "", *, error: str = "invalid_grant", status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
 
 
 class TokenError(RefreshKitError):

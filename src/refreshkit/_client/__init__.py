@@ -1,0 +1,1 @@
+"""Private modules of :mod:`refreshkit.client`: tokens, holder, refresh grant."""
