@@ -98,6 +98,7 @@ def _serve_forever(base_url: str, commands: list[str]) -> None:
     click.echo("Try, setting ACCESS and REFRESH from the login response:")
     for line in commands:
         click.echo(f"  {line}")
+    sys.stdout.flush()  # the lines must show now, even when stdout is a pipe
     try:
         threading.Event().wait()  # until Ctrl+C
     except KeyboardInterrupt:
@@ -184,7 +185,21 @@ def _configured_keys(settings: Settings, private_key_file: str | None) -> KeySet
 
 
 def _settings(store_url: str | None) -> Settings:
-    settings = Settings.from_env()
+    """Settings from the REFRESHKIT_* variables that name a setting, plus ``--store``.
+
+    Other REFRESHKIT_* variables (a test harness's, a typo) are reported on
+    stderr and ignored, so an unrelated variable never blocks an operator.
+    """
+    known = {f"REFRESHKIT_{name.upper()}" for name in Settings.__dataclass_fields__}
+    environ = {}
+    for name, value in os.environ.items():
+        if not name.upper().startswith("REFRESHKIT_"):
+            continue
+        if name.upper() in known:
+            environ[name] = value
+        else:
+            click.echo(f"refreshkit: ignoring {name}: not a setting", err=True)
+    settings = Settings.from_env(environ)
     return settings.replace(store_url=store_url) if store_url else settings
 
 
