@@ -14,6 +14,7 @@ time, so :mod:`refreshkit._policy` checks them with ``now`` passed in.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -67,8 +68,11 @@ _MEMO_SIZE = 256
 _parsed_headers: dict[str, tuple[str, str]] = {}
 _prepared_keys: dict[int, tuple[Any, Any]] = {}
 _signing_headers: dict[tuple[str, str], str] = {}
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SEGMENT_SEPARATOR = "."
+#: One reusable encoder: ``json.dumps`` with ``separators`` builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 #: The last character of a canonical segment whose length is 2 or 3 (mod 4):
 #: the bits that fall outside the decoded bytes must be zero.
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
@@ -91,7 +95,7 @@ def _prepared(algorithm: str, key: Any) -> Any:
 
 
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _b64decode(segment: str) -> bytes:
@@ -118,7 +122,8 @@ def encode(payload: Mapping[str, Any], key: Any, algorithm: str, kid: str) -> st
         fields = {"alg": algorithm, "kid": kid, "typ": ACCESS_TOKEN_TYPE}
         header = _b64encode(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
         _remember(_signing_headers, (algorithm, kid), header)
-    body = _b64encode(json.dumps(dict(payload), separators=(",", ":")).encode("utf-8"))
+    claims = payload if isinstance(payload, dict) else dict(payload)
+    body = _b64encode(_COMPACT_JSON.encode(claims).encode("utf-8"))
     signing_input = f"{header}.{body}"
     signature = _ALGORITHMS[algorithm].sign(
         signing_input.encode("ascii"), _prepared(algorithm, key)
