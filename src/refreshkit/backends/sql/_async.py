@@ -233,13 +233,19 @@ class AsyncSQLStore:
                 row = (await conn.execute(statements.postgres_rotation(t, request))).first()
             if row is not None:
                 return statements.rotation_result(row._mapping, request)
+            # Nothing rotated: mostly a replay or a lost race, which a plain read
+            # of the committed state settles without a transaction.
+            async with self._connect("consume", _Mode.READ) as conn:
+                record, session = await self._state(conn, request.token_id, lock=False)
+            if record is None or session is None:
+                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
+            result = _policy.transition(record, session, request)
+            if not result.applied:
+                return result
         async with self._connect("consume", _Mode.TRANSACTION) as conn:
-            found = await conn.execute(statements.select_state(t, request.token_id, lock=True))
-            row = found.first()
-            if row is None:
-                return await self._report_unknown(conn, request.token_id)
-            record, session = statements.state_from_row(row._mapping)
-            assert record is not None and session is not None
+            record, session = await self._state(conn, request.token_id, lock=True)
+            if record is None or session is None:
+                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
             result = _policy.transition(record, session, request)
             if result.applied:
                 for write in statements.write_transition(t, record, session, result):
@@ -248,16 +254,18 @@ class AsyncSQLStore:
                         raise TransientStoreError("SQL store: consume raced; retrying")
             return result
 
-    async def _report_unknown(self, conn: AsyncConnection, token_id: str) -> ConsumeResult:
-        """What exists of a token that does not join its session: nothing to apply."""
+    async def _state(
+        self, conn: AsyncConnection, token_id: str, *, lock: bool
+    ) -> tuple[RefreshRecord | None, Session | None]:
+        """The token's record and its session, read together (locked with ``lock``)."""
         t = self.tables
-        row = (await conn.execute(statements.select_record(t, token_id))).first()
-        record = statements.record_from_row(row._mapping) if row is not None else None
-        session = None
-        if record is not None:
-            found = (await conn.execute(statements.select_session(t, record.sid))).first()
-            session = statements.session_from_row(found._mapping) if found is not None else None
-        return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
+        row = (await conn.execute(statements.select_state(t, token_id, lock=lock))).first()
+        if row is not None:
+            return statements.state_from_row(row._mapping)
+        # No session joins it (purged, or stored under another session than its
+        # id names): report the record alone, which classifies as unknown.
+        found = (await conn.execute(statements.select_record(t, token_id))).first()
+        return (statements.record_from_row(found._mapping) if found is not None else None), None
 
     # ----------------------------------------------------------- revocation
 
