@@ -18,7 +18,8 @@ Routes (``<prefix>`` is ``settings.url_prefix``): ``POST <prefix>/token/refresh`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, RefreshKitError, TokenError
@@ -239,6 +240,17 @@ class RefreshKit:
         return body
 
     # ----------------------------------------------------------------- install
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """A FastAPI lifespan closing the manager (and any store it opened) at shutdown.
+
+        Use ``FastAPI(lifespan=kit.lifespan)``, or call it from your own lifespan.
+        """
+        try:
+            yield
+        finally:
+            await self.manager.aclose()
 
     def install(self, app: FastAPI) -> None:
         """Mount :attr:`router` on ``app`` and render refreshkit errors as RFC responses."""
