@@ -9,10 +9,10 @@ import pytest
 
 from refreshkit import KeySet
 
-from .servers import Server, example_server, outage_server
-
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
+
+from .servers import Server, example_server, outage_server
 
 
 @pytest.fixture(scope="session")

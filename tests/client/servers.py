@@ -14,8 +14,11 @@ A :class:`RequestLog` wrapped around either app records every response, so
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request, Response
 
 from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings
 from refreshkit.adapters import _http
+from refreshkit.adapters.fastapi import RefreshKit
 from refreshkit.backends.memory._state import MemoryState
-from tests.adapters.support import FailingAsyncStore, Outage, uvicorn_server
+from tests.adapters.support import FailingAsyncStore, Outage
 
 ROOT = Path(__file__).resolve().parents[2]
 REFRESH_PATH = "/token/refresh"
@@ -109,6 +114,36 @@ class Server:
         self.clock.advance(self.access_ttl + timedelta(seconds=1))
 
 
+@contextmanager
+def serve(app: Asgi) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its URL.
+
+    The listening socket is created with ``IPPROTO_TCP`` explicitly: asyncio
+    only turns Nagle off (``TCP_NODELAY``) on sockets whose ``proto`` says
+    TCP, and without it every keep-alive response waits ~40 ms for a
+    delayed ACK, which would make the hour-long loop take minutes.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:  # polling a starting server, bounded
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 def _load_example() -> Any:
     path = ROOT / "examples" / "fastapi_app.py"
     spec = importlib.util.spec_from_file_location("refreshkit_example_fastapi_app", path)
@@ -125,17 +160,13 @@ def example_server(database: Path, keys: KeySet) -> Iterator[Server]:
     app = _load_example().create_app(f"sqlite+aiosqlite:///{database}", clock=clock, keys=keys)
     log = RequestLog(app, clock)
     settings: Settings = app.state.refreshkit.settings
-    with uvicorn_server(log) as url:
+    with serve(log) as url:
         yield Server(url, clock, log, settings.access_ttl)
 
 
 @contextmanager
 def outage_server(keys: KeySet, **settings: Any) -> Iterator[Server]:
     """An adapter app (``/login``, ``/me``) on a memory store that fails while ``outage`` is on."""
-    from fastapi import FastAPI, Request, Response
-
-    from refreshkit.adapters.fastapi import RefreshKit
-
     clock, outage = FrozenClock(), Outage()
     manager = AsyncTokenManager(
         Settings(**settings), keys=keys, store=FailingAsyncStore(MemoryState(), outage), clock=clock
@@ -155,5 +186,5 @@ def outage_server(keys: KeySet, **settings: Any) -> Iterator[Server]:
         return {"user": claims.subject}
 
     log = RequestLog(app, clock)
-    with uvicorn_server(log) as url:
+    with serve(log) as url:
         yield Server(url, clock, log, manager.settings.access_ttl, outage)
