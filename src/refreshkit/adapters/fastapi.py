@@ -142,8 +142,8 @@ class RefreshKit:
     ``online=True`` makes :meth:`require` also check revocation in the store
     (one round trip) so logout and reuse detection cut access at once.
     ``device`` derives a device identifier from the request for device-bound
-    sessions. Call :meth:`install` once to mount :attr:`router` and the error
-    handlers.
+    sessions. Call :meth:`install` once to mount ``router`` (an ``APIRouter``)
+    and the error handlers.
     """
 
     def __init__(
@@ -227,7 +227,8 @@ class RefreshKit:
         Returns the RFC 6749 §5.1 body for the route to return and adds the
         ``no-store`` headers (and, in cookie mode, the cookies) to
         ``response``. ``delivery`` forces ``"cookie"`` or ``"body"``; by default
-        see :func:`refreshkit.adapters._http.choose_delivery`.
+        the only enabled mode, or with both the cookie unless the client sends
+        ``X-Token-Delivery: body``.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         chosen = _http.choose_delivery(request.headers, self.settings, delivery)
@@ -253,7 +254,7 @@ class RefreshKit:
             await self.manager.aclose()
 
     def install(self, app: FastAPI) -> None:
-        """Mount :attr:`router` on ``app`` and render refreshkit errors as RFC responses."""
+        """Mount ``router`` on ``app`` and render refreshkit errors as RFC responses."""
         app.include_router(self.router)
         app.add_exception_handler(RefreshKitHTTPException, _render_http_exception)
         app.add_exception_handler(RefreshKitError, self._render_error)
