@@ -51,8 +51,9 @@ def main() -> int:
             where = diagnostic.get("file", "").split("site-packages/")[-1]
             print(f"{where}:{line}: {diagnostic['message']}")
     for symbol in completeness.get("symbols", []):
-        if not symbol.get("isTypeKnown", True) or symbol.get("isTypeAmbiguous", False):
-            print(f"  not fully typed: {symbol['name']}")
+        for diagnostic in symbol.get("diagnostics", []):
+            if diagnostic.get("severity") == "error":
+                print(f"  {symbol['name']}: {diagnostic['message'].splitlines()[0]}")
     print(f"public API type completeness: {score:.1%}")
     if score < 1.0:
         print("pyright --verifytypes: the public API must be 100% typed")

@@ -33,6 +33,7 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
+from sphinx.directives.other import TocTree
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
@@ -121,6 +122,26 @@ class SettingsReferenceDirective(SphinxDirective):
         container = nodes.container()
         nested_parse_with_titles(self.state, StringList(lines, source="Settings"), container)
         return container.children
+
+
+class ExistingPagesTocTree(TocTree):
+    """A ``toctree`` that lists only the entries whose page exists.
+
+    Pages written by other parts of the project (an integration, a backend)
+    appear in the navigation as soon as they land, and a build made before
+    they exist stays free of "nonexisting document" warnings.
+    """
+
+    def run(self) -> list[nodes.Node]:
+        base = self.env.docname.rpartition("/")[0]
+        kept = []
+        for line in self.content:
+            entry = line.strip()
+            name = entry.lstrip("/") if entry.startswith("/") else f"{base}/{entry}".lstrip("/")
+            if not entry or entry.startswith(":") or name in self.env.found_docs:
+                kept.append(line)
+        self.content = StringList(kept, source=self.content.source(0) if self.content else "")
+        return super().run()
 
 
 # --------------------------------------------------------------------------
@@ -326,5 +347,6 @@ def _write_inventories(app: Sphinx) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directive and the inventory writer (before intersphinx loads)."""
     app.add_directive("refreshkit-settings", SettingsReferenceDirective)
+    app.add_directive("toctree-if-exists", ExistingPagesTocTree)
     app.connect("builder-inited", _write_inventories, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
