@@ -26,6 +26,8 @@ from refreshkit.client import (
     Tokens,
 )
 
+pytest.importorskip("fastapi")
+
 from .servers import REFRESH_PATH, Server
 
 pytestmark = pytest.mark.fastapi
