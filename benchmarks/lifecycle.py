@@ -45,12 +45,22 @@ BACKENDS = [
         lambda: stores.sql("sqlite"),
         lambda: stores.sql_async("sqlite"),
         1.10,
-        factor=0.1,
+        factor=0.05,
     ),
     Backend(
-        "PostgreSQL", lambda: stores.sql("postgres"), lambda: stores.sql_async("postgres"), 0.80
+        "PostgreSQL",
+        lambda: stores.sql("postgres"),
+        lambda: stores.sql_async("postgres"),
+        0.80,
+        factor=0.05,
     ),
-    Backend("MariaDB", lambda: stores.sql("mariadb"), lambda: stores.sql_async("mariadb"), 1.10),
+    Backend(
+        "MariaDB",
+        lambda: stores.sql("mariadb"),
+        lambda: stores.sql_async("mariadb"),
+        1.10,
+        factor=0.05,
+    ),
     Backend("Redis", stores.redis_standalone, stores.redis_standalone_async, 1.10),
     Backend("Redis Cluster", stores.redis_cluster, stores.redis_cluster_async, 1.10),
 ]
