@@ -32,7 +32,8 @@ class FakeServer:
     outages: list[int] = field(default_factory=list)
     gate: Callable[[], None] | None = None
     async_gate: Callable[[], Awaitable[None]] | None = None
-    api_requests: list[httpx.Request] = field(default_factory=list)
+    #: The Authorization header of each API request, in arrival order.
+    api_calls: list[str] = field(default_factory=list)
     token_requests: list[httpx.Request] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,7 +53,7 @@ class FakeServer:
         if request.url.path == "/token":
             return self._refresh(request)
         with self._lock:
-            self.api_requests.append(request)
+            self.api_calls.append(request.headers.get("authorization", ""))
             current = f"Bearer {self.access_token}"
         if request.headers.get("authorization") != current:
             return httpx.Response(401, headers={"WWW-Authenticate": INVALID_TOKEN})

@@ -35,6 +35,10 @@ pytestmark = pytest.mark.fastapi
 CALLERS = 100
 
 
+def never_sleep(seconds: float) -> None:
+    pytest.fail(f"a refused refresh must not be retried (asked to wait {seconds} s)")
+
+
 def holder_after_login(server: Server) -> TokenHolder:
     return TokenHolder(Tokens.from_token_response(server.login().json(), now=server.epoch()))
 
@@ -331,7 +335,7 @@ def test_a_refused_refresh_token_raises_session_expired(flaky: Server) -> None:
     assert tokens is not None and tokens.refresh_token is not None
     revoked = httpx.post(f"{flaky.url}/token/revoke", data={"token": tokens.refresh_token})
     assert revoked.status_code == 200
-    auth = RefreshingAuth(REFRESH_PATH, holder=holder, clock=flaky.epoch, sleep=pytest.fail)
+    auth = RefreshingAuth(REFRESH_PATH, holder=holder, clock=flaky.epoch, sleep=never_sleep)
     flaky.expire_access_token()
     with (
         auth,

@@ -133,7 +133,7 @@ def test_threads_refused_with_invalid_token_send_one_refresh() -> None:
 
     assert [r.status_code for r in responses] == [200] * CALLERS
     assert server.refreshes == 1
-    assert len(server.api_requests) == 2 * CALLERS, "each call: one 401, one retry"
+    assert len(server.api_calls) == 2 * CALLERS, "each call: one 401, one retry"
 
 
 def test_a_refused_refresh_reaches_every_waiting_thread_and_keeps_the_tokens() -> None:
