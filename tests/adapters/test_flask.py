@@ -93,14 +93,14 @@ class TestFlaskAdapter(AdapterSpec):
 def test_init_app_reads_refreshkit_settings_from_the_app_config(keys: KeySet) -> None:
     app = Flask(__name__)
     app.config.update(
-        REFRESHKIT_STORE_URL="memory://",
         REFRESHKIT_ACCESS_TTL="2m",
         REFRESHKIT_URL_PREFIX="/auth",
         REFRESHKIT_SECRET_KEY="s" * 32,
         SECRET_KEY="flask's own, ignored",
     )
-    kit = RefreshKit()
-    build_app(kit, app)
+    kit = RefreshKit(keys=keys)
+    with pytest.warns(RuntimeWarning, match="in-memory store"):  # no store configured
+        build_app(kit, app)
     client = app.test_client()
     tokens = client.post(
         "/login", json={"username": "alice"}, headers={"X-Token-Delivery": "body"}
