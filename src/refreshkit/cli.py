@@ -207,12 +207,13 @@ def _settings(store_url: str | None) -> Settings:
 def _operator(store_url: str | None) -> Iterator[TokenManager]:
     """A manager on the configured store, for commands that never sign a token."""
     settings = _settings(store_url)
-    if settings.store_url.startswith("memory:"):
+    url = settings.store_url or "memory://"
+    if url.startswith("memory:"):
         raise ConfigurationError(
             "no store configured: pass --store URL or set REFRESHKIT_STORE_URL "
             "(memory:// holds nothing between runs)"
         )
-    store: TokenStore = create_store(settings.store_url)
+    store: TokenStore = create_store(url)
     try:
         # Operator commands revoke, list and purge; they never sign, so any key will do.
         yield TokenManager(settings, keys=KeySet.generate("HS256"), store=store)

@@ -16,6 +16,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -87,12 +88,13 @@ class Settings:
     algorithm: str = "HS256"
     #: Shared secret for HS* algorithms (at least 32 bytes).
     secret_key: str | None = field(default=None, repr=False)
-    #: PEM private key (text or a path to a file) for asymmetric algorithms.
+    #: PEM private key text for asymmetric algorithms (the CLI also accepts a file path).
     private_key: str | None = field(default=None, repr=False)
     #: Key id written to tokens when the key is built from settings.
     key_id: str | None = None
-    #: Where tokens are stored; see :doc:`/backends/index`.
-    store_url: str = "memory://"
+    #: Where tokens are stored (a store URL, see :doc:`/backends/index`); None: the
+    #: in-memory store, with a warning, since it is neither durable nor shared.
+    store_url: str | None = None
     #: Verified access tokens remembered (by full token, never past ``exp``); 0 disables.
     verify_cache_size: int = 1024
     #: URL prefix of the HTTP token endpoints (``<prefix>/token/refresh``).
@@ -190,8 +192,23 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, prefix: str = "REFRESHKIT_"
     ) -> Settings:
-        """Build settings from ``REFRESHKIT_*`` environment variables."""
-        return cls.from_mapping(os.environ if environ is None else environ, prefix=prefix)
+        """Build settings from ``REFRESHKIT_*`` environment variables.
+
+        The environment is shared with other tools (``REFRESHKIT_REQUIRE_SERVICES``
+        for the test suite, say), so a variable that names no setting is ignored
+        with a :class:`UserWarning` rather than refused.
+        """
+        source = os.environ if environ is None else environ
+        known = _field_types()
+        chosen: dict[str, str] = {}
+        for key, value in source.items():
+            if not key.upper().startswith(prefix.upper()):
+                continue
+            if key[len(prefix) :].lower() in known:
+                chosen[key] = value
+            else:
+                warnings.warn(f"{key} names no refreshkit setting; ignored", stacklevel=2)
+        return cls.from_mapping(chosen, prefix=prefix)
 
 
 @functools.cache

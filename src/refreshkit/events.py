@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args
 __all__ = ["EVENT_NAMES", "Event", "EventHook", "EventHooks", "EventName"]
 
 logger = logging.getLogger("refreshkit")
+# A library stays quiet until the application configures logging.
+logger.addHandler(logging.NullHandler())
 
 EventName = Literal[
     "issued", "refreshed", "grace_reuse", "reuse_detected", "device_mismatch", "revoked", "expired"

@@ -31,7 +31,8 @@ __all__ = ["AsyncTokenManager"]
 class AsyncTokenManager:
     """Issue, verify, refresh and revoke tokens (async).
 
-    ``store`` is a store or a URL (default: ``settings.store_url``); a store
+    ``store`` is a store or a URL (default: ``settings.store_url``, else an
+    in-memory store with a :class:`RuntimeWarning`); a store
     built here from a URL is closed by :meth:`aclose`, one passed in is not.
     ``keys`` defaults to the key named in ``settings``.
     """
@@ -49,14 +50,14 @@ class AsyncTokenManager:
         self.keys = keys if keys is not None else KeySet.from_settings(self.settings)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.hooks = hooks if hooks is not None else EventHooks()
-        if store is None and self.settings.store_url == "memory://":
+        if store is None and self.settings.store_url is None:
             warnings.warn(
                 "refreshkit is using the in-memory store because none was configured: "
                 "sessions vanish on restart and are not shared between worker processes",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        source = self.settings.store_url if store is None else store
+        source = store if store is not None else self.settings.store_url or "memory://"
         self._owns_store = isinstance(source, str)
         self.store: AsyncTokenStore = (
             create_async_store(source) if isinstance(source, str) else source
