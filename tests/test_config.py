@@ -105,3 +105,16 @@ def test_keys_come_from_settings_or_a_clear_error() -> None:
     pem = SigningKey.generate("ES256").private_pem()
     es = KeySet.from_settings(Settings(private_key=pem, algorithm="ES256"))
     assert es.active.algorithm == "ES256"
+
+
+def test_from_env_ignores_variables_that_name_no_setting_with_a_warning() -> None:
+    with pytest.warns(UserWarning, match="REFRESHKIT_REQUIRE_SERVICES"):
+        settings = Settings.from_env(
+            {"REFRESHKIT_REQUIRE_SERVICES": "1", "REFRESHKIT_ACCESS_TTL": "2m"}
+        )
+    assert settings.access_ttl == timedelta(minutes=2)
+
+
+def test_no_store_url_means_the_in_memory_default() -> None:
+    assert Settings().store_url is None
+    assert Settings(store_url="redis://127.0.0.1:6379/0").store_url == "redis://127.0.0.1:6379/0"
