@@ -144,7 +144,8 @@ class RefreshingAuth(_RefreshingAuthBase):
     ``refresh_client`` sends the refresh requests (pass the API client itself
     to share its transport; default: a private :class:`httpx.Client`, closed
     by :meth:`close`). ``sleep`` waits between retries; ``clock`` returns
-    epoch seconds (both injectable for tests).
+    epoch seconds (both injectable for tests). Request bodies are read into
+    memory first, so a request refused with ``invalid_token`` can be replayed.
     Requests raise :class:`~refreshkit.errors.SessionExpiredError` and
     :class:`~refreshkit.errors.RefreshUnavailableError` as described in the
     module docs, and :class:`~refreshkit.errors.ConfigurationError` when the
@@ -155,11 +156,38 @@ class RefreshingAuth(_RefreshingAuthBase):
         self,
         token_url: str,
         *,
+        tokens: Tokens | Mapping[str, Any] | None = None,
+        holder: TokenHolder | None = None,
+        on_tokens: TokensCallback | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_auth: Literal["basic", "body"] = "basic",
+        scope: str | None = None,
+        cookie: CookieRefresh | None = None,
+        skew: float | timedelta = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        clock: Callable[[], float] = time.time,
         refresh_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        **options: Any,
     ) -> None:
-        super().__init__(token_url, **options)
+        super().__init__(
+            token_url,
+            tokens=tokens,
+            holder=holder,
+            on_tokens=on_tokens,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth=client_auth,
+            scope=scope,
+            cookie=cookie,
+            skew=skew,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            clock=clock,
+        )
         self._refresh_client = refresh_client
         self._owns_client = refresh_client is None
         self._client_lock = threading.Lock()
@@ -264,11 +292,38 @@ class AsyncRefreshingAuth(_RefreshingAuthBase):
         self,
         token_url: str,
         *,
+        tokens: Tokens | Mapping[str, Any] | None = None,
+        holder: TokenHolder | None = None,
+        on_tokens: TokensCallback | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_auth: Literal["basic", "body"] = "basic",
+        scope: str | None = None,
+        cookie: CookieRefresh | None = None,
+        skew: float | timedelta = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        clock: Callable[[], float] = time.time,
         refresh_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        **options: Any,
     ) -> None:
-        super().__init__(token_url, **options)
+        super().__init__(
+            token_url,
+            tokens=tokens,
+            holder=holder,
+            on_tokens=on_tokens,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth=client_auth,
+            scope=scope,
+            cookie=cookie,
+            skew=skew,
+            retries=retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            clock=clock,
+        )
         self._refresh_client = refresh_client
         self._owns_client = refresh_client is None
         self._sleep = sleep
