@@ -53,7 +53,6 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     "memory": ("refreshkit.backends.memory.factory", None),
     "sqlite": ("refreshkit.backends.sql", "sql"),
     "postgresql": ("refreshkit.backends.sql", "postgres"),
-    "postgres": ("refreshkit.backends.sql", "postgres"),
     "mysql": ("refreshkit.backends.sql", "mysql"),
     "mariadb": ("refreshkit.backends.sql", "mysql"),
     "redis": ("refreshkit.backends.redis", "redis"),
