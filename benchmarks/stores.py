@@ -122,8 +122,14 @@ async def sql_async(kind: str) -> AsyncIterator[Opened]:
 
 
 def _redis_cleanup(client: Any, prefix: str) -> None:
-    for key in client.scan_iter(match=f"{prefix.rstrip('_')}*", count=1000):
-        client.delete(key)
+    batch: list[Any] = []
+    for key in client.scan_iter(match=f"{prefix.rstrip('_')}*", count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            client.unlink(*batch)
+            batch.clear()
+    if batch:
+        client.unlink(*batch)
 
 
 @contextlib.contextmanager
