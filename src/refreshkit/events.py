@@ -71,6 +71,14 @@ class EventHooks:
 
         return register(hook) if hook is not None else register
 
+    def listening(self, name: EventName) -> bool:
+        """Whether an event ``name`` would reach a hook or the logger.
+
+        Lets the manager skip building events nobody would see, on hot paths.
+        """
+        level = logging.WARNING if name in _WARNINGS else logging.INFO
+        return bool(self._hooks.get(name) or self._hooks.get(None)) or logger.isEnabledFor(level)
+
     def emit(self, event: Event) -> None:
         """Log ``event`` and pass it to every matching hook."""
         level = logging.WARNING if event.name in _WARNINGS else logging.INFO

@@ -268,13 +268,14 @@ class AsyncTokenManager:
 
     def _pair(self, session: Session, refresh_token: str, now: datetime) -> TokenPair:
         key = self.keys.active
-        payload = _policy.access_payload(session, _tokens.new_jti(), now, self.settings)
+        expires = _policy.access_expiry(session, now, self.settings)
+        payload = _policy.access_payload(session, _tokens.new_jti(), now, expires, self.settings)
         access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
         return TokenPair(
             access_token=access,
             refresh_token=refresh_token,
             expires_in=payload["exp"] - payload["iat"],
-            access_expires_at=_policy.access_expiry(session, now, self.settings),
+            access_expires_at=expires,
             refresh_expires_at=session.expires_at,
             sid=session.sid,
             subject=session.subject,
@@ -289,9 +290,10 @@ class AsyncTokenManager:
         *,
         details: dict[str, Any] | None = None,
     ) -> None:
-        self.hooks.emit(
-            Event(name, at=now, subject=session.subject, sid=session.sid, details=details or {})
-        )
+        if self.hooks.listening(name):
+            self.hooks.emit(
+                Event(name, at=now, subject=session.subject, sid=session.sid, details=details or {})
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"

@@ -3,7 +3,8 @@
 Both the async and the sync store wrap one :class:`MemoryState`; nothing in
 it awaits, so holding a :class:`threading.Lock` is safe on an event loop and
 makes every operation atomic across threads too. Expired entries go lazily:
-every ``sweep_every`` writes sweep once, and :meth:`purge_expired` on demand.
+a sweep after every ``max(sweep_every, number of sessions)`` writes, so its
+cost per write stays constant, and :meth:`purge_expired` on demand.
 """
 
 from __future__ import annotations
@@ -99,8 +100,11 @@ class MemoryState:
             return self._sweep(now)
 
     def _wrote(self, now: datetime) -> None:
+        # Sweep after as many writes as there are sessions (at least sweep_every),
+        # so the O(sessions) sweep costs O(1) per write however large the store.
         self._writes += 1
-        if self._writes % self._sweep_every == 0:
+        if self._writes >= max(self._sweep_every, len(self._sessions)):
+            self._writes = 0
             self._sweep(now)
 
     def _sweep(self, now: datetime) -> int:
