@@ -10,7 +10,6 @@ with EVALSHA and re-sent with EVAL when the server lost its script cache
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,9 +18,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import NoScriptError
 
-from ... import _policy
 from ..._tokens import session_id_of
-from ...errors import ConfigurationError, StoreError
+from ...errors import ConfigurationError
 from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
 from . import _scripts
 from ._codec import (
@@ -29,13 +27,13 @@ from ._codec import (
     decode_record,
     decode_session,
     encode_record,
-    encode_secret,
     encode_session,
     micros,
     millis_ceiling,
     record_fields,
     text,
 )
+from ._consume import consume_arguments, consume_result
 from ._errors import store_errors
 from ._url import is_cluster_url, parse_cluster_url
 from .keys import KeyLayout
@@ -132,34 +130,9 @@ class AsyncRedisStore:
         and returns the state it found; the result is that function applied
         to the found state, checked against what the script did.
         """
-        sid = session_id_of(request.token_id)
-        selector = KeyLayout.token_selector(request.token_id)
-        successor_selector, successor_secret = "", ""
-        if request.successor is not None:
-            if session_id_of(request.successor.token_id) != sid:
-                raise ValueError("a successor token must belong to the consumed token's session")
-            successor_selector = KeyLayout.token_selector(request.successor.token_id)
-            successor_secret = encode_secret(request.successor.secret_hash)
-        args = [
-            selector,
-            encode_secret(request.secret_hash),
-            micros(request.now),
-            micros(request.idle_expires_at),
-            successor_selector,
-            successor_secret,
-            request.device_hash or "",
-            "" if request.max_uses is None else request.max_uses,
-            "" if request.grace_since is None else micros(request.grace_since),
-            request.max_grace_reuses,
-        ]
-        reply = json.loads(await self._run(_scripts.CONSUME, [self.keys.session(sid)], args))
-        outcome, found = reply[0], [None if value is False else value for value in reply[1:]]
-        session = decode_session(sid, found[: len(SESSION_FIELDS)])
-        record = decode_record(request.token_id, *found[len(SESSION_FIELDS) :])
-        result = _policy.transition(record, session, request)
-        if result.outcome.name != outcome:
-            raise StoreError(f"the Redis consume script reported {outcome}, not {result.outcome}")
-        return result
+        key = self.keys.session(session_id_of(request.token_id))
+        reply = await self._run(_scripts.CONSUME, [key], consume_arguments(request))
+        return consume_result(request, reply)
 
     async def find(self, token_id: str) -> TokenState | None:
         """The record and its session (one HMGET), or None if either is unknown."""

@@ -25,7 +25,6 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from ... import _tokens
 from ...models import RefreshRecord, Session
@@ -35,6 +34,7 @@ __all__ = [
     "SESSION_FIELDS",
     "Reply",
     "decode_record",
+    "decode_secret",
     "decode_session",
     "encode_record",
     "encode_secret",
@@ -42,6 +42,9 @@ __all__ = [
     "from_micros",
     "micros",
     "millis_ceiling",
+    "record_fields",
+    "record_from_text",
+    "session_from_text",
     "text",
 ]
 
@@ -67,7 +70,8 @@ def micros(moment: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     """The aware UTC datetime ``value`` microseconds after the epoch."""
-    return EPOCH + timedelta(microseconds=value)
+    # Seconds and microseconds apart: timedelta normalises that faster than a huge µs count.
+    return EPOCH + timedelta(0, value // 1_000_000, value % 1_000_000)
 
 
 def millis_ceiling(moment: datetime) -> int:
@@ -89,7 +93,8 @@ def encode_secret(secret_hash: str) -> str:
     return _VERBATIM + secret_hash
 
 
-def _decode_secret(stored: str) -> str:
+def decode_secret(stored: str) -> str:
+    """The secret hash :func:`encode_secret` stored as ``stored``."""
     if stored.startswith(_VERBATIM):
         return stored[len(_VERBATIM) :]
     return base64.urlsafe_b64decode(stored + "=").hex()
@@ -122,10 +127,13 @@ def encode_session(session: Session) -> dict[str, str]:
 
 def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
     """A session from its fields in :data:`SESSION_FIELDS` order; None if absent."""
-    (subject, created, idle, absolute, last, current, generation, grace) = (
-        text(v) for v in values[:8]
-    )
-    device, scope, claims, revoked, reason = (text(v) for v in values[8:13])
+    return session_from_text(sid, [text(value) for value in values[: len(SESSION_FIELDS)]])
+
+
+def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
+    """:func:`decode_session` for values already decoded to str (None when absent)."""
+    (subject, created, idle, absolute, last, current, generation, grace) = values[:8]
+    device, scope, claims, revoked, reason = values[8:13]
     if (
         subject is None
         or created is None
@@ -137,7 +145,6 @@ def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
         or grace is None
     ):
         return None
-    loaded: dict[str, Any] = json.loads(claims) if claims else {}
     return Session(
         sid=sid,
         subject=subject,
@@ -150,8 +157,8 @@ def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
         grace_reuses=int(grace),
         device_hash=device,
         scope=scope,
-        claims=loaded,
-        revoked_at=from_micros(int(revoked)) if revoked is not None else None,
+        claims=json.loads(claims) if claims else {},
+        revoked_at=None if revoked is None else from_micros(int(revoked)),
         revoked_reason=reason,
     )
 
@@ -180,7 +187,12 @@ def decode_record(token_id: str, secret: Reply, meta: Reply) -> RefreshRecord | 
     stored_secret, stored_meta = text(secret), text(meta)
     if stored_secret is None or stored_meta is None:
         return None
-    generation, created, consumed, use_count, parent = stored_meta.split(",", 4)
+    return record_from_text(token_id, decode_secret(stored_secret), stored_meta)
+
+
+def record_from_text(token_id: str, secret_hash: str, meta: str) -> RefreshRecord:
+    """A record from its secret hash (as the policy sees it) and its stored metadata."""
+    generation, created, consumed, use_count, parent = meta.split(",", 4)
     sid = _tokens.session_id_of(token_id)
     parent_id: str | None = None
     if parent.startswith(_FOREIGN_PARENT):
@@ -190,7 +202,7 @@ def decode_record(token_id: str, secret: Reply, meta: Reply) -> RefreshRecord | 
     return RefreshRecord(
         token_id=token_id,
         sid=sid,
-        secret_hash=_decode_secret(stored_secret),
+        secret_hash=secret_hash,
         generation=int(generation),
         created_at=from_micros(int(created)),
         parent_id=parent_id,
