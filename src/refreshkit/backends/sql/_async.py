@@ -1,18 +1,25 @@
 """The SQL token store on SQLAlchemy Core, async flavour (the sync twin is generated).
 
 Every operation is one short transaction (or, on PostgreSQL, one autocommit
-statement); the round trips each costs per dialect are listed in
-``docs/backends/sql.rst``. ``consume`` takes the cheapest safe road:
+statement) running statements built once per store
+(:class:`~.statements.Statements`); the round trips each costs per dialect
+are listed in ``docs/backends/sql.rst``. ``consume`` takes the cheapest safe
+road:
 
-* PostgreSQL, rotation on: one statement (:func:`statements.postgres_rotation`)
-  locks the session, consumes the record if it is current, advances the
-  session and inserts the successor: one round trip. When it finds nothing to
-  rotate, the locked path below decides what happened.
-* Otherwise (MariaDB, SQLite, grace, rotation off, rejections): one
-  transaction reads the session and record locked (``FOR UPDATE``; SQLite
-  holds the write lock from ``BEGIN IMMEDIATE``), applies
-  :func:`refreshkit._policy.transition` and writes the result with updates
-  guarded by the values read, checked by row count.
+* PostgreSQL, rotation on: one statement (``rotate_in_one``) locks the
+  session, consumes the record if it is current, advances the session and
+  inserts the successor: one round trip. When it finds nothing to rotate, a
+  plain read tells what happened, and the locked path applies a grace reissue.
+* SQLite, rotation on: under ``BEGIN IMMEDIATE`` (the database write lock),
+  one guarded ``UPDATE ... RETURNING`` consumes the record only if it is the
+  current token of a live session, then the session advances and the
+  successor is inserted. When the guarded update touches no row, the locked
+  path runs in the same transaction.
+* The locked path (MariaDB, grace, rotation off, rejections): read the
+  session and record locked (``FOR UPDATE``), apply
+  :func:`refreshkit._policy.transition` and write the result with updates
+  guarded by the values read, checked by row count (on MariaDB one joined
+  ``UPDATE`` of both rows).
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from ... import _policy
 from ...models import (
     AccessCheck,
-    ConsumeOutcome,
     ConsumeRequest,
     ConsumeResult,
     RefreshRecord,
@@ -48,6 +54,13 @@ from ._engines import (
     prepare_engine,
 )
 from ._errors import TransientStoreError, map_errors
+from ._rows import (
+    record_from_row,
+    record_params,
+    session_from_row,
+    session_params,
+    state_from_row,
+)
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables
 
 __all__ = ["AsyncSQLStore"]
@@ -101,6 +114,7 @@ class AsyncSQLStore:
             self._engine = engine
             self._owns_engine = False
         self._family = dialect_family(self._engine.dialect.name)
+        self._sql = statements.Statements(self.tables, self._family)
         self._autocommit = (
             self._engine.execution_options(isolation_level="AUTOCOMMIT")
             if self._family == "postgresql"
@@ -163,25 +177,27 @@ class AsyncSQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        t = self.tables
+        sql = self._sql
         if self._family == "postgresql":
+            params = {**session_params(session), **record_params(record)}
             async with self._connect("create_session", _Mode.STATEMENT) as conn:
-                await conn.execute(statements.postgres_create_session(t, session, record))
+                await conn.execute(sql.create_session_in_one, params)
             return
         async with self._connect("create_session", _Mode.TRANSACTION) as conn:
-            await conn.execute(statements.insert_session(t, session))
-            await conn.execute(statements.insert_record(t, record))
+            await conn.execute(sql.insert_session, session_params(session))
+            await conn.execute(sql.insert_record, record_params(record))
 
     async def find(self, token_id: str) -> TokenState | None:
         """The record and its session, or None if either is unknown.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
+        params = statements.state_params(token_id)
         async with self._connect("find", _Mode.READ) as conn:
-            row = (await conn.execute(statements.select_state(self.tables, token_id))).first()
+            row = (await conn.execute(self._sql.select_state, params)).first()
         if row is None:
             return None
-        record, session = statements.state_from_row(row._mapping)
+        record, session = state_from_row(row._mapping)
         if record is None or session is None:
             return None
         return TokenState(record, session)
@@ -192,8 +208,8 @@ class AsyncSQLStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         async with self._connect("get_session", _Mode.READ) as conn:
-            row = (await conn.execute(statements.select_session(self.tables, sid))).first()
-        return statements.session_from_row(row._mapping) if row is not None else None
+            row = (await conn.execute(self._sql.select_session, {"session": sid})).first()
+        return session_from_row(row._mapping) if row is not None else None
 
     async def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``, live or not.
@@ -201,9 +217,9 @@ class AsyncSQLStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         async with self._connect("list_sessions", _Mode.READ) as conn:
-            result = await conn.execute(statements.select_sessions_of(self.tables, subject))
+            result = await conn.execute(self._sql.select_sessions_of, {"owner": subject})
             rows = result.all()
-        sessions = (statements.session_from_row(row._mapping) for row in rows)
+        sessions = (session_from_row(row._mapping) for row in rows)
         return [session for session in sessions if session is not None]
 
     # -------------------------------------------------------------- consume
@@ -227,45 +243,84 @@ class AsyncSQLStore:
                 await AsyncBackoff.pause(attempt)
 
     async def _consume_once(self, request: ConsumeRequest) -> ConsumeResult:
-        t = self.tables
-        if self._family == "postgresql" and request.successor is not None:
+        rotating = request.successor is not None
+        if rotating and self._family == "postgresql":
+            params = statements.rotation_params(request)
             async with self._connect("consume", _Mode.STATEMENT) as conn:
-                row = (await conn.execute(statements.postgres_rotation(t, request))).first()
+                row = (await conn.execute(self._sql.rotate_in_one, params)).first()
             if row is not None:
-                return statements.rotation_result(row._mapping, request)
+                return statements.rotated(*state_from_row(row._mapping), request)
             # Nothing rotated: mostly a replay or a lost race, which a plain read
             # of the committed state settles without a transaction.
             async with self._connect("consume", _Mode.READ) as conn:
                 record, session = await self._state(conn, request.token_id, lock=False)
-            if record is None or session is None:
-                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
             result = _policy.transition(record, session, request)
             if not result.applied:
                 return result
         async with self._connect("consume", _Mode.TRANSACTION) as conn:
-            record, session = await self._state(conn, request.token_id, lock=True)
-            if record is None or session is None:
-                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
-            result = _policy.transition(record, session, request)
-            if result.applied:
-                for write in statements.write_transition(t, record, session, result):
-                    written = await conn.execute(write.statement)
-                    if write.expected_rows not in (None, written.rowcount):
-                        raise TransientStoreError("SQL store: consume raced; retrying")
+            if rotating and self._family == "sqlite":
+                rotated = await self._rotate_current(conn, request)
+                if rotated is not None:
+                    return rotated
+            return await self._consume_locked(conn, request)
+
+    async def _rotate_current(
+        self, conn: AsyncConnection, request: ConsumeRequest
+    ) -> ConsumeResult | None:
+        """SQLite: rotate a current token in three statements, or None (nothing written).
+
+        The guarded update consumes the record only when the rules say
+        ROTATED; the store holds the database write lock from ``BEGIN
+        IMMEDIATE``, so the session cannot move before it advances.
+        """
+        sql = self._sql
+        params = statements.rotation_params(request)
+        row = (await conn.execute(sql.consume_current, params)).first()
+        if row is None:
+            return None
+        record = record_from_row(row._mapping)
+        assert record is not None
+        params["consumed_generation"] = record.generation
+        moved = (await conn.execute(sql.advance_session, params)).first()
+        if moved is None:
+            raise TransientStoreError("SQL store: consume raced; retrying")
+        result = statements.rotated(record, session_from_row(moved._mapping), request)
+        assert result.issued is not None
+        await conn.execute(sql.insert_record, record_params(result.issued))
+        return result
+
+    async def _consume_locked(
+        self, conn: AsyncConnection, request: ConsumeRequest
+    ) -> ConsumeResult:
+        """Read the state locked, apply the policy and write what it decided."""
+        record, session = await self._state(conn, request.token_id, lock=True)
+        result = _policy.transition(record, session, request)
+        if not result.applied:
             return result
+        assert record is not None and session is not None
+        params = statements.transition_params(record, session, result)
+        for write in self._sql.transition_writes:
+            written = await conn.execute(write.statement, params)
+            if written.rowcount != write.expected_rows:
+                raise TransientStoreError("SQL store: consume raced; retrying")
+        if result.issued is not None:
+            await conn.execute(self._sql.insert_record, record_params(result.issued))
+        return result
 
     async def _state(
         self, conn: AsyncConnection, token_id: str, *, lock: bool
     ) -> tuple[RefreshRecord | None, Session | None]:
         """The token's record and its session, read together (locked with ``lock``)."""
-        t = self.tables
-        row = (await conn.execute(statements.select_state(t, token_id, lock=lock))).first()
+        sql = self._sql
+        params = statements.state_params(token_id)
+        select = sql.select_state_locked if lock else sql.select_state
+        row = (await conn.execute(select, params)).first()
         if row is not None:
-            return statements.state_from_row(row._mapping)
+            return state_from_row(row._mapping)
         # No session joins it (purged, or stored under another session than its
         # id names): report the record alone, which classifies as unknown.
-        found = (await conn.execute(statements.select_record(t, token_id))).first()
-        return (statements.record_from_row(found._mapping) if found is not None else None), None
+        found = (await conn.execute(sql.select_record, params)).first()
+        return (record_from_row(found._mapping) if found is not None else None), None
 
     # ----------------------------------------------------------- revocation
 
@@ -274,8 +329,9 @@ class AsyncSQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
+        params = {"session": sid, "now": now, "reason": reason}
         async with self._connect("revoke_session", _Mode.STATEMENT) as conn:
-            result = await conn.execute(statements.revoke_session(self.tables, sid, now, reason))
+            result = await conn.execute(self._sql.revoke_session, params)
         return result.rowcount == 1
 
     async def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
@@ -283,9 +339,9 @@ class AsyncSQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        statement = statements.revoke_subject(self.tables, subject, now, reason)
+        params = {"owner": subject, "now": now, "reason": reason}
         async with self._connect("revoke_subject", _Mode.STATEMENT) as conn:
-            result = await conn.execute(statement)
+            result = await conn.execute(self._sql.revoke_subject, params)
         return result.rowcount
 
     async def deny_access(self, jti: str, until: datetime) -> None:
@@ -293,20 +349,19 @@ class AsyncSQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        statement = statements.deny_access(self.tables, self._family, jti, until)
         async with self._connect("deny_access", _Mode.STATEMENT) as conn:
-            await conn.execute(statement)
+            await conn.execute(self._sql.deny_access, {"denied": jti, "until": until})
 
     async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
         """Is ``jti`` denied at ``now``, and the session's state.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        t = self.tables
+        sql = self._sql
         async with self._connect("check_access", _Mode.READ) as conn:
-            denied = (await conn.execute(statements.select_denied(t, jti, now))).first()
-            row = (await conn.execute(statements.select_session(t, sid))).first()
-        session = statements.session_from_row(row._mapping) if row is not None else None
+            denied = (await conn.execute(sql.select_denied, {"denied": jti, "now": now})).first()
+            row = (await conn.execute(sql.select_session, {"session": sid})).first()
+        session = session_from_row(row._mapping) if row is not None else None
         return AccessCheck(denied is not None, session)
 
     # ---------------------------------------------------------------- purge
@@ -315,39 +370,44 @@ class AsyncSQLStore:
         """Delete sessions expired at ``now`` with their tokens, then expired denials.
 
         Each batch of ``batch_size`` is its own short transaction, found through
-        the expiry index; revoked sessions stay until they expire. Returns the
-        number of sessions deleted. Raises :class:`~refreshkit.errors.StoreError`
-        when the database fails.
+        the expiry index and starting where the previous batch ended, so every
+        batch costs the same however many were deleted before it; revoked
+        sessions stay until they expire. Returns the number of sessions
+        deleted. Raises :class:`~refreshkit.errors.StoreError` when the
+        database fails.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        deleted = 0
+        deleted, after = 0, statements.PURGE_START
         while True:
-            batch = await self._purge_sessions(now, batch_size)
+            batch, after = await self._purge_sessions(now, after, batch_size)
             deleted += batch
             if batch < batch_size:
                 break
-        statement = statements.purge_denials(self.tables, self._family, now, batch_size)
+        statement = self._sql.purge_denials(batch_size)
         while True:
             async with self._connect("purge_expired", _Mode.STATEMENT) as conn:
-                denials = (await conn.execute(statement)).rowcount
+                denials = (await conn.execute(statement, {"now": now})).rowcount
             if denials < batch_size:
                 return deleted
 
-    async def _purge_sessions(self, now: datetime, batch_size: int) -> int:
-        t = self.tables
+    async def _purge_sessions(
+        self, now: datetime, after: datetime, batch_size: int
+    ) -> tuple[int, datetime]:
+        """Delete one batch expiring from ``after`` on: how many, and the latest expiry deleted."""
+        sql = self._sql
+        params = statements.purge_params(now, after, batch_size)
         if self._family == "postgresql":
             async with self._connect("purge_expired", _Mode.STATEMENT) as conn:
-                count = await conn.scalar(statements.postgres_purge_batch(t, now, batch_size))
-            return int(count or 0)
-        lock = self._family == "mysql"
+                row = (await conn.execute(sql.purge_batch_in_one, params)).one()
+            return int(row.deleted), row.last if row.last is not None else after
         async with self._connect("purge_expired", _Mode.TRANSACTION) as conn:
-            expired = statements.select_expired_sessions(t, now, batch_size, lock=lock)
-            sids = list((await conn.scalars(expired)).all())
-            if sids:
-                for statement in statements.delete_sessions(t, sids):
-                    await conn.execute(statement)
-        return len(sids)
+            expired = (await conn.execute(sql.select_expired, params)).all()
+            if expired:
+                doomed = {"doomed": [row.sid for row in expired]}
+                for statement in sql.delete_sessions:
+                    await conn.execute(statement, doomed)
+        return len(expired), expired[-1].expires_at if expired else after
 
     async def aclose(self) -> None:
         """Dispose of the engine if the store opened it; a shared engine stays open."""

@@ -4,18 +4,25 @@
 """The SQL token store on SQLAlchemy Core, async flavour (the sync twin is generated).
 
 Every operation is one short transaction (or, on PostgreSQL, one autocommit
-statement); the round trips each costs per dialect are listed in
-``docs/backends/sql.rst``. ``consume`` takes the cheapest safe road:
+statement) running statements built once per store
+(:class:`~.statements.Statements`); the round trips each costs per dialect
+are listed in ``docs/backends/sql.rst``. ``consume`` takes the cheapest safe
+road:
 
-* PostgreSQL, rotation on: one statement (:func:`statements.postgres_rotation`)
-  locks the session, consumes the record if it is current, advances the
-  session and inserts the successor: one round trip. When it finds nothing to
-  rotate, the locked path below decides what happened.
-* Otherwise (MariaDB, SQLite, grace, rotation off, rejections): one
-  transaction reads the session and record locked (``FOR UPDATE``; SQLite
-  holds the write lock from ``BEGIN IMMEDIATE``), applies
-  :func:`refreshkit._policy.transition` and writes the result with updates
-  guarded by the values read, checked by row count.
+* PostgreSQL, rotation on: one statement (``rotate_in_one``) locks the
+  session, consumes the record if it is current, advances the session and
+  inserts the successor: one round trip. When it finds nothing to rotate, a
+  plain read tells what happened, and the locked path applies a grace reissue.
+* SQLite, rotation on: under ``BEGIN IMMEDIATE`` (the database write lock),
+  one guarded ``UPDATE ... RETURNING`` consumes the record only if it is the
+  current token of a live session, then the session advances and the
+  successor is inserted. When the guarded update touches no row, the locked
+  path runs in the same transaction.
+* The locked path (MariaDB, grace, rotation off, rejections): read the
+  session and record locked (``FOR UPDATE``), apply
+  :func:`refreshkit._policy.transition` and write the result with updates
+  guarded by the values read, checked by row count (on MariaDB one joined
+  ``UPDATE`` of both rows).
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ from sqlalchemy import Connection, Engine, create_engine
 from ... import _policy
 from ...models import (
     AccessCheck,
-    ConsumeOutcome,
     ConsumeRequest,
     ConsumeResult,
     RefreshRecord,
@@ -51,6 +57,13 @@ from ._engines import (
     prepare_engine,
 )
 from ._errors import TransientStoreError, map_errors
+from ._rows import (
+    record_from_row,
+    record_params,
+    session_from_row,
+    session_params,
+    state_from_row,
+)
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables
 
 __all__ = ["SQLStore"]
@@ -102,6 +115,7 @@ class SQLStore:
             self._engine = engine
             self._owns_engine = False
         self._family = dialect_family(self._engine.dialect.name)
+        self._sql = statements.Statements(self.tables, self._family)
         self._autocommit = (
             self._engine.execution_options(isolation_level="AUTOCOMMIT")
             if self._family == "postgresql"
@@ -164,25 +178,27 @@ class SQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        t = self.tables
+        sql = self._sql
         if self._family == "postgresql":
+            params = {**session_params(session), **record_params(record)}
             with self._connect("create_session", _Mode.STATEMENT) as conn:
-                conn.execute(statements.postgres_create_session(t, session, record))
+                conn.execute(sql.create_session_in_one, params)
             return
         with self._connect("create_session", _Mode.TRANSACTION) as conn:
-            conn.execute(statements.insert_session(t, session))
-            conn.execute(statements.insert_record(t, record))
+            conn.execute(sql.insert_session, session_params(session))
+            conn.execute(sql.insert_record, record_params(record))
 
     def find(self, token_id: str) -> TokenState | None:
         """The record and its session, or None if either is unknown.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
+        params = statements.state_params(token_id)
         with self._connect("find", _Mode.READ) as conn:
-            row = (conn.execute(statements.select_state(self.tables, token_id))).first()
+            row = (conn.execute(self._sql.select_state, params)).first()
         if row is None:
             return None
-        record, session = statements.state_from_row(row._mapping)
+        record, session = state_from_row(row._mapping)
         if record is None or session is None:
             return None
         return TokenState(record, session)
@@ -193,8 +209,8 @@ class SQLStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         with self._connect("get_session", _Mode.READ) as conn:
-            row = (conn.execute(statements.select_session(self.tables, sid))).first()
-        return statements.session_from_row(row._mapping) if row is not None else None
+            row = (conn.execute(self._sql.select_session, {"session": sid})).first()
+        return session_from_row(row._mapping) if row is not None else None
 
     def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``, live or not.
@@ -202,9 +218,9 @@ class SQLStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         with self._connect("list_sessions", _Mode.READ) as conn:
-            result = conn.execute(statements.select_sessions_of(self.tables, subject))
+            result = conn.execute(self._sql.select_sessions_of, {"owner": subject})
             rows = result.all()
-        sessions = (statements.session_from_row(row._mapping) for row in rows)
+        sessions = (session_from_row(row._mapping) for row in rows)
         return [session for session in sessions if session is not None]
 
     # -------------------------------------------------------------- consume
@@ -228,45 +244,80 @@ class SQLStore:
                 Backoff.pause(attempt)
 
     def _consume_once(self, request: ConsumeRequest) -> ConsumeResult:
-        t = self.tables
-        if self._family == "postgresql" and request.successor is not None:
+        rotating = request.successor is not None
+        if rotating and self._family == "postgresql":
+            params = statements.rotation_params(request)
             with self._connect("consume", _Mode.STATEMENT) as conn:
-                row = (conn.execute(statements.postgres_rotation(t, request))).first()
+                row = (conn.execute(self._sql.rotate_in_one, params)).first()
             if row is not None:
-                return statements.rotation_result(row._mapping, request)
+                return statements.rotated(*state_from_row(row._mapping), request)
             # Nothing rotated: mostly a replay or a lost race, which a plain read
             # of the committed state settles without a transaction.
             with self._connect("consume", _Mode.READ) as conn:
                 record, session = self._state(conn, request.token_id, lock=False)
-            if record is None or session is None:
-                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
             result = _policy.transition(record, session, request)
             if not result.applied:
                 return result
         with self._connect("consume", _Mode.TRANSACTION) as conn:
-            record, session = self._state(conn, request.token_id, lock=True)
-            if record is None or session is None:
-                return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
-            result = _policy.transition(record, session, request)
-            if result.applied:
-                for write in statements.write_transition(t, record, session, result):
-                    written = conn.execute(write.statement)
-                    if write.expected_rows not in (None, written.rowcount):
-                        raise TransientStoreError("SQL store: consume raced; retrying")
+            if rotating and self._family == "sqlite":
+                rotated = self._rotate_current(conn, request)
+                if rotated is not None:
+                    return rotated
+            return self._consume_locked(conn, request)
+
+    def _rotate_current(self, conn: Connection, request: ConsumeRequest) -> ConsumeResult | None:
+        """SQLite: rotate a current token in three statements, or None (nothing written).
+
+        The guarded update consumes the record only when the rules say
+        ROTATED; the store holds the database write lock from ``BEGIN
+        IMMEDIATE``, so the session cannot move before it advances.
+        """
+        sql = self._sql
+        params = statements.rotation_params(request)
+        row = (conn.execute(sql.consume_current, params)).first()
+        if row is None:
+            return None
+        record = record_from_row(row._mapping)
+        assert record is not None
+        params["consumed_generation"] = record.generation
+        moved = (conn.execute(sql.advance_session, params)).first()
+        if moved is None:
+            raise TransientStoreError("SQL store: consume raced; retrying")
+        result = statements.rotated(record, session_from_row(moved._mapping), request)
+        assert result.issued is not None
+        conn.execute(sql.insert_record, record_params(result.issued))
+        return result
+
+    def _consume_locked(self, conn: Connection, request: ConsumeRequest) -> ConsumeResult:
+        """Read the state locked, apply the policy and write what it decided."""
+        record, session = self._state(conn, request.token_id, lock=True)
+        result = _policy.transition(record, session, request)
+        if not result.applied:
             return result
+        assert record is not None and session is not None
+        params = statements.transition_params(record, session, result)
+        for write in self._sql.transition_writes:
+            written = conn.execute(write.statement, params)
+            if written.rowcount != write.expected_rows:
+                raise TransientStoreError("SQL store: consume raced; retrying")
+        if result.issued is not None:
+            conn.execute(self._sql.insert_record, record_params(result.issued))
+        return result
 
     def _state(
         self, conn: Connection, token_id: str, *, lock: bool
     ) -> tuple[RefreshRecord | None, Session | None]:
         """The token's record and its session, read together (locked with ``lock``)."""
-        t = self.tables
-        row = (conn.execute(statements.select_state(t, token_id, lock=lock))).first()
+        sql = self._sql
+        params = statements.state_params(token_id)
+        select = sql.select_state_locked if lock else sql.select_state
+        row = (conn.execute(select, params)).first()
         if row is not None:
-            return statements.state_from_row(row._mapping)
+            return state_from_row(row._mapping)
         # No session joins it (purged, or stored under another session than its
         # id names): report the record alone, which classifies as unknown.
-        found = (conn.execute(statements.select_record(t, token_id))).first()
-        return (statements.record_from_row(found._mapping) if found is not None else None), None
+        found = (conn.execute(sql.select_record, params)).first()
+        return (record_from_row(found._mapping) if found is not None else None), None
 
     # ----------------------------------------------------------- revocation
 
@@ -275,8 +326,9 @@ class SQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
+        params = {"session": sid, "now": now, "reason": reason}
         with self._connect("revoke_session", _Mode.STATEMENT) as conn:
-            result = conn.execute(statements.revoke_session(self.tables, sid, now, reason))
+            result = conn.execute(self._sql.revoke_session, params)
         return result.rowcount == 1
 
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
@@ -284,9 +336,9 @@ class SQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        statement = statements.revoke_subject(self.tables, subject, now, reason)
+        params = {"owner": subject, "now": now, "reason": reason}
         with self._connect("revoke_subject", _Mode.STATEMENT) as conn:
-            result = conn.execute(statement)
+            result = conn.execute(self._sql.revoke_subject, params)
         return result.rowcount
 
     def deny_access(self, jti: str, until: datetime) -> None:
@@ -294,20 +346,19 @@ class SQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        statement = statements.deny_access(self.tables, self._family, jti, until)
         with self._connect("deny_access", _Mode.STATEMENT) as conn:
-            conn.execute(statement)
+            conn.execute(self._sql.deny_access, {"denied": jti, "until": until})
 
     def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
         """Is ``jti`` denied at ``now``, and the session's state.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        t = self.tables
+        sql = self._sql
         with self._connect("check_access", _Mode.READ) as conn:
-            denied = (conn.execute(statements.select_denied(t, jti, now))).first()
-            row = (conn.execute(statements.select_session(t, sid))).first()
-        session = statements.session_from_row(row._mapping) if row is not None else None
+            denied = (conn.execute(sql.select_denied, {"denied": jti, "now": now})).first()
+            row = (conn.execute(sql.select_session, {"session": sid})).first()
+        session = session_from_row(row._mapping) if row is not None else None
         return AccessCheck(denied is not None, session)
 
     # ---------------------------------------------------------------- purge
@@ -316,39 +367,44 @@ class SQLStore:
         """Delete sessions expired at ``now`` with their tokens, then expired denials.
 
         Each batch of ``batch_size`` is its own short transaction, found through
-        the expiry index; revoked sessions stay until they expire. Returns the
-        number of sessions deleted. Raises :class:`~refreshkit.errors.StoreError`
-        when the database fails.
+        the expiry index and starting where the previous batch ended, so every
+        batch costs the same however many were deleted before it; revoked
+        sessions stay until they expire. Returns the number of sessions
+        deleted. Raises :class:`~refreshkit.errors.StoreError` when the
+        database fails.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        deleted = 0
+        deleted, after = 0, statements.PURGE_START
         while True:
-            batch = self._purge_sessions(now, batch_size)
+            batch, after = self._purge_sessions(now, after, batch_size)
             deleted += batch
             if batch < batch_size:
                 break
-        statement = statements.purge_denials(self.tables, self._family, now, batch_size)
+        statement = self._sql.purge_denials(batch_size)
         while True:
             with self._connect("purge_expired", _Mode.STATEMENT) as conn:
-                denials = (conn.execute(statement)).rowcount
+                denials = (conn.execute(statement, {"now": now})).rowcount
             if denials < batch_size:
                 return deleted
 
-    def _purge_sessions(self, now: datetime, batch_size: int) -> int:
-        t = self.tables
+    def _purge_sessions(
+        self, now: datetime, after: datetime, batch_size: int
+    ) -> tuple[int, datetime]:
+        """Delete one batch expiring from ``after`` on: how many, and the latest expiry deleted."""
+        sql = self._sql
+        params = statements.purge_params(now, after, batch_size)
         if self._family == "postgresql":
             with self._connect("purge_expired", _Mode.STATEMENT) as conn:
-                count = conn.scalar(statements.postgres_purge_batch(t, now, batch_size))
-            return int(count or 0)
-        lock = self._family == "mysql"
+                row = (conn.execute(sql.purge_batch_in_one, params)).one()
+            return int(row.deleted), row.last if row.last is not None else after
         with self._connect("purge_expired", _Mode.TRANSACTION) as conn:
-            expired = statements.select_expired_sessions(t, now, batch_size, lock=lock)
-            sids = list((conn.scalars(expired)).all())
-            if sids:
-                for statement in statements.delete_sessions(t, sids):
-                    conn.execute(statement)
-        return len(sids)
+            expired = (conn.execute(sql.select_expired, params)).all()
+            if expired:
+                doomed = {"doomed": [row.sid for row in expired]}
+                for statement in sql.delete_sessions:
+                    conn.execute(statement, doomed)
+        return len(expired), expired[-1].expires_at if expired else after
 
     def close(self) -> None:
         """Dispose of the engine if the store opened it; a shared engine stays open."""

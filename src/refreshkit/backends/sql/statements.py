@@ -1,19 +1,24 @@
-"""Every SQL statement the store runs, built once here from the tables.
+"""Every SQL statement the store runs, built once per table set with named parameters.
 
-The store modules only execute what these functions return, so the SQL of
-the contract is in one readable place. The rules themselves live in
-:mod:`refreshkit._policy`: the locked path reads the state, calls
-:func:`~refreshkit._policy.transition` and writes what it returns
-(:func:`write_transition`); only PostgreSQL's one-statement rotation
-(:func:`postgres_rotation`) restates the ROTATED row of the state table in
-SQL, and the conformance suite holds it to the same answers.
+The store modules only execute what :class:`Statements` holds, with the
+parameter dicts the functions below build, so the SQL of the contract is in
+one readable place. Each statement is constructed once per store: SQLAlchemy
+then computes its cache key once and finds the compiled form in its cache on
+every call (building a CTE per call cost more than sending it).
+
+The rules themselves live in :mod:`refreshkit._policy`: the locked path
+reads the state, calls :func:`~refreshkit._policy.transition` and writes
+what it returns (:attr:`Statements.transition_writes`). Only the rotating
+fast paths restate the ROTATED row of the state table in SQL (PostgreSQL's
+one statement :attr:`Statements.rotate_in_one`; elsewhere the guarded
+:attr:`Statements.consume_current`), and the conformance suite holds them to
+the same answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,424 +26,469 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from ..._tokens import session_id_of
 from ...models import ConsumeOutcome, ConsumeRequest, ConsumeResult, RefreshRecord, Session
+from ._rows import RECORD_PREFIX, SESSION_PREFIX
 from .schema import SQLTables, UTCMicroseconds
 
 __all__ = [
+    "PURGE_START",
     "GuardedWrite",
-    "deny_access",
-    "postgres_rotation",
-    "purge_denials",
-    "record_from_row",
-    "select_state",
-    "session_from_row",
-    "write_transition",
+    "Statements",
+    "purge_params",
+    "rotation_params",
+    "rotated",
+    "state_params",
+    "successor_of",
+    "transition_params",
 ]
 
-_SESSION_PREFIX = "s_"
-_RECORD_PREFIX = "r_"
+#: Where a purge's walk along the expiry index starts: before any stored time.
+PURGE_START = datetime.min.replace(tzinfo=UTC)
 
 
-def _time(value: datetime | None) -> sa.BindParameter[datetime]:
-    return sa.bindparam(None, value, type_=UTCMicroseconds())
+def _at(name: str) -> sa.BindParameter[datetime]:
+    return sa.bindparam(name, type_=UTCMicroseconds())
 
 
-# ------------------------------------------------------------------ mapping
+def _text(name: str) -> sa.BindParameter[str]:
+    return sa.bindparam(name, type_=sa.String())
 
 
-def session_values(session: Session) -> dict[str, Any]:
-    """Column values of a session row."""
-    return {
-        "sid": session.sid,
-        "subject": session.subject,
-        "created_at": session.created_at,
-        "idle_expires_at": session.idle_expires_at,
-        "absolute_expires_at": session.absolute_expires_at,
-        "expires_at": session.expires_at,
-        "last_used_at": session.last_used_at,
-        "current_token_id": session.current_token_id,
-        "generation": session.generation,
-        "grace_reuses": session.grace_reuses,
-        "device_hash": session.device_hash,
-        "scope": session.scope,
-        "claims": dict(session.claims),
-        "revoked_at": session.revoked_at,
-        "revoked_reason": session.revoked_reason,
-    }
-
-
-def record_values(record: RefreshRecord) -> dict[str, Any]:
-    """Column values of a refresh-token row."""
-    return {
-        "token_id": record.token_id,
-        "sid": record.sid,
-        "secret_hash": record.secret_hash,
-        "generation": record.generation,
-        "created_at": record.created_at,
-        "parent_id": record.parent_id,
-        "consumed_at": record.consumed_at,
-        "use_count": record.use_count,
-    }
-
-
-def session_from_row(row: Mapping[Any, Any], prefix: str = "") -> Session | None:
-    """The session in ``row`` (columns named ``<prefix><column>``), None if absent."""
-    if row.get(prefix + "sid") is None:
-        return None
-    return Session(
-        sid=row[prefix + "sid"],
-        subject=row[prefix + "subject"],
-        created_at=row[prefix + "created_at"],
-        idle_expires_at=row[prefix + "idle_expires_at"],
-        absolute_expires_at=row[prefix + "absolute_expires_at"],
-        last_used_at=row[prefix + "last_used_at"],
-        current_token_id=row[prefix + "current_token_id"],
-        generation=row[prefix + "generation"],
-        grace_reuses=row[prefix + "grace_reuses"],
-        device_hash=row[prefix + "device_hash"],
-        scope=row[prefix + "scope"],
-        claims=row[prefix + "claims"] or {},
-        revoked_at=row[prefix + "revoked_at"],
-        revoked_reason=row[prefix + "revoked_reason"],
-    )
-
-
-def record_from_row(row: Mapping[Any, Any], prefix: str = "") -> RefreshRecord | None:
-    """The refresh record in ``row`` (columns named ``<prefix><column>``), None if absent."""
-    if row.get(prefix + "token_id") is None:
-        return None
-    return RefreshRecord(
-        token_id=row[prefix + "token_id"],
-        sid=row[prefix + "sid"],
-        secret_hash=row[prefix + "secret_hash"],
-        generation=row[prefix + "generation"],
-        created_at=row[prefix + "created_at"],
-        parent_id=row[prefix + "parent_id"],
-        consumed_at=row[prefix + "consumed_at"],
-        use_count=row[prefix + "use_count"],
-    )
+def _number(name: str) -> sa.BindParameter[int]:
+    return sa.bindparam(name, type_=sa.Integer())
 
 
 def _labelled(columns: Any, prefix: str) -> list[sa.ColumnElement[Any]]:
     return [column.label(prefix + column.name) for column in columns]
 
 
-def state_from_row(row: Mapping[Any, Any]) -> tuple[RefreshRecord | None, Session | None]:
-    """The ``(record, session)`` of a row selected by :func:`select_state`."""
-    return record_from_row(row, _RECORD_PREFIX), session_from_row(row, _SESSION_PREFIX)
-
-
-# ------------------------------------------------------------------ reading
-
-
-def select_state(t: SQLTables, token_id: str, *, lock: bool = False) -> sa.Select[Any]:
-    """A token's record with its session, in one row (none if either is missing).
-
-    The session is looked up by the id embedded in ``token_id`` (see
-    :mod:`refreshkit._tokens`), so a locking read takes the session's row
-    first, the order every writer of a session uses; a token whose stored
-    session differs from its embedded one matches nothing and stays unknown.
-    With ``lock`` the rows are read ``FOR UPDATE`` (ignored by SQLite, where
-    the store holds the database write lock instead).
-    """
-    s, r = t.sessions, t.records
-    statement = (
-        sa.select(*_labelled(s.c, _SESSION_PREFIX), *_labelled(r.c, _RECORD_PREFIX))
-        .select_from(s.join(r, r.c.sid == s.c.sid))
-        .where(s.c.sid == session_id_of(token_id), r.c.token_id == token_id)
+def _insert_row(table: sa.Table, prefix: str) -> sa.Insert:
+    """Insert one whole row from the parameters ``<prefix><column>``."""
+    return sa.insert(table).values(
+        {column.name: sa.bindparam(prefix + column.name, type_=column.type) for column in table.c}
     )
-    return statement.with_for_update() if lock else statement
-
-
-def select_session(t: SQLTables, sid: str) -> sa.Select[Any]:
-    """One session by id."""
-    return sa.select(t.sessions).where(t.sessions.c.sid == sid)
-
-
-def select_record(t: SQLTables, token_id: str) -> sa.Select[Any]:
-    """One refresh record by id."""
-    return sa.select(t.records).where(t.records.c.token_id == token_id)
-
-
-def select_sessions_of(t: SQLTables, subject: str) -> sa.Select[Any]:
-    """Every session of a subject (uses the subject index)."""
-    return sa.select(t.sessions).where(t.sessions.c.subject == subject)
-
-
-def select_denied(t: SQLTables, jti: str, now: datetime) -> sa.Select[Any]:
-    """One row when ``jti`` is denied at ``now``."""
-    d = t.denials
-    return sa.select(d.c.jti).where(d.c.jti == jti, d.c.expires_at > _time(now))
-
-
-# ------------------------------------------------------------------ writing
-
-
-def insert_session(t: SQLTables, session: Session) -> sa.Insert:
-    """Insert one session row."""
-    return sa.insert(t.sessions).values(session_values(session))
-
-
-def insert_record(t: SQLTables, record: RefreshRecord) -> sa.Insert:
-    """Insert one refresh-token row."""
-    return sa.insert(t.records).values(record_values(record))
 
 
 @dataclass(frozen=True, slots=True)
 class GuardedWrite:
-    """A write that must touch exactly ``expected_rows`` rows, or the transaction is void.
-
-    None: not counted (an insert inserts its row or raises).
-    """
+    """A write that must touch exactly ``expected_rows`` rows, or the transaction is void."""
 
     statement: sa.Executable
-    expected_rows: int | None = 1
+    expected_rows: int = 1
 
 
-def write_transition(
-    t: SQLTables, record: RefreshRecord, session: Session, result: ConsumeResult
-) -> list[GuardedWrite]:
-    """The writes that store an applied :func:`~refreshkit._policy.transition` result.
+class Statements:
+    """The store's statements for one table set and dialect family, built once.
 
-    Each update is guarded by the values it read (``use_count`` grows on every
-    applied outcome; the session's generation, newest token and grace count
-    pin its state), so even a write that somehow raced would match no row and
-    void the transaction instead of double-consuming.
+    ``family`` is ``postgresql``, ``mysql`` or ``sqlite``; statements another
+    family cannot run are built but never executed there. Parameters are
+    named after what they hold (``token``, ``session``, ``now`` ...), never
+    after a column, which SQLAlchemy reserves for its own SET parameters.
     """
+
+    def __init__(self, tables: SQLTables, family: str) -> None:
+        self.tables = tables
+        self.family = family
+        s, r, d = tables.sessions, tables.records, tables.denials
+        now = _at("now")
+
+        # -- reading
+        #: A token's record with its session in one row, looked up by the session
+        #: id embedded in the token id (see :mod:`refreshkit._tokens`), so a locking
+        #: read takes the session's row first, the order every writer uses; a token
+        #: stored under another session than its id names matches nothing.
+        self.select_state = (
+            sa.select(*_labelled(s.c, SESSION_PREFIX), *_labelled(r.c, RECORD_PREFIX))
+            .select_from(s.join(r, r.c.sid == s.c.sid))
+            .where(s.c.sid == _text("session"), r.c.token_id == _text("token"))
+        )
+        #: The same, ``FOR UPDATE`` (ignored by SQLite, whose store holds the write lock).
+        self.select_state_locked = self.select_state.with_for_update()
+        self.select_record = sa.select(r).where(r.c.token_id == _text("token"))
+        self.select_session = sa.select(s).where(s.c.sid == _text("session"))
+        self.select_sessions_of = sa.select(s).where(s.c.subject == _text("owner"))
+        self.select_denied = sa.select(d.c.jti).where(
+            d.c.jti == _text("denied"), d.c.expires_at > now
+        )
+
+        # -- storing
+        self.insert_session = _insert_row(s, SESSION_PREFIX)
+        self.insert_record = _insert_row(r, RECORD_PREFIX)
+        #: PostgreSQL: a session and its first record in one statement.
+        self.create_session_in_one = self.insert_record.add_cte(
+            self.insert_session.returning(s.c.sid).cte("created")
+        )
+
+        # -- consuming
+        self.rotate_in_one = self._rotate_in_one()
+        self.consume_current = self._consume_current()
+        self.advance_session = self._advance_session()
+        self.transition_writes = self._transition_writes()
+
+        # -- revoking
+        self.revoke_session = (
+            sa.update(s)
+            .where(s.c.sid == _text("session"), s.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=_text("reason"))
+        )
+        self.revoke_subject = (
+            sa.update(s)
+            .where(s.c.subject == _text("owner"), s.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=_text("reason"))
+        )
+        self.deny_access = self._deny_access()
+
+        # -- purging
+        self.purge_batch_in_one = self._purge_batch_in_one()
+        self.select_expired = (
+            sa.select(s.c.sid, s.c.expires_at)
+            .where(s.c.expires_at <= now, s.c.expires_at >= _at("after"))
+            .order_by(s.c.expires_at)
+            .limit(_number("batch"))
+        )
+        if family == "mysql":
+            self.select_expired = self.select_expired.with_for_update(skip_locked=True)
+        doomed: sa.BindParameter[str] = sa.bindparam("doomed", expanding=True)
+        self.delete_sessions = [
+            sa.delete(r).where(r.c.sid.in_(doomed)),
+            sa.delete(s).where(s.c.sid.in_(doomed)),
+        ]
+        self._denial_purges: dict[int, sa.Executable] = {}
+
+    # ------------------------------------------------------------ consuming
+
+    def _device_fits(self) -> sa.ColumnElement[bool]:
+        """An unbound session accepts any device; a bound one only the presented hash."""
+        s = self.tables.sessions
+        return sa.or_(s.c.device_hash.is_(None), s.c.device_hash == _text("device"))
+
+    def _rotate_in_one(self) -> sa.Select[Any]:
+        """PostgreSQL: the whole ROTATED transition as one statement.
+
+        ``live`` locks the session row (``FOR UPDATE`` re-reads its newest
+        version) if it is unrevoked, unexpired and the device fits;
+        ``consumed`` marks the record consumed if the secret matches, it is
+        unconsumed and of the session's generation; ``moved`` advances the
+        session; ``issued`` inserts the successor. It returns one row (the
+        consumed record and the moved session) or none, in which case nothing
+        was written and the store finds out what happened on the locked path.
+        """
+        s, r = self.tables.sessions, self.tables.records
+        now, idle = _at("now"), _at("idle")
+        live = (
+            sa.select(s.c.sid, s.c.generation)
+            .where(
+                s.c.sid == _text("session"),
+                s.c.revoked_at.is_(None),
+                s.c.expires_at > now,
+                self._device_fits(),
+            )
+            .with_for_update()
+            .cte("live")
+        )
+        consumed = (
+            sa.update(r)
+            .where(
+                r.c.token_id == _text("token"),
+                r.c.sid == live.c.sid,
+                r.c.secret_hash == _text("secret"),
+                r.c.consumed_at.is_(None),
+                r.c.generation == live.c.generation,
+            )
+            .values(consumed_at=now, use_count=r.c.use_count + 1)
+            .returning(*r.c)
+            .cte("consumed")
+        )
+        moved = (
+            sa.update(s)
+            .where(s.c.sid == consumed.c.sid)
+            .values(
+                generation=consumed.c.generation + 1,
+                current_token_id=_text("successor"),
+                grace_reuses=0,
+                idle_expires_at=idle,
+                expires_at=sa.case(
+                    (idle < s.c.absolute_expires_at, idle), else_=s.c.absolute_expires_at
+                ),
+                last_used_at=now,
+            )
+            .returning(*s.c)
+            .cte("moved")
+        )
+        issued = (
+            sa.insert(r)
+            .from_select(
+                [
+                    "token_id",
+                    "sid",
+                    "secret_hash",
+                    "generation",
+                    "created_at",
+                    "parent_id",
+                    "use_count",
+                ],
+                sa.select(
+                    _text("successor"),
+                    moved.c.sid,
+                    _text("successor_secret"),
+                    moved.c.generation,
+                    now,
+                    _text("token"),
+                    sa.literal(0, sa.Integer()),
+                ),
+            )
+            .returning(r.c.token_id)
+            .cte("issued")
+        )
+        return (
+            sa.select(*_labelled(consumed.c, RECORD_PREFIX), *_labelled(moved.c, SESSION_PREFIX))
+            .select_from(consumed.join(moved, moved.c.sid == consumed.c.sid))
+            .add_cte(issued)
+        )
+
+    def _consume_current(self) -> sa.Update:
+        """Consume the record if it is the current token of a live session (SQLite).
+
+        Guarded by every rule that makes a rotation ROTATED: the secret, the
+        record unconsumed and of the generation of its session, which must be
+        unrevoked, unexpired and fit the device. Returns the consumed record,
+        or no row (nothing written) for anything else.
+        """
+        s, r = self.tables.sessions, self.tables.records
+        now = _at("now")
+        live_generation = (
+            sa.select(s.c.generation)
+            .where(
+                s.c.sid == _text("session"),
+                s.c.revoked_at.is_(None),
+                s.c.expires_at > now,
+                self._device_fits(),
+            )
+            .scalar_subquery()
+        )
+        return (
+            sa.update(r)
+            .where(
+                r.c.token_id == _text("token"),
+                r.c.sid == _text("session"),
+                r.c.secret_hash == _text("secret"),
+                r.c.consumed_at.is_(None),
+                r.c.generation == live_generation,
+            )
+            .values(consumed_at=now, use_count=r.c.use_count + 1)
+            .returning(*r.c)
+        )
+
+    def _advance_session(self) -> sa.Update:
+        """Move the session to the successor after :attr:`consume_current` (SQLite).
+
+        Guarded by the generation the consumed record had; returns the moved session.
+        """
+        s = self.tables.sessions
+        idle = _at("idle")
+        return (
+            sa.update(s)
+            .where(s.c.sid == _text("session"), s.c.generation == _number("consumed_generation"))
+            .values(
+                generation=s.c.generation + 1,
+                current_token_id=_text("successor"),
+                grace_reuses=0,
+                idle_expires_at=idle,
+                expires_at=sa.case(
+                    (idle < s.c.absolute_expires_at, idle), else_=s.c.absolute_expires_at
+                ),
+                last_used_at=_at("now"),
+            )
+            .returning(*s.c)
+        )
+
+    def _transition_writes(self) -> list[GuardedWrite]:
+        """The updates that store an applied transition, guarded by the values read.
+
+        ``use_count`` grows on every applied outcome and the session's
+        generation, newest token and grace count pin its state, so a write
+        that somehow raced matches no row and voids the transaction instead of
+        double-consuming. MySQL updates both rows in one joined ``UPDATE``.
+        """
+        s, r = self.tables.sessions, self.tables.records
+        record_guard = [r.c.token_id == _text("token"), r.c.use_count == _number("was_use_count")]
+        session_guard = [
+            s.c.sid == _text("session"),
+            s.c.generation == _number("was_generation"),
+            s.c.current_token_id == _text("was_current"),
+            s.c.grace_reuses == _number("was_grace_reuses"),
+            s.c.revoked_at.is_(None),
+        ]
+        record_values: dict[Any, Any] = {
+            r.c.consumed_at: _at("new_consumed_at"),
+            r.c.use_count: _number("new_use_count"),
+        }
+        session_values: dict[Any, Any] = {
+            s.c.generation: _number("new_generation"),
+            s.c.current_token_id: _text("new_current"),
+            s.c.grace_reuses: _number("new_grace_reuses"),
+            s.c.idle_expires_at: _at("new_idle"),
+            s.c.expires_at: _at("new_expires"),
+            s.c.last_used_at: _at("new_last_used"),
+        }
+        if self.family == "mysql":
+            both = (
+                sa.update(s)
+                .where(r.c.sid == s.c.sid, *record_guard, *session_guard)
+                .values({**session_values, **record_values})
+            )
+            # FOUND_ROWS: one matched row in each table.
+            return [GuardedWrite(both, expected_rows=2)]
+        return [
+            GuardedWrite(sa.update(r).where(*record_guard).values(record_values)),
+            GuardedWrite(sa.update(s).where(*session_guard).values(session_values)),
+        ]
+
+    # ------------------------------------------------------------- revoking
+
+    def _deny_access(self) -> sa.Executable:
+        """Upsert a denial, keeping the later of the stored and the new expiry."""
+        d = self.tables.denials
+        values = {"jti": _text("denied"), "expires_at": _at("until")}
+        if self.family == "postgresql":
+            pg = postgresql.insert(d).values(values)
+            later = sa.case(
+                (pg.excluded.expires_at > d.c.expires_at, pg.excluded.expires_at),
+                else_=d.c.expires_at,
+            )
+            return pg.on_conflict_do_update(index_elements=[d.c.jti], set_={"expires_at": later})
+        if self.family == "sqlite":
+            lite = sqlite.insert(d).values(values)
+            later = sa.case(
+                (lite.excluded.expires_at > d.c.expires_at, lite.excluded.expires_at),
+                else_=d.c.expires_at,
+            )
+            return lite.on_conflict_do_update(index_elements=[d.c.jti], set_={"expires_at": later})
+        my = mysql.insert(d).values(values)
+        later = sa.case(
+            (my.inserted.expires_at > d.c.expires_at, my.inserted.expires_at),
+            else_=d.c.expires_at,
+        )
+        return my.on_duplicate_key_update(expires_at=later)
+
+    # -------------------------------------------------------------- purging
+
+    def _purge_batch_in_one(self) -> sa.Select[int, Any]:
+        """PostgreSQL: delete one batch of expired sessions and their tokens in one statement.
+
+        The batch is the next ``batch`` sessions along the expiry index from
+        ``after`` (the latest expiry the previous batch deleted), so each
+        batch starts where the last one ended instead of walking the index
+        entries of rows already deleted. ``SKIP LOCKED`` leaves sessions
+        another transaction is using for the next run. Returns how many it
+        deleted and the latest expiry among them.
+        """
+        s, r = self.tables.sessions, self.tables.records
+        doomed = (
+            sa.select(s.c.sid)
+            .where(s.c.expires_at <= _at("now"), s.c.expires_at >= _at("after"))
+            .order_by(s.c.expires_at)
+            .limit(_number("batch"))
+            .with_for_update(skip_locked=True)
+            .cte("doomed")
+        )
+        gone = (
+            sa.delete(s)
+            .where(s.c.sid.in_(sa.select(doomed.c.sid)))
+            .returning(s.c.sid, s.c.expires_at)
+            .cte("gone")
+        )
+        tokens = sa.delete(r).where(r.c.sid.in_(sa.select(gone.c.sid))).cte("tokens")
+        return (
+            sa.select(
+                sa.func.count().label("deleted"), sa.func.max(gone.c.expires_at).label("last")
+            )
+            .select_from(gone)
+            .add_cte(tokens)
+        )
+
+    def purge_denials(self, batch_size: int) -> sa.Executable:
+        """Delete up to ``batch_size`` expired denials (parameter ``now``)."""
+        statement = self._denial_purges.get(batch_size)
+        if statement is None:
+            d = self.tables.denials
+            expired = d.c.expires_at <= _at("now")
+            if self.family == "mysql":
+                statement = sa.delete(d).where(expired).with_dialect_options(mysql_limit=batch_size)
+            else:
+                oldest = sa.select(d.c.jti).where(expired).limit(batch_size)
+                statement = sa.delete(d).where(d.c.jti.in_(oldest))
+            self._denial_purges[batch_size] = statement
+        return statement
+
+
+# --------------------------------------------------------------- parameters
+
+
+def state_params(token_id: str) -> dict[str, Any]:
+    """Parameters of :attr:`Statements.select_state` for a token."""
+    return {"session": session_id_of(token_id), "token": token_id}
+
+
+def rotation_params(request: ConsumeRequest) -> dict[str, Any]:
+    """Parameters of the rotating statements for a request with a successor."""
+    assert request.successor is not None
+    return {
+        "token": request.token_id,
+        "session": session_id_of(request.token_id),
+        "secret": request.secret_hash,
+        "device": request.device_hash,
+        "now": request.now,
+        "idle": request.idle_expires_at,
+        "successor": request.successor.token_id,
+        "successor_secret": request.successor.secret_hash,
+    }
+
+
+def transition_params(
+    record: RefreshRecord, session: Session, result: ConsumeResult
+) -> dict[str, Any]:
+    """Parameters of :attr:`Statements.transition_writes`: the state read and the new one."""
     after_record, after_session = result.record, result.session
     assert after_record is not None and after_session is not None
-    r, s = t.records, t.sessions
-    writes = [
-        GuardedWrite(
-            sa.update(r)
-            .where(r.c.token_id == record.token_id, r.c.use_count == record.use_count)
-            .values(consumed_at=after_record.consumed_at, use_count=after_record.use_count)
-        ),
-        GuardedWrite(
-            sa.update(s)
-            .where(
-                s.c.sid == session.sid,
-                s.c.generation == session.generation,
-                s.c.current_token_id == session.current_token_id,
-                s.c.grace_reuses == session.grace_reuses,
-                s.c.revoked_at.is_(None),
-            )
-            .values(
-                generation=after_session.generation,
-                current_token_id=after_session.current_token_id,
-                grace_reuses=after_session.grace_reuses,
-                idle_expires_at=after_session.idle_expires_at,
-                expires_at=after_session.expires_at,
-                last_used_at=after_session.last_used_at,
-            )
-        ),
-    ]
-    if result.issued is not None:
-        writes.append(GuardedWrite(insert_record(t, result.issued), expected_rows=None))
-    return writes
+    return {
+        "token": record.token_id,
+        "was_use_count": record.use_count,
+        "new_consumed_at": after_record.consumed_at,
+        "new_use_count": after_record.use_count,
+        "session": session.sid,
+        "was_generation": session.generation,
+        "was_current": session.current_token_id,
+        "was_grace_reuses": session.grace_reuses,
+        "new_generation": after_session.generation,
+        "new_current": after_session.current_token_id,
+        "new_grace_reuses": after_session.grace_reuses,
+        "new_idle": after_session.idle_expires_at,
+        "new_expires": after_session.expires_at,
+        "new_last_used": after_session.last_used_at,
+    }
 
 
-def postgres_rotation(t: SQLTables, request: ConsumeRequest) -> sa.Select[Any]:
-    """PostgreSQL: the whole ROTATED transition as one statement.
+def purge_params(now: datetime, after: datetime, batch_size: int) -> dict[str, Any]:
+    """Parameters of one purge batch: expired at ``now``, expiring no earlier than ``after``."""
+    return {"now": now, "after": after, "batch": batch_size}
 
-    ``live`` locks the session row (``FOR UPDATE`` re-reads its newest
-    version) if it is unrevoked, unexpired and the device fits; ``consumed``
-    marks the record consumed if the secret matches, it is unconsumed and of
-    the session's generation; ``moved`` advances the session; ``issued``
-    inserts the successor. It returns one row (the consumed record and the
-    moved session) or none, in which case nothing was written and the store
-    falls back to the locked path to report (or apply) what happened.
-    """
+
+def successor_of(record: RefreshRecord, request: ConsumeRequest) -> RefreshRecord:
+    """The record a ROTATED request issues after consuming ``record``."""
     assert request.successor is not None
-    s, r = t.sessions, t.records
-    now, idle = _time(request.now), _time(request.idle_expires_at)
-    device_ok: sa.ColumnElement[bool] = s.c.device_hash.is_(None)
-    if request.device_hash is not None:
-        device_ok = sa.or_(device_ok, s.c.device_hash == request.device_hash)
-    live = (
-        sa.select(s.c.sid, s.c.generation)
-        .where(
-            s.c.sid == session_id_of(request.token_id),
-            s.c.revoked_at.is_(None),
-            s.c.expires_at > now,
-            device_ok,
-        )
-        .with_for_update()
-        .cte("live")
-    )
-    consumed = (
-        sa.update(r)
-        .where(
-            r.c.token_id == request.token_id,
-            r.c.sid == live.c.sid,
-            r.c.secret_hash == request.secret_hash,
-            r.c.consumed_at.is_(None),
-            r.c.generation == live.c.generation,
-        )
-        .values(consumed_at=now, use_count=r.c.use_count + 1)
-        .returning(*r.c)
-        .cte("consumed")
-    )
-    moved = (
-        sa.update(s)
-        .where(s.c.sid == consumed.c.sid)
-        .values(
-            generation=consumed.c.generation + 1,
-            current_token_id=request.successor.token_id,
-            grace_reuses=0,
-            idle_expires_at=idle,
-            expires_at=sa.case(
-                (idle < s.c.absolute_expires_at, idle), else_=s.c.absolute_expires_at
-            ),
-            last_used_at=now,
-        )
-        .returning(*s.c)
-        .cte("moved")
-    )
-    issued = (
-        sa.insert(r)
-        .from_select(
-            [
-                "token_id",
-                "sid",
-                "secret_hash",
-                "generation",
-                "created_at",
-                "parent_id",
-                "use_count",
-            ],
-            sa.select(
-                sa.literal(request.successor.token_id, sa.String()),
-                moved.c.sid,
-                sa.literal(request.successor.secret_hash, sa.String()),
-                moved.c.generation,
-                now,
-                sa.literal(request.token_id, sa.String()),
-                sa.literal(0, sa.Integer()),
-            ),
-        )
-        .returning(r.c.token_id)
-        .cte("issued")
-    )
-    return (
-        sa.select(*_labelled(consumed.c, _RECORD_PREFIX), *_labelled(moved.c, _SESSION_PREFIX))
-        .select_from(consumed.join(moved, moved.c.sid == consumed.c.sid))
-        .add_cte(issued)
-    )
-
-
-def rotation_result(row: Mapping[Any, Any], request: ConsumeRequest) -> ConsumeResult:
-    """The ROTATED result from the row :func:`postgres_rotation` returned."""
-    record, session = state_from_row(row)
-    assert record is not None and session is not None and request.successor is not None
-    issued = RefreshRecord(
+    return RefreshRecord(
         token_id=request.successor.token_id,
-        sid=session.sid,
+        sid=record.sid,
         secret_hash=request.successor.secret_hash,
-        generation=session.generation,
+        generation=record.generation + 1,
         created_at=request.now,
-        parent_id=request.token_id,
-    )
-    return ConsumeResult(ConsumeOutcome.ROTATED, record, session, issued)
-
-
-def postgres_create_session(t: SQLTables, session: Session, record: RefreshRecord) -> sa.Insert:
-    """PostgreSQL: insert a session and its first record in one statement."""
-    created = (
-        sa.insert(t.sessions)
-        .values(session_values(session))
-        .returning(t.sessions.c.sid)
-        .cte("created")
-    )
-    return insert_record(t, record).add_cte(created)
-
-
-def revoke_session(t: SQLTables, sid: str, now: datetime, reason: str) -> sa.Update:
-    """Revoke one session unless already revoked (monotonic: the first revocation stays)."""
-    s = t.sessions
-    return (
-        sa.update(s)
-        .where(s.c.sid == sid, s.c.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
+        parent_id=record.token_id,
     )
 
 
-def revoke_subject(t: SQLTables, subject: str, now: datetime, reason: str) -> sa.Update:
-    """Revoke every unrevoked session of a subject."""
-    s = t.sessions
-    return (
-        sa.update(s)
-        .where(s.c.subject == subject, s.c.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
-
-
-def deny_access(t: SQLTables, dialect: str, jti: str, until: datetime) -> sa.Executable:
-    """Upsert a denial, keeping the later of the stored and the new expiry."""
-    d = t.denials
-    values = {"jti": jti, "expires_at": until}
-    if dialect == "postgresql":
-        pg = postgresql.insert(d).values(values)
-        later = sa.case(
-            (pg.excluded.expires_at > d.c.expires_at, pg.excluded.expires_at),
-            else_=d.c.expires_at,
-        )
-        return pg.on_conflict_do_update(index_elements=[d.c.jti], set_={"expires_at": later})
-    if dialect == "sqlite":
-        lite = sqlite.insert(d).values(values)
-        later = sa.case(
-            (lite.excluded.expires_at > d.c.expires_at, lite.excluded.expires_at),
-            else_=d.c.expires_at,
-        )
-        return lite.on_conflict_do_update(index_elements=[d.c.jti], set_={"expires_at": later})
-    my = mysql.insert(d).values(values)
-    later = sa.case(
-        (my.inserted.expires_at > d.c.expires_at, my.inserted.expires_at), else_=d.c.expires_at
-    )
-    return my.on_duplicate_key_update(expires_at=later)
-
-
-# ------------------------------------------------------------------ purging
-
-
-def postgres_purge_batch(t: SQLTables, now: datetime, batch_size: int) -> sa.Select[Any]:
-    """PostgreSQL: delete one batch of expired sessions and their tokens in one statement.
-
-    ``SKIP LOCKED`` leaves sessions another transaction is using for the next run.
-    """
-    s, r = t.sessions, t.records
-    doomed = (
-        sa.select(s.c.sid)
-        .where(s.c.expires_at <= _time(now))
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-        .cte("doomed")
-    )
-    gone = sa.delete(s).where(s.c.sid.in_(sa.select(doomed.c.sid))).returning(s.c.sid).cte("gone")
-    tokens = sa.delete(r).where(r.c.sid.in_(sa.select(gone.c.sid))).cte("tokens")
-    return sa.select(sa.func.count()).select_from(gone).add_cte(tokens)
-
-
-def select_expired_sessions(
-    t: SQLTables, now: datetime, batch_size: int, *, lock: bool
-) -> sa.Select[Any]:
-    """One batch of expired session ids (locked, skipping locked rows, where supported)."""
-    s = t.sessions
-    statement = sa.select(s.c.sid).where(s.c.expires_at <= _time(now)).limit(batch_size)
-    return statement.with_for_update(skip_locked=True) if lock else statement
-
-
-def delete_sessions(t: SQLTables, sids: Sequence[str]) -> list[sa.Executable]:
-    """Delete the given sessions' tokens, then the sessions."""
-    return [
-        sa.delete(t.records).where(t.records.c.sid.in_(sids)),
-        sa.delete(t.sessions).where(t.sessions.c.sid.in_(sids)),
-    ]
-
-
-def purge_denials(t: SQLTables, dialect: str, now: datetime, batch_size: int) -> sa.Executable:
-    """Delete up to ``batch_size`` expired denials."""
-    d = t.denials
-    expired = d.c.expires_at <= _time(now)
-    if dialect in ("mysql", "mariadb"):
-        return sa.delete(d).where(expired).with_dialect_options(mysql_limit=batch_size)
-    return sa.delete(d).where(d.c.jti.in_(sa.select(d.c.jti).where(expired).limit(batch_size)))
+def rotated(
+    record: RefreshRecord | None, session: Session | None, request: ConsumeRequest
+) -> ConsumeResult:
+    """The ROTATED result from the consumed record and the moved session a fast path returned."""
+    assert record is not None and session is not None
+    return ConsumeResult(ConsumeOutcome.ROTATED, record, session, successor_of(record, request))
