@@ -10,11 +10,11 @@ road:
   session, consumes the record if it is current, advances the session and
   inserts the successor: one round trip. When it finds nothing to rotate, a
   plain read tells what happened, and the locked path applies a grace reissue.
-* SQLite, rotation on: under ``BEGIN IMMEDIATE`` (the database write lock),
-  one guarded ``UPDATE ... RETURNING`` consumes the record only if it is the
-  current token of a live session, then the session advances and the
-  successor is inserted. When the guarded update touches no row, the locked
-  path runs in the same transaction.
+* SQLite, rotation on: one guarded ``UPDATE ... RETURNING`` consumes the
+  record only if it is the current token of a live session, then the session
+  advances and the successor is inserted, in one transaction whose first
+  statement (the guarded update) takes the database write lock. When it
+  touches no row, the locked path runs in the same transaction.
 * The locked path (MariaDB, grace, rotation off, rejections): read the
   session and record locked (``FOR UPDATE``), apply
   :func:`refreshkit._policy.transition` and write the result with updates
@@ -47,6 +47,7 @@ from ._engines import (
     AsyncBackoff,
     AsyncSchemaRunner,
     AsyncSerializer,
+    begins_implicitly,
     check_url,
     dialect_family,
     is_memory_sqlite,
@@ -71,7 +72,10 @@ class _Mode(enum.Enum):
     READ = "read"
     #: One write statement: autocommit on PostgreSQL, else a committed transaction.
     STATEMENT = "statement"
-    #: Several statements, committed together (SQLite: under BEGIN IMMEDIATE).
+    #: Several statements committed together, the first of which writes. SQLite
+    #: relies on the driver's own BEGIN when it has one (see ``begins_implicitly``).
+    WRITE = "write"
+    #: Several statements committed together, reading first (SQLite: BEGIN IMMEDIATE).
     TRANSACTION = "transaction"
 
 
@@ -139,16 +143,26 @@ class AsyncSQLStore:
         if ensure_tables and not self._tables_ready:
             await self.create_tables()
         with map_errors(operation):
-            if self._autocommit is not None and mode is not _Mode.TRANSACTION:
+            if self._autocommit is not None and mode in (_Mode.READ, _Mode.STATEMENT):
                 async with self._serial, self._autocommit.connect() as connection:
                     yield connection
                 return
             async with self._serial, self._engine.connect() as connection:
-                if self._family == "sqlite" and mode is not _Mode.READ:
+                if self._locks_first(mode, connection):
                     await connection.exec_driver_sql("BEGIN IMMEDIATE")
                 yield connection
                 if mode is not _Mode.READ:
                     await connection.commit()
+
+    def _locks_first(self, mode: _Mode, connection: AsyncConnection) -> bool:
+        """SQLite: whether to take the write lock with ``BEGIN IMMEDIATE`` up front.
+
+        Needed when the transaction reads before it writes (a deferred one
+        could then fail to upgrade), or when the driver autocommits.
+        """
+        if self._family != "sqlite" or mode is _Mode.READ:
+            return False
+        return mode is _Mode.TRANSACTION or not begins_implicitly(connection)
 
     async def create_tables(self) -> None:
         """Create any missing table and stamp the newest migration; idempotent.
@@ -183,7 +197,7 @@ class AsyncSQLStore:
             async with self._connect("create_session", _Mode.STATEMENT) as conn:
                 await conn.execute(sql.create_session_in_one, params)
             return
-        async with self._connect("create_session", _Mode.TRANSACTION) as conn:
+        async with self._connect("create_session", _Mode.WRITE) as conn:
             await conn.execute(sql.insert_session, session_params(session))
             await conn.execute(sql.insert_record, record_params(record))
 
@@ -257,11 +271,15 @@ class AsyncSQLStore:
             result = _policy.transition(record, session, request)
             if not result.applied:
                 return result
-        async with self._connect("consume", _Mode.TRANSACTION) as conn:
-            if rotating and self._family == "sqlite":
+        if rotating and self._family == "sqlite":
+            async with self._connect("consume", _Mode.WRITE) as conn:
                 rotated = await self._rotate_current(conn, request)
                 if rotated is not None:
                     return rotated
+                # The guarded update took the write lock even though it matched
+                # nothing: the locked path runs in the same transaction.
+                return await self._consume_locked(conn, request)
+        async with self._connect("consume", _Mode.TRANSACTION) as conn:
             return await self._consume_locked(conn, request)
 
     async def _rotate_current(
@@ -270,8 +288,8 @@ class AsyncSQLStore:
         """SQLite: rotate a current token in three statements, or None (nothing written).
 
         The guarded update consumes the record only when the rules say
-        ROTATED; the store holds the database write lock from ``BEGIN
-        IMMEDIATE``, so the session cannot move before it advances.
+        ROTATED, and takes the database write lock (matching or not), so the
+        session cannot move before it advances.
         """
         sql = self._sql
         params = statements.rotation_params(request)

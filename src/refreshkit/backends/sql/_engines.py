@@ -30,6 +30,7 @@ __all__ = [
     "AsyncSerializer",
     "SchemaRunner",
     "Serializer",
+    "begins_implicitly",
     "check_url",
     "dialect_family",
     "engine_options",
@@ -192,6 +193,24 @@ def prepare_engine(engine: Engine | AsyncEngine, url: URL) -> None:
         cursor.close()
 
     sa.event.listen(sync_engine, "connect", on_connect)
+
+
+def begins_implicitly(connection: Connection | AsyncConnection) -> bool:
+    """Whether the SQLite driver opens a transaction by itself before the first write.
+
+    Python's ``sqlite3`` does (a deferred ``BEGIN`` before the first
+    INSERT/UPDATE/DELETE) unless the connection autocommits
+    (``isolation_level=None``, SQLAlchemy's ``AUTOCOMMIT``, or Python 3.12's
+    ``autocommit=True``). A deferred transaction whose first statement writes
+    takes the write lock before it reads anything, so it is as safe as
+    ``BEGIN IMMEDIATE`` and saves the statement.
+    """
+    sync = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
+    assert sync is not None
+    driver = sync.connection.dbapi_connection
+    if driver is None or getattr(driver, "isolation_level", None) is None:
+        return False
+    return getattr(driver, "autocommit", None) is not True
 
 
 class AsyncSerializer:

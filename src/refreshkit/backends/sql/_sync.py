@@ -13,11 +13,11 @@ road:
   session, consumes the record if it is current, advances the session and
   inserts the successor: one round trip. When it finds nothing to rotate, a
   plain read tells what happened, and the locked path applies a grace reissue.
-* SQLite, rotation on: under ``BEGIN IMMEDIATE`` (the database write lock),
-  one guarded ``UPDATE ... RETURNING`` consumes the record only if it is the
-  current token of a live session, then the session advances and the
-  successor is inserted. When the guarded update touches no row, the locked
-  path runs in the same transaction.
+* SQLite, rotation on: one guarded ``UPDATE ... RETURNING`` consumes the
+  record only if it is the current token of a live session, then the session
+  advances and the successor is inserted, in one transaction whose first
+  statement (the guarded update) takes the database write lock. When it
+  touches no row, the locked path runs in the same transaction.
 * The locked path (MariaDB, grace, rotation off, rejections): read the
   session and record locked (``FOR UPDATE``), apply
   :func:`refreshkit._policy.transition` and write the result with updates
@@ -50,6 +50,7 @@ from ._engines import (
     Backoff,
     SchemaRunner,
     Serializer,
+    begins_implicitly,
     check_url,
     dialect_family,
     is_memory_sqlite,
@@ -74,7 +75,10 @@ class _Mode(enum.Enum):
     READ = "read"
     #: One write statement: autocommit on PostgreSQL, else a committed transaction.
     STATEMENT = "statement"
-    #: Several statements, committed together (SQLite: under BEGIN IMMEDIATE).
+    #: Several statements committed together, the first of which writes. SQLite
+    #: relies on the driver's own BEGIN when it has one (see ``begins_implicitly``).
+    WRITE = "write"
+    #: Several statements committed together, reading first (SQLite: BEGIN IMMEDIATE).
     TRANSACTION = "transaction"
 
 
@@ -140,16 +144,26 @@ class SQLStore:
         if ensure_tables and not self._tables_ready:
             self.create_tables()
         with map_errors(operation):
-            if self._autocommit is not None and mode is not _Mode.TRANSACTION:
+            if self._autocommit is not None and mode in (_Mode.READ, _Mode.STATEMENT):
                 with self._serial, self._autocommit.connect() as connection:
                     yield connection
                 return
             with self._serial, self._engine.connect() as connection:
-                if self._family == "sqlite" and mode is not _Mode.READ:
+                if self._locks_first(mode, connection):
                     connection.exec_driver_sql("BEGIN IMMEDIATE")
                 yield connection
                 if mode is not _Mode.READ:
                     connection.commit()
+
+    def _locks_first(self, mode: _Mode, connection: Connection) -> bool:
+        """SQLite: whether to take the write lock with ``BEGIN IMMEDIATE`` up front.
+
+        Needed when the transaction reads before it writes (a deferred one
+        could then fail to upgrade), or when the driver autocommits.
+        """
+        if self._family != "sqlite" or mode is _Mode.READ:
+            return False
+        return mode is _Mode.TRANSACTION or not begins_implicitly(connection)
 
     def create_tables(self) -> None:
         """Create any missing table and stamp the newest migration; idempotent.
@@ -184,7 +198,7 @@ class SQLStore:
             with self._connect("create_session", _Mode.STATEMENT) as conn:
                 conn.execute(sql.create_session_in_one, params)
             return
-        with self._connect("create_session", _Mode.TRANSACTION) as conn:
+        with self._connect("create_session", _Mode.WRITE) as conn:
             conn.execute(sql.insert_session, session_params(session))
             conn.execute(sql.insert_record, record_params(record))
 
@@ -258,19 +272,23 @@ class SQLStore:
             result = _policy.transition(record, session, request)
             if not result.applied:
                 return result
-        with self._connect("consume", _Mode.TRANSACTION) as conn:
-            if rotating and self._family == "sqlite":
+        if rotating and self._family == "sqlite":
+            with self._connect("consume", _Mode.WRITE) as conn:
                 rotated = self._rotate_current(conn, request)
                 if rotated is not None:
                     return rotated
+                # The guarded update took the write lock even though it matched
+                # nothing: the locked path runs in the same transaction.
+                return self._consume_locked(conn, request)
+        with self._connect("consume", _Mode.TRANSACTION) as conn:
             return self._consume_locked(conn, request)
 
     def _rotate_current(self, conn: Connection, request: ConsumeRequest) -> ConsumeResult | None:
         """SQLite: rotate a current token in three statements, or None (nothing written).
 
         The guarded update consumes the record only when the rules say
-        ROTATED; the store holds the database write lock from ``BEGIN
-        IMMEDIATE``, so the session cannot move before it advances.
+        ROTATED, and takes the database write lock (matching or not), so the
+        session cannot move before it advances.
         """
         sql = self._sql
         params = statements.rotation_params(request)
