@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from refreshkit.backends.sql import AsyncSQLStore, SQLStore
 from refreshkit.testing import AsyncStoreConformance, StoreConformance
@@ -12,7 +13,7 @@ from refreshkit.testing import AsyncStoreConformance, StoreConformance
 from .conftest import MARIADB_ASYNC_URL, POSTGRES_ASYNCPG_URL, Database
 
 
-def _sync_store(url: str, database: Database) -> Iterator[SQLStore]:
+def _sync_store(url: str | sa.Engine, database: Database) -> Iterator[SQLStore]:
     store = SQLStore(url, table_prefix=database.prefix)
     try:
         yield store
@@ -47,6 +48,19 @@ class TestAsyncSQLiteFileStore(AsyncStoreConformance):
         url = sqlite_file_db.url.replace("sqlite://", "sqlite+aiosqlite://", 1)
         async for store in _async_store(url, sqlite_file_db):
             yield store
+
+
+@pytest.mark.sqlite
+class TestSQLiteAutocommitDriverStore(StoreConformance):
+    """A shared engine whose driver autocommits: the store opens its transactions itself."""
+
+    @pytest.fixture
+    def store(self, sqlite_file_db: Database) -> Iterator[SQLStore]:
+        engine = sa.create_engine(sqlite_file_db.url, isolation_level="AUTOCOMMIT")
+        try:
+            yield from _sync_store(engine, sqlite_file_db)
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.sqlite

@@ -162,13 +162,23 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     database.clear()
 
 
-@pytest.fixture
-def killer(database: Database) -> Iterator[ConnectionKiller]:
+def _killer(database: Database) -> Iterator[ConnectionKiller]:
     store = SQLStore(database.url, table_prefix=database.prefix)
     admin = sa.create_engine(database.url, isolation_level="AUTOCOMMIT")
     yield ConnectionKiller(store, admin)
     store.close()
     admin.dispose()
+
+
+@pytest.fixture
+def killer(database: Database) -> Iterator[ConnectionKiller]:
+    yield from _killer(database)
+
+
+@pytest.fixture
+def postgres_killer(postgres_db: Database) -> Iterator[ConnectionKiller]:
+    yield from _killer(postgres_db)
+    postgres_db.clear()
 
 
 def _assert_nothing_half_written(database: Database, record: RefreshRecord) -> None:
@@ -194,7 +204,6 @@ def _assert_nothing_half_written(database: Database, record: RefreshRecord) -> N
 
 #: (first SQL word to cut before, or "commit"; does a grace replay reach it?)
 MOMENTS = [
-    pytest.param("WITH", False, id="pg-one-statement-rotation"),
     pytest.param("SELECT", True, id="locked-read"),
     pytest.param("UPDATE", True, id="first-write"),
     pytest.param("INSERT", True, id="successor-insert"),
@@ -209,8 +218,6 @@ def test_a_connection_cut_mid_consume_raises_store_error_and_loses_nothing(
 ) -> None:
     store = killer.store
     postgres = store.engine.dialect.name == "postgresql"
-    if moment == "WITH" and not postgres:
-        pytest.skip("the one-statement rotation is PostgreSQL's")
     session, record, _ = _session()
     store.create_session(session, record)
     now = session.created_at + T1
@@ -231,3 +238,18 @@ def test_a_connection_cut_mid_consume_raises_store_error_and_loses_nothing(
         assert caught.value.__cause__ is not None
         assert killer.fired
     _assert_nothing_half_written(database, record)
+
+
+@pytest.mark.postgres
+def test_a_connection_cut_during_the_one_statement_rotation_loses_nothing(
+    postgres_killer: ConnectionKiller, postgres_db: Database
+) -> None:
+    store = postgres_killer.store
+    session, record, _ = _session()
+    store.create_session(session, record)
+    postgres_killer.armed = "WITH"
+    with pytest.raises(StoreError) as caught:
+        store.consume(_request(record, now=session.created_at + T1))
+    assert caught.value.__cause__ is not None
+    assert postgres_killer.fired
+    _assert_nothing_half_written(postgres_db, record)
