@@ -43,10 +43,10 @@ from .errors import (
 
 try:
     import httpx
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise ConfigurationError(
         "refreshkit.client needs httpx: pip install 'refreshkit[client]'"
-    ) from exc
+    ) from _missing
 
 from ._client.grant import Backoff, CookieRefresh, Outcome, RefreshGrant, Sleep, Step
 from ._client.holder import Flight, RefreshAbandonedError, TokenHolder, TokensCallback
@@ -109,10 +109,10 @@ class _RefreshingAuthBase(httpx.Auth):
                 tokens = Tokens.from_token_response(tokens, now=clock())
             holder = TokenHolder(tokens, on_tokens=on_tokens)
         self.holder = holder
-        self.skew = skew.total_seconds() if isinstance(skew, timedelta) else float(skew)
+        self.skew: float = skew.total_seconds() if isinstance(skew, timedelta) else float(skew)
         if self.skew < 0:
             raise ConfigurationError("skew cannot be negative")
-        self.grant = RefreshGrant(
+        self.grant: RefreshGrant = RefreshGrant(
             token_url,
             client_id=client_id,
             client_secret=client_secret,

@@ -55,7 +55,7 @@ class RefreshKitError(Exception):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
-        self.message = str(self.args[0])
+        self.message: str = str(self.args[0])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 __all__ = ["EVENT_NAMES", "Event", "EventHook", "EventHooks", "EventName"]
 
-logger = logging.getLogger("refreshkit")
+logger: logging.Logger = logging.getLogger("refreshkit")
 # A library stays quiet until the application configures logging.
 logger.addHandler(logging.NullHandler())
 

@@ -46,10 +46,10 @@ class AsyncTokenManager:
         clock: Clock | None = None,
         hooks: EventHooks | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else Settings()
-        self.keys = keys if keys is not None else KeySet.from_settings(self.settings)
+        self.settings: Settings = settings if settings is not None else Settings()
+        self.keys: KeySet = keys if keys is not None else KeySet.from_settings(self.settings)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.hooks = hooks if hooks is not None else EventHooks()
+        self.hooks: EventHooks = hooks if hooks is not None else EventHooks()
         if store is None and self.settings.store_url is None:
             warnings.warn(
                 "refreshkit is using the in-memory store because none was configured: "

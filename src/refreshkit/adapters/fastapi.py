@@ -30,12 +30,14 @@ try:
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
     from pydantic import BaseModel
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
+    hint = "pip install 'refreshkit[fastapi]'"
     raise ConfigurationError(
-        f"refreshkit.adapters.fastapi needs FastAPI ({exc.name}): pip install 'refreshkit[fastapi]'"
-    ) from exc
+        f"refreshkit.adapters.fastapi needs FastAPI ({_missing.name}): {hint}"
+    ) from _missing
 
 from .._async.manager import AsyncTokenManager
+from ..config import Settings
 from ..models import AccessClaims
 from . import _http
 
@@ -156,18 +158,18 @@ class RefreshKit:
         tags: list[str] | None = None,
     ) -> None:
         self.manager = manager
-        self.settings = manager.settings
+        self.settings: Settings = manager.settings
         self.online = online
         self.realm = realm
         self._device = device
-        self.bearer = HTTPBearer(
+        self.bearer: HTTPBearer = HTTPBearer(
             auto_error=False,
             scheme_name="BearerAccessToken",
             bearerFormat="JWT",
             description="A refreshkit access token: Authorization: Bearer <token>",
         )
         self._claims = self.require()
-        self.router = self._build_router(tags or ["auth"])
+        self.router: APIRouter = self._build_router(tags or ["auth"])
 
     #: Error responses to list in the OpenAPI entry of a protected route.
     error_responses: dict[int | str, dict[str, Any]] = {  # noqa: RUF012 - read-only by convention

@@ -34,10 +34,10 @@ try:
     from flask import Blueprint, Flask, Response, current_app, g, request
     from werkzeug.exceptions import HTTPException
     from werkzeug.local import LocalProxy
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise ConfigurationError(
-        f"refreshkit.adapters.flask needs Flask ({exc.name}): pip install 'refreshkit[flask]'"
-    ) from exc
+        f"refreshkit.adapters.flask needs Flask ({_missing.name}): pip install 'refreshkit[flask]'"
+    ) from _missing
 
 from .._sync.manager import TokenManager
 from ..config import Settings
@@ -57,7 +57,7 @@ class AccessRefusedError(HTTPException):
 
     def __init__(self, response: _http.HttpResponse) -> None:
         super().__init__(description=str(response.body), response=render(response))
-        self.code = response.status
+        self.code: int | None = response.status
 
 
 def render(response: _http.HttpResponse) -> Response:

@@ -21,7 +21,7 @@ class AsyncMemoryStore:
     """
 
     def __init__(self, state: MemoryState | None = None) -> None:
-        self.state = state if state is not None else MemoryState()
+        self.state: MemoryState = state if state is not None else MemoryState()
 
     async def create_session(self, session: Session, record: RefreshRecord) -> None:
         """Store a new session with its first record."""

@@ -24,7 +24,7 @@ class MemoryStore:
     """
 
     def __init__(self, state: MemoryState | None = None) -> None:
-        self.state = state if state is not None else MemoryState()
+        self.state: MemoryState = state if state is not None else MemoryState()
 
     def create_session(self, session: Session, record: RefreshRecord) -> None:
         """Store a new session with its first record."""
