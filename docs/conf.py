@@ -54,11 +54,7 @@ intersphinx_mapping = _offline_mapping(HERE)
 intersphinx_timeout = 5
 
 # Names autodoc meets in signatures that no inventory documents.
-nitpick_ignore = [
-    # clock.py's SystemClock.now docstring says :func:`datetime.now` (it means
-    # datetime.datetime.now); ignored here until that docstring is corrected.
-    ("py:func", "datetime.now"),
-]
+nitpick_ignore: list[tuple[str, str]] = []
 nitpick_ignore_regex = [
     # typing aliases and type variables private to refreshkit's modules
     (r"py:.*", r"refreshkit\..*\._[A-Za-z]\w*"),

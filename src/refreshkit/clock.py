@@ -26,7 +26,7 @@ class SystemClock:
     """The real wall clock (UTC)."""
 
     def now(self) -> datetime:
-        """Return :func:`datetime.now` in UTC."""
+        """Return :meth:`datetime.datetime.now` in UTC."""
         return datetime.now(UTC)
 
     def __repr__(self) -> str:

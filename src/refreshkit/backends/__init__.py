@@ -1,14 +1,12 @@
 """Choose a token store by URL.
 
-=======================================  =============================  ==========
-URL                                      backend                        extra
-=======================================  =============================  ==========
-``memory://``                            in-process dicts               (core)
-``sqlite:///app.db``, ``sqlite+aiosqlite:///app.db``  SQLAlchemy Core    ``[sql]``
-``postgresql+psycopg://...``, ``postgresql+asyncpg://...``  SQLAlchemy  ``[postgres]``
-``mysql+pymysql://...``, ``mysql+aiomysql://...``     SQLAlchemy        ``[mysql]``
-``redis://``, ``rediss://``, ``redis+cluster://h:p,h:p``  redis-py      ``[redis]``
-=======================================  =============================  ==========
+* ``memory://``: in-process dicts (core).
+* ``sqlite:///app.db``, ``sqlite+aiosqlite:///app.db``: SQLAlchemy Core (``[sql]``).
+* ``postgresql+psycopg://...``, ``postgresql+asyncpg://...``: SQLAlchemy Core
+  (``[postgres]``).
+* ``mysql+pymysql://...``, ``mysql+aiomysql://...``: SQLAlchemy Core (``[mysql]``).
+* ``redis://``, ``rediss://``, ``redis+cluster://host:port,host:port``: redis-py
+  (``[redis]``).
 
 Third-party backends register a module (or any object) with
 ``create_store(url, **options)`` and ``create_async_store(url, **options)``
