@@ -24,13 +24,13 @@ from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord,
 from . import _scripts
 from ._codec import (
     SESSION_FIELDS,
-    decode_record,
+    decode_lookup,
     decode_session,
     encode_record,
     encode_session,
+    lookup_fields,
     micros,
     millis_ceiling,
-    record_fields,
     text,
 )
 from ._consume import consume_arguments, consume_result
@@ -114,7 +114,10 @@ class AsyncRedisStore:
         ]
         fields = [
             item
-            for pair in (encode_session(session) | encode_record(record)).items()
+            for pair in (
+                encode_session(session)
+                | encode_record(record, current=record.token_id == session.current_token_id)
+            ).items()
             for item in pair
         ]
         if self.is_cluster:
@@ -136,14 +139,10 @@ class AsyncRedisStore:
 
     async def find(self, token_id: str) -> TokenState | None:
         """The record and its session (one HMGET), or None if either is unknown."""
-        sid = session_id_of(token_id)
-        secret_field, meta_field = record_fields(KeyLayout.token_selector(token_id))
+        key = self.keys.session(session_id_of(token_id))
         with store_errors("find"):
-            found = await self.client.hmget(
-                self.keys.session(sid), [*SESSION_FIELDS, secret_field, meta_field]
-            )
-        session = decode_session(sid, found[: len(SESSION_FIELDS)])
-        record = decode_record(token_id, *found[len(SESSION_FIELDS) :])
+            found = await self.client.hmget(key, lookup_fields(KeyLayout.token_selector(token_id)))
+        session, record = decode_lookup(token_id, found)
         if session is None or record is None:
             return None
         return TokenState(record, session)

@@ -7,15 +7,26 @@ rather than 64 of hex, so a session with a few records stays a compact
 listpack hash (every value at most 64 bytes). Everything stored is text,
 so a shared client with ``decode_responses=True`` reads it too.
 
-Session fields::
+Session fields, all of them always present::
 
     u subject   c created   i idle expiry   a absolute expiry   l last used
     t current token selector   g generation   n grace reuses
-    d device hash   p scope   m claims (JSON)   v revoked at   w revoked reason
+    d device hash   p scope   ('' when None, else '.' + the value)
+    m claims (JSON, '' when empty)
+    v revoked: '' when not, else '<revoked at>' or '<revoked at>,<reason>'
 
-Each record adds two fields, named by its selector (the token id without
-the session id): ``:<selector>`` the secret hash and ``.<selector>``
-``generation,created,consumed,use_count,parent`` (empty when absent).
+A record is two values: its secret hash, and
+``generation,created,consumed,use_count,parent`` (empty when absent). The
+session's current record (selector ``t``) lives in the fixed fields ``k``
+(secret) and ``r`` (metadata); every other record in two fields named by its
+selector (the token id without the session id): ``:<selector>`` and
+``.<selector>``.
+
+Why this shape: a listpack finds a field by scanning from the front, and an
+absent field costs a scan of the whole hash, which grows by one record per
+refresh. A refresh reads only fields near the front (the session and the
+current record, all present), so its cost does not grow with the session's
+history; only the record it retires is appended at the end.
 """
 
 from __future__ import annotations
@@ -31,15 +42,19 @@ from ...models import RefreshRecord, Session
 from .keys import KeyLayout
 
 __all__ = [
+    "CURRENT_RECORD_FIELDS",
     "SESSION_FIELDS",
     "Reply",
     "decode_record",
     "decode_secret",
+    "decode_lookup",
     "decode_session",
     "encode_record",
+    "encode_optional",
     "encode_secret",
     "encode_session",
     "from_micros",
+    "lookup_fields",
     "micros",
     "millis_ceiling",
     "record_fields",
@@ -57,7 +72,11 @@ _VERBATIM = "="
 _FOREIGN_PARENT = "~"
 
 #: The session's fields, in the order the scripts and :func:`decode_session` use.
-SESSION_FIELDS: tuple[str, ...] = ("u", "c", "i", "a", "l", "t", "g", "n", "d", "p", "m", "v", "w")
+SESSION_FIELDS: tuple[str, ...] = ("u", "c", "i", "a", "l", "t", "g", "n", "d", "p", "m", "v")
+#: The fields of the session's current record: ``(secret, metadata)``.
+CURRENT_RECORD_FIELDS: tuple[str, str] = ("k", "r")
+#: Marks a present optional text value (device hash, scope), so '' can mean None.
+_PRESENT = "."
 
 #: One value of a Redis reply: bytes or str depending on the client, or None.
 Reply = bytes | str | None
@@ -101,8 +120,11 @@ def decode_secret(stored: str) -> str:
 
 
 def encode_session(session: Session) -> dict[str, str]:
-    """The session's hash fields (optional ones omitted when empty)."""
-    fields = {
+    """The session's hash fields."""
+    revoked = "" if session.revoked_at is None else str(micros(session.revoked_at))
+    if session.revoked_reason is not None:
+        revoked += "," + session.revoked_reason
+    return {
         "u": session.subject,
         "c": str(micros(session.created_at)),
         "i": str(micros(session.idle_expires_at)),
@@ -111,18 +133,24 @@ def encode_session(session: Session) -> dict[str, str]:
         "t": KeyLayout.token_selector(session.current_token_id),
         "g": str(session.generation),
         "n": str(session.grace_reuses),
+        "d": encode_optional(session.device_hash),
+        "p": encode_optional(session.scope),
+        "m": (
+            json.dumps(dict(session.claims), separators=(",", ":"), ensure_ascii=False)
+            if session.claims
+            else ""
+        ),
+        "v": revoked,
     }
-    if session.device_hash is not None:
-        fields["d"] = session.device_hash
-    if session.scope is not None:
-        fields["p"] = session.scope
-    if session.claims:
-        fields["m"] = json.dumps(dict(session.claims), separators=(",", ":"), ensure_ascii=False)
-    if session.revoked_at is not None:
-        fields["v"] = str(micros(session.revoked_at))
-    if session.revoked_reason is not None:
-        fields["w"] = session.revoked_reason
-    return fields
+
+
+def encode_optional(value: str | None) -> str:
+    """The stored form of an optional text value: '' for None, else '.' + value."""
+    return "" if value is None else _PRESENT + value
+
+
+def _optional(stored: str | None) -> str | None:
+    return stored[1:] if stored else None
 
 
 def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
@@ -133,7 +161,7 @@ def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
 def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
     """:func:`decode_session` for values already decoded to str (None when absent)."""
     (subject, created, idle, absolute, last, current, generation, grace) = values[:8]
-    device, scope, claims, revoked, reason = values[8:13]
+    device, scope, claims, revoked = values[8:12]
     if (
         subject is None
         or created is None
@@ -145,6 +173,11 @@ def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
         or grace is None
     ):
         return None
+    revoked_at = reason = None
+    if revoked:
+        at, comma, rest = revoked.partition(",")
+        revoked_at = from_micros(int(at)) if at else None
+        reason = rest if comma else None
     return Session(
         sid=sid,
         subject=subject,
@@ -155,22 +188,27 @@ def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
         current_token_id=sid + current,
         generation=int(generation),
         grace_reuses=int(grace),
-        device_hash=device,
-        scope=scope,
+        device_hash=_optional(device),
+        scope=_optional(scope),
         claims=json.loads(claims) if claims else {},
-        revoked_at=None if revoked is None else from_micros(int(revoked)),
+        revoked_at=revoked_at,
         revoked_reason=reason,
     )
 
 
 def record_fields(selector: str) -> tuple[str, str]:
-    """The two hash fields of a record: ``(secret field, metadata field)``."""
+    """The two hash fields of a record that is not its session's current one.
+
+    ``(secret field, metadata field)``; the current record is in
+    :data:`CURRENT_RECORD_FIELDS`.
+    """
     return ":" + selector, "." + selector
 
 
-def encode_record(record: RefreshRecord) -> dict[str, str]:
-    """The record's two hash fields."""
-    secret_field, meta_field = record_fields(KeyLayout.token_selector(record.token_id))
+def encode_record(record: RefreshRecord, *, current: bool) -> dict[str, str]:
+    """The record's two hash fields; ``current``: it is its session's current record."""
+    selector = KeyLayout.token_selector(record.token_id)
+    secret_field, meta_field = CURRENT_RECORD_FIELDS if current else record_fields(selector)
     parent = ""
     if record.parent_id is not None:
         if record.parent_id.startswith(record.sid):
@@ -180,6 +218,25 @@ def encode_record(record: RefreshRecord) -> dict[str, str]:
     consumed = "" if record.consumed_at is None else str(micros(record.consumed_at))
     meta = f"{record.generation},{micros(record.created_at)},{consumed},{record.use_count},{parent}"
     return {secret_field: encode_secret(record.secret_hash), meta_field: meta}
+
+
+def lookup_fields(selector: str) -> list[str]:
+    """What to HMGET for :func:`decode_lookup`: the session, its current record, ``selector``'s."""
+    return [*SESSION_FIELDS, *CURRENT_RECORD_FIELDS, *record_fields(selector)]
+
+
+def decode_lookup(
+    token_id: str, values: Sequence[Reply]
+) -> tuple[Session | None, RefreshRecord | None]:
+    """The session and the record of ``token_id`` from the values of :func:`lookup_fields`."""
+    count = len(SESSION_FIELDS)
+    sid = _tokens.session_id_of(token_id)
+    session = decode_session(sid, values[:count])
+    current_secret, current_meta, secret, meta = values[count : count + 4]
+    is_current = session is not None and session.current_token_id == token_id
+    if is_current and current_secret is not None:
+        secret, meta = current_secret, current_meta
+    return session, decode_record(token_id, secret, meta)
 
 
 def decode_record(token_id: str, secret: Reply, meta: Reply) -> RefreshRecord | None:

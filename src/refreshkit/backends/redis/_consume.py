@@ -18,12 +18,22 @@ import json
 from ... import _policy, _tokens
 from ...errors import StoreError
 from ...models import ConsumeRequest, ConsumeResult
-from ._codec import decode_secret, encode_secret, micros, record_from_text, session_from_text
+from ._codec import (
+    SESSION_FIELDS,
+    decode_secret,
+    encode_optional,
+    encode_secret,
+    micros,
+    record_from_text,
+    session_from_text,
+)
 
 __all__ = ["consume_arguments", "consume_result"]
 
 #: Where the session id ends in a token id (see :func:`refreshkit._tokens.session_id_of`).
 _SID_END = len(_tokens.session_id_of("x" * 64))
+#: Where the record starts in the reply: after the outcome and the session's fields.
+_SECRET = 1 + len(SESSION_FIELDS)
 
 
 def consume_arguments(request: ConsumeRequest) -> list[str]:
@@ -48,7 +58,7 @@ def consume_arguments(request: ConsumeRequest) -> list[str]:
         arguments[3] = successor.token_id[_SID_END:]
         arguments[4] = encode_secret(successor.secret_hash)
     if request.device_hash is not None:
-        arguments.append(request.device_hash)
+        arguments.append(encode_optional(request.device_hash))
     return arguments
 
 
@@ -60,9 +70,9 @@ def consume_result(request: ConsumeRequest, reply: bytes | str) -> ConsumeResult
     :class:`~refreshkit.errors.StoreError` if the script decided otherwise.
     """
     found = json.loads(reply)
-    outcome, secret, meta = found[0], found[14], found[15]
+    outcome, secret, meta = found[0], found[_SECRET], found[_SECRET + 1]
     token_id = request.token_id
-    session = session_from_text(token_id[:_SID_END], found[1:14])
+    session = session_from_text(token_id[:_SID_END], found[1:_SECRET])
     record = None
     if secret is not None and meta is not None:
         secret_hash = request.secret_hash if secret is True else decode_secret(secret)

@@ -1,30 +1,40 @@
 -- consume: apply refreshkit._policy.transition to one record and its session, atomically.
 --
--- KEYS[1]  the session hash (the record lives in it)
+-- KEYS[1]  the session hash (the record lives in it; layout in _codec.py)
 -- ARGV     1 'now,idle expiry,max uses,grace since,max grace reuses' (times in us; '' = none)
 --          2 record selector    3 presented secret (stored form)
 --          4 successor selector ('' = rotation off)    5 successor secret
---          6 device hash (absent when the request has none)
+--          6 '.' .. device hash (absent when the request has none)
 --
--- Returns JSON [outcome, <13 session fields>, record secret, record metadata] with the state
+-- Returns JSON [outcome, <12 session fields>, record secret, record metadata] with the state
 -- as found BEFORE the write (null for a missing field; the record secret is true when it
 -- equals the presented one, which the caller already holds); outcome is ROTATED,
 -- GRACE_REISSUED, REUSED or REJECTED. The guards run in _policy.classify's order: unknown or
 -- wrong secret, revoked, expired, device, then the token's own state. REJECTED writes nothing.
+--
+-- Only fields near the front of the hash are read on the way to a rotation (a listpack finds
+-- a field by scanning from the front): the session and its current record ('k', 'r'). A
+-- record that is not current is looked up by its own fields, after its history.
 local key, selector = KEYS[1], ARGV[2]
 local now_text, idle_text, max_uses, grace_since, max_grace_reuses =
   string.match(ARGV[1], '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*)$')
 local found = redis.call('HMGET', key, 'u', 'c', 'i', 'a', 'l', 't', 'g', 'n', 'd', 'p', 'm',
-  'v', 'w', ':' .. selector, '.' .. selector)
-local secret, meta = found[14], found[15]
+  'v', 'k', 'r')
+local current_secret, current_meta = found[13], found[14]
+local is_current = found[6] == selector and current_secret
+if not is_current then
+  local record = redis.call('HMGET', key, ':' .. selector, '.' .. selector)
+  found[13], found[14] = record[1], record[2]
+end
+local secret, meta = found[13], found[14]
 -- Constant time where it matters: what is compared are SHA-1 digests of both secrets, so
 -- the time == takes says nothing about how much of the stored secret the presented one shares.
 local same_secret = secret and redis.sha1hex(secret) == redis.sha1hex(ARGV[3])
 
--- One JSON string rather than a 16-element array: far cheaper for the client to parse.
+-- One JSON string rather than a 15-element array: far cheaper for the client to parse.
 local function reply(outcome)
-  if same_secret then found[14] = true end
-  for index = 1, 15 do
+  if same_secret then found[13] = true end
+  for index = 1, 14 do
     if not found[index] then found[index] = cjson.null end
   end
   table.insert(found, 1, outcome)
@@ -32,11 +42,13 @@ local function reply(outcome)
 end
 
 if not found[1] or not meta or not same_secret then return reply('REJECTED') end
-if found[12] then return reply('REJECTED') end
+local revoked = found[12]
+if revoked and revoked ~= '' and string.byte(revoked) ~= 44 then return reply('REJECTED') end
 local now = tonumber(now_text)
 local absolute = tonumber(found[4])
 if now >= math.min(tonumber(found[3]), absolute) then return reply('REJECTED') end
-if found[9] and found[9] ~= ARGV[6] then return reply('REJECTED') end
+local device = found[9]
+if device and device ~= '' and device ~= ARGV[6] then return reply('REJECTED') end
 
 local generation, created, consumed, uses, parent = string.match(meta,
   '^(%-?%d+),(%-?%d+),(%-?%d*),(%d+),(.*)$')
@@ -57,8 +69,8 @@ local successor = ARGV[4]
 if successor == '' then
   if not current then return reply('REJECTED') end
   if max_uses ~= '' and uses >= tonumber(max_uses) then return reply('REJECTED') end
-  redis.call('HSET', key, '.' .. selector, record_meta(generation, created, consumed, uses + 1,
-    parent), 'i', idle_text, 'l', now_text)
+  redis.call('HSET', key, is_current and 'r' or '.' .. selector,
+    record_meta(generation, created, consumed, uses + 1, parent), 'i', idle_text, 'l', now_text)
   slide_expiry()
   return reply('REUSED')
 end
@@ -75,10 +87,20 @@ else
   outcome, successor_generation, consumed_now, grace_reuses =
     'GRACE_REISSUED', session_generation, consumed, tonumber(found[8]) + 1
 end
-redis.call('HSET', key,
-  '.' .. selector, record_meta(generation, created, consumed_now, uses + 1, parent),
-  ':' .. successor, ARGV[5],
-  '.' .. successor, record_meta(successor_generation, now_text, '', 0, selector),
-  'g', successor_generation, 't', successor, 'n', grace_reuses, 'i', idle_text, 'l', now_text)
+-- The successor becomes the current record; the one it replaces joins the history.
+local used = record_meta(generation, created, consumed_now, uses + 1, parent)
+local writes = {'k', ARGV[5], 'r', record_meta(successor_generation, now_text, '', 0, selector),
+  'g', successor_generation, 't', successor, 'n', grace_reuses, 'i', idle_text, 'l', now_text,
+  '.' .. selector, used}
+if is_current then
+  table.insert(writes, ':' .. selector)
+  table.insert(writes, secret)
+elseif current_secret and current_meta then
+  table.insert(writes, ':' .. found[6])
+  table.insert(writes, current_secret)
+  table.insert(writes, '.' .. found[6])
+  table.insert(writes, current_meta)
+end
+redis.call('HSET', key, unpack(writes))
 slide_expiry()
 return reply(outcome)
