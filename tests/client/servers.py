@@ -14,11 +14,8 @@ A :class:`RequestLog` wrapped around either app records every response, so
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
-import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +31,7 @@ from refreshkit.adapters import _http
 from refreshkit.adapters.fastapi import RefreshKit
 from refreshkit.backends.memory._state import MemoryState
 from tests.adapters.support import FailingAsyncStore, Outage
+from tests.adapters.support import uvicorn_server as serve
 
 ROOT = Path(__file__).resolve().parents[2]
 REFRESH_PATH = "/token/refresh"
@@ -112,36 +110,6 @@ class Server:
     def expire_access_token(self) -> None:
         """Move the server's time to just after the current access token expired."""
         self.clock.advance(self.access_ttl + timedelta(seconds=1))
-
-
-@contextmanager
-def serve(app: Asgi) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its URL.
-
-    The listening socket is created with ``IPPROTO_TCP`` explicitly: asyncio
-    only turns Nagle off (``TCP_NODELAY``) on sockets whose ``proto`` says
-    TCP, and without it every keep-alive response waits ~40 ms for a
-    delayed ACK, which would make the hour-long loop take minutes.
-    """
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # polling a starting server, bounded
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _load_example() -> Any:
