@@ -32,6 +32,8 @@ __all__ = ["consume_arguments", "consume_result"]
 
 #: Where the session id ends in a token id (see :func:`refreshkit._tokens.session_id_of`).
 _SID_END = len(_tokens.session_id_of("x" * 64))
+#: The C JSON decoder, bound once: json.loads adds encoding detection for bytes.
+_decode_json = json.JSONDecoder().decode
 #: Where the record starts in the reply: after the outcome and the session's fields.
 _SECRET = 1 + len(SESSION_FIELDS)
 
@@ -69,7 +71,7 @@ def consume_result(request: ConsumeRequest, reply: bytes | str) -> ConsumeResult
     script found, so the result is the policy's own; raises
     :class:`~refreshkit.errors.StoreError` if the script decided otherwise.
     """
-    found = json.loads(reply)
+    found = _decode_json(reply if isinstance(reply, str) else reply.decode("utf-8"))
     outcome, secret, meta = found[0], found[_SECRET], found[_SECRET + 1]
     token_id = request.token_id
     session = session_from_text(token_id[:_SID_END], found[1:_SECRET])
