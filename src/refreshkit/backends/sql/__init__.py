@@ -15,6 +15,14 @@ import inspect
 from typing import Any
 
 from ...errors import ConfigurationError
+
+try:
+    import sqlalchemy as _sqlalchemy  # noqa: F401 - only to name the missing extra
+except ImportError as _missing:
+    raise ConfigurationError(
+        f"refreshkit.backends.sql needs SQLAlchemy ({_missing.name}): pip install 'refreshkit[sql]'"
+    ) from _missing
+
 from ._async import AsyncSQLStore
 from ._sync import SQLStore
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables

@@ -2,7 +2,7 @@
 
 Every operation is one short transaction (or, on PostgreSQL, one autocommit
 statement) running statements built once per store
-(:class:`~.statements.Statements`); the round trips each costs per dialect
+(:class:`~._statements.Statements`); the round trips each costs per dialect
 are listed in ``docs/backends/sql.rst``. ``consume`` takes the cheapest safe
 road:
 
@@ -42,7 +42,7 @@ from ...models import (
     Session,
     TokenState,
 )
-from . import _engines, migrate, statements
+from . import _engines, _statements, migrate
 from ._engines import (
     AsyncBackoff,
     AsyncSchemaRunner,
@@ -118,7 +118,7 @@ class AsyncSQLStore:
             self._engine = engine
             self._owns_engine = False
         self._family = dialect_family(self._engine.dialect.name)
-        self._sql = statements.Statements(self.tables, self._family)
+        self._sql = _statements.Statements(self.tables, self._family)
         self._autocommit = (
             self._engine.execution_options(isolation_level="AUTOCOMMIT")
             if self._family == "postgresql"
@@ -206,7 +206,7 @@ class AsyncSQLStore:
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        params = statements.state_params(token_id)
+        params = _statements.state_params(token_id)
         async with self._connect("find", _Mode.READ) as conn:
             row = (await conn.execute(self._sql.select_state, params)).first()
         if row is None:
@@ -259,11 +259,11 @@ class AsyncSQLStore:
     async def _consume_once(self, request: ConsumeRequest) -> ConsumeResult:
         rotating = request.successor is not None
         if rotating and self._family == "postgresql":
-            params = statements.rotation_params(request)
+            params = _statements.rotation_params(request)
             async with self._connect("consume", _Mode.STATEMENT) as conn:
                 row = (await conn.execute(self._sql.rotate_in_one, params)).first()
             if row is not None:
-                return statements.rotated(*state_from_row(row._mapping), request)
+                return _statements.rotated(*state_from_row(row._mapping), request)
             # Nothing rotated: mostly a replay or a lost race, which a plain read
             # of the committed state settles without a transaction.
             async with self._connect("consume", _Mode.READ) as conn:
@@ -292,7 +292,7 @@ class AsyncSQLStore:
         session cannot move before it advances.
         """
         sql = self._sql
-        params = statements.rotation_params(request)
+        params = _statements.rotation_params(request)
         row = (await conn.execute(sql.consume_current, params)).first()
         if row is None:
             return None
@@ -302,7 +302,7 @@ class AsyncSQLStore:
         moved = (await conn.execute(sql.advance_session, params)).first()
         if moved is None:
             raise TransientStoreError("SQL store: consume raced; retrying")
-        result = statements.rotated(record, session_from_row(moved._mapping), request)
+        result = _statements.rotated(record, session_from_row(moved._mapping), request)
         assert result.issued is not None
         await conn.execute(sql.insert_record, record_params(result.issued))
         return result
@@ -316,7 +316,7 @@ class AsyncSQLStore:
         if not result.applied:
             return result
         assert record is not None and session is not None
-        params = statements.transition_params(record, session, result)
+        params = _statements.transition_params(record, session, result)
         for write in self._sql.transition_writes:
             written = await conn.execute(write.statement, params)
             if written.rowcount != write.expected_rows:
@@ -330,7 +330,7 @@ class AsyncSQLStore:
     ) -> tuple[RefreshRecord | None, Session | None]:
         """The token's record and its session, read together (locked with ``lock``)."""
         sql = self._sql
-        params = statements.state_params(token_id)
+        params = _statements.state_params(token_id)
         select = sql.select_state_locked if lock else sql.select_state
         row = (await conn.execute(select, params)).first()
         if row is not None:
@@ -396,7 +396,7 @@ class AsyncSQLStore:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        deleted, after = 0, statements.PURGE_START
+        deleted, after = 0, _statements.PURGE_START
         while True:
             batch, after = await self._purge_sessions(now, after, batch_size)
             deleted += batch
@@ -414,7 +414,7 @@ class AsyncSQLStore:
     ) -> tuple[int, datetime]:
         """Delete one batch expiring from ``after`` on: how many, and the latest expiry deleted."""
         sql = self._sql
-        params = statements.purge_params(now, after, batch_size)
+        params = _statements.purge_params(now, after, batch_size)
         if self._family == "postgresql":
             async with self._connect("purge_expired", _Mode.STATEMENT) as conn:
                 row = (await conn.execute(sql.purge_batch_in_one, params)).one()

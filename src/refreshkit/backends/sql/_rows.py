@@ -1,6 +1,6 @@
 """Rows to values and back: the mapping between the SQL tables and :mod:`refreshkit.models`.
 
-Kept apart from :mod:`.statements` so the SQL there reads without the
+Kept apart from :mod:`._statements` so the SQL there reads without the
 bookkeeping. Parameter dicts use the names the prebuilt statements bind
 (``s_<column>`` and ``r_<column>`` for whole rows).
 """

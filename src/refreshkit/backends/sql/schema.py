@@ -51,8 +51,8 @@ class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
     correctly in SQL. Raises :class:`ValueError` when given a naive datetime.
     """
 
-    impl = sa.BigInteger
-    cache_ok = True
+    impl: type[sa.types.TypeEngine[Any]] | sa.types.TypeEngine[Any] = sa.BigInteger
+    cache_ok: bool | None = True
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> int | None:
         if value is None:

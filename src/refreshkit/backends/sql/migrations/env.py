@@ -13,21 +13,21 @@ from sqlalchemy import create_engine, pool
 
 from refreshkit.backends.sql.schema import DEFAULT_PREFIX, build_tables
 
-config = context.config
-prefix = config.attributes.get("table_prefix") or context.get_x_argument(as_dictionary=True).get(
+_config = context.config
+_prefix = _config.attributes.get("table_prefix") or context.get_x_argument(as_dictionary=True).get(
     "table_prefix", DEFAULT_PREFIX
 )
-config.attributes["table_prefix"] = prefix
-tables = build_tables(prefix)
+_config.attributes["table_prefix"] = _prefix
+_tables = build_tables(_prefix)
 
 
 def run_offline() -> None:
     """Emit the SQL instead of running it (``alembic upgrade --sql``)."""
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
+        url=_config.get_main_option("sqlalchemy.url"),
         literal_binds=True,
-        target_metadata=tables.metadata,
-        version_table=tables.version_table,
+        target_metadata=_tables.metadata,
+        version_table=_tables.version_table,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -35,21 +35,21 @@ def run_offline() -> None:
 
 def run_online() -> None:
     """Run against the connection we were given, or one opened from the URL."""
-    connection = config.attributes.get("connection")
+    connection = _config.attributes.get("connection")
     if connection is not None:
         context.configure(
             connection=connection,
-            target_metadata=tables.metadata,
-            version_table=tables.version_table,
+            target_metadata=_tables.metadata,
+            version_table=_tables.version_table,
         )
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url")
+    url = _config.get_main_option("sqlalchemy.url")
     engine = create_engine(url or "", poolclass=pool.NullPool)
     with engine.connect() as opened:
         context.configure(
-            connection=opened, target_metadata=tables.metadata, version_table=tables.version_table
+            connection=opened, target_metadata=_tables.metadata, version_table=_tables.version_table
         )
         with context.begin_transaction():
             context.run_migrations()
