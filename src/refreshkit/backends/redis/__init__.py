@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import ConfigurationError
+
+try:
+    import redis as _redis  # noqa: F401 - only to name the missing extra
+except ImportError as _missing:
+    raise ConfigurationError(
+        f"refreshkit.backends.redis needs redis-py ({_missing.name}): "
+        "pip install 'refreshkit[redis]'"
+    ) from _missing
+
 from ._async import AsyncRedisStore
 from ._sync import RedisStore
 

@@ -82,7 +82,8 @@ class AsyncRedisStore:
         prefix: str = "rk",
         **client_options: Any,
     ) -> None:
-        self.keys = KeyLayout(prefix)
+        #: Every key this store reads or writes.
+        self.keys: KeyLayout = KeyLayout(prefix)
         if isinstance(client_or_url, str):
             self.client: Redis | RedisCluster = _client_for(client_or_url, client_options)
             self._owns_client = True
@@ -94,7 +95,7 @@ class AsyncRedisStore:
         else:
             raise ConfigurationError("AsyncRedisStore needs a Redis URL or a redis client")
         #: On a cluster the subject index and the session live in different slots.
-        self.is_cluster = isinstance(self.client, RedisCluster)
+        self.is_cluster: bool = isinstance(self.client, RedisCluster)
 
     # ------------------------------------------------------------- sessions
 

@@ -85,7 +85,8 @@ class RedisStore:
         prefix: str = "rk",
         **client_options: Any,
     ) -> None:
-        self.keys = KeyLayout(prefix)
+        #: Every key this store reads or writes.
+        self.keys: KeyLayout = KeyLayout(prefix)
         if isinstance(client_or_url, str):
             self.client: Redis | RedisCluster = _client_for(client_or_url, client_options)
             self._owns_client = True
@@ -97,7 +98,7 @@ class RedisStore:
         else:
             raise ConfigurationError("RedisStore needs a Redis URL or a redis client")
         #: On a cluster the subject index and the session live in different slots.
-        self.is_cluster = isinstance(self.client, RedisCluster)
+        self.is_cluster: bool = isinstance(self.client, RedisCluster)
 
     # ------------------------------------------------------------- sessions
 

@@ -39,7 +39,8 @@ class KeyLayout:
             raise ConfigurationError(
                 "a Redis key prefix must be non-empty, without braces or whitespace"
             )
-        self.prefix = prefix
+        #: The start of every key this layout builds.
+        self.prefix: str = prefix
 
     def session(self, sid: str) -> str:
         """The hash holding session ``sid`` and every refresh record of it."""
