@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.redis]
 
 #: The budget per live session: its hash plus its subject-index entry.
 MEMORY_BUDGET = 1024
+#: The budget for a session that has filled its history of 16 retired records (~190 B each).
+HISTORY_BUDGET = MEMORY_BUDGET + 16 * 192
 
 
 @pytest.fixture
@@ -65,6 +67,33 @@ def test_a_live_session_after_three_refreshes_fits_in_one_kibibyte(server: Redis
         assert {admin.object("encoding", key) for key in keys} == {b"listpack"}
 
 
+def _footprint(admin: redis.Redis) -> int:
+    return sum(int(admin.memory_usage(key, samples=0) or 0) for key in admin.scan_iter("rk:*"))
+
+
+def test_a_session_refreshed_100_times_stays_within_its_history_bound(
+    server: RedisServer,
+) -> None:
+    """Only the newest 16 retired records stay: the memory stops growing once they are there."""
+    with server.client() as admin:
+        store = RedisStore(admin, prefix="rk")
+        assert store.history == 16
+        session, record, _ = _session("alice@example.com", claims={"role": "admin"})
+        store.create_session(session, record)
+        current, after_20 = record, 0
+        for refresh in range(1, 101):
+            result = store.consume(_request(current, now=T0 + refresh * timedelta(minutes=15)))
+            assert result.issued is not None
+            current = result.issued
+            if refresh == 20:
+                after_20 = _footprint(admin)
+        after_100 = _footprint(admin)
+        assert after_100 <= HISTORY_BUDGET, after_100
+        assert after_100 - after_20 <= 64, (after_20, after_100)  # digits of counters, at most
+        keys = list(admin.scan_iter(match="rk:*"))
+        assert {admin.object("encoding", key) for key in keys} == {b"listpack"}
+
+
 def test_each_per_session_operation_is_one_round_trip(server: RedisServer) -> None:
     """Per-session writes are one EVALSHA (the commands inside it are counted too)."""
     with server.client() as admin:
@@ -93,3 +122,18 @@ def test_each_per_session_operation_is_one_round_trip(server: RedisServer) -> No
         # Two commands, pipelined into one round trip.
         checked = _delta(admin, lambda: store.check_access("j", session.sid, T0))
         assert checked == {"get": 1, "hmget": 1}
+
+
+def test_a_rotation_that_drops_the_oldest_record_is_still_one_round_trip(
+    server: RedisServer,
+) -> None:
+    with server.client() as admin:
+        store = RedisStore(admin, prefix="rk", history=1)
+        session, record, _ = _session("alice")
+        store.create_session(session, record)
+        first = store.consume(_request(record, now=T0)).issued  # fills the history of one
+        assert first is not None
+        pruned = _delta(admin, lambda: store.consume(_request(first, now=T0)))
+        assert pruned == {"evalsha": 1, "hmget": 1, "hget": 1, "hdel": 1, "hset": 1, "pexpireat": 1}
+        assert store.find(record.token_id) is None
+        assert store.find(first.token_id) is not None

@@ -22,6 +22,11 @@ session's current record (selector ``t``) lives in the fixed fields ``k``
 selector (the token id without the session id): ``:<selector>`` and
 ``.<selector>``.
 
+The retired records form a bounded history: ``h`` (a fixed field, after
+``k`` and ``r``) counts the records retired so far, and the n-th one is also
+named in the ring slot ``#<n % history>``, so a rotation finds the oldest
+record, the one to delete, with one lookup (see ``scripts/consume.lua``).
+
 Why this shape: a listpack finds a field by scanning from the front, and an
 absent field costs a scan of the whole hash, which grows by one record per
 refresh. A refresh reads only fields near the front (the session and the
@@ -43,6 +48,7 @@ from .keys import KeyLayout
 
 __all__ = [
     "CURRENT_RECORD_FIELDS",
+    "RETIRED_COUNT_FIELD",
     "SESSION_FIELDS",
     "Reply",
     "decode_record",
@@ -75,6 +81,8 @@ _FOREIGN_PARENT = "~"
 SESSION_FIELDS: tuple[str, ...] = ("u", "c", "i", "a", "l", "t", "g", "n", "d", "p", "m", "v")
 #: The fields of the session's current record: ``(secret, metadata)``.
 CURRENT_RECORD_FIELDS: tuple[str, str] = ("k", "r")
+#: Counts the records retired into the history so far (see ``scripts/consume.lua``).
+RETIRED_COUNT_FIELD = "h"
 #: Marks a present optional text value (device hash, scope), so '' can mean None.
 _PRESENT = "."
 

@@ -3,7 +3,7 @@
 Shared by the async store and its generated sync twin. What makes it cheap:
 
 - Five arguments at most (six with a device), like a hand-written rotate:
-  every number travels in one comma-separated argument, which redis-py packs
+  every number (the history bound too) travels in one comma-separated argument, which redis-py packs
   once instead of five times.
 - The reply is one JSON string (``null`` for an absent field), decoded by the
   C JSON parser in one call.
@@ -38,8 +38,8 @@ _decode_json = json.JSONDecoder().decode
 _SECRET = 1 + len(SESSION_FIELDS)
 
 
-def consume_arguments(request: ConsumeRequest) -> list[str]:
-    """The ARGV of ``consume.lua`` for ``request``.
+def consume_arguments(request: ConsumeRequest, history: int) -> list[str]:
+    """The ARGV of ``consume.lua`` for ``request``, keeping ``history`` retired records.
 
     Raises ValueError if the successor belongs to another session (its key
     would be another slot on a cluster, and another session's token anyway).
@@ -50,7 +50,7 @@ def consume_arguments(request: ConsumeRequest) -> list[str]:
     grace_since = "" if request.grace_since is None else str(micros(request.grace_since))
     numbers = (
         f"{micros(request.now)},{micros(request.idle_expires_at)},"
-        f"{max_uses},{grace_since},{request.max_grace_reuses}"
+        f"{max_uses},{grace_since},{request.max_grace_reuses},{history}"
     )
     arguments = [numbers, token_id[_SID_END:], encode_secret(request.secret_hash), "", ""]
     successor = request.successor

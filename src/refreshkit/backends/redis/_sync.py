@@ -26,6 +26,7 @@ from ...errors import ConfigurationError
 from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
 from . import _scripts
 from ._codec import (
+    RETIRED_COUNT_FIELD,
     SESSION_FIELDS,
     decode_lookup,
     decode_session,
@@ -42,6 +43,9 @@ from ._url import is_cluster_url, parse_cluster_url
 from .keys import KeyLayout
 
 __all__ = ["RedisStore"]
+
+#: How many retired refresh records a session keeps for reuse detection, by default.
+DEFAULT_HISTORY = 16
 
 #: Timeouts for clients the store builds itself: an unreachable Redis must fail fast.
 DEFAULT_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
@@ -73,8 +77,15 @@ class RedisStore:
     ``client_options`` then go to the client's constructor. Every key starts
     with ``prefix``, so several applications can share one Redis.
 
-    Raises :class:`~refreshkit.errors.ConfigurationError` for a bad URL or
-    prefix, or options given along with a ready client. Every operation
+    ``history`` bounds what a session keeps of its past: at most that many
+    retired refresh records (the newest ones, always including the current
+    token's predecessor), so its memory stays bounded however often it is
+    refreshed. A replayed token older than that is unknown (refused, nothing
+    revoked) rather than detected as reuse; see ``docs/backends/redis.rst``.
+
+    Raises :class:`~refreshkit.errors.ConfigurationError` for a bad URL,
+    prefix or ``history`` (an int >= 1), or options given along with a ready
+    client. Every operation
     raises :class:`~refreshkit.errors.StoreError` when Redis fails.
     """
 
@@ -83,8 +94,13 @@ class RedisStore:
         client_or_url: str | Redis | RedisCluster,
         *,
         prefix: str = "rk",
+        history: int = DEFAULT_HISTORY,
         **client_options: Any,
     ) -> None:
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ConfigurationError(f"history must be an int >= 1, not {history!r}")
+        #: At most this many retired refresh records are kept per session.
+        self.history: int = history
         #: Every key this store reads or writes.
         self.keys: KeyLayout = KeyLayout(prefix)
         if isinstance(client_or_url, str):
@@ -121,6 +137,7 @@ class RedisStore:
             for pair in (
                 encode_session(session)
                 | encode_record(record, current=record.token_id == session.current_token_id)
+                | {RETIRED_COUNT_FIELD: "0"}
             ).items()
             for item in pair
         ]
@@ -138,7 +155,7 @@ class RedisStore:
         to the found state, checked against what the script did.
         """
         key = self.keys.session(session_id_of(request.token_id))
-        reply = self._run(_scripts.CONSUME, [key], consume_arguments(request))
+        reply = self._run(_scripts.CONSUME, [key], consume_arguments(request, self.history))
         return consume_result(request, reply)
 
     def find(self, token_id: str) -> TokenState | None:
@@ -244,7 +261,7 @@ class RedisStore:
 
     def __repr__(self) -> str:
         kind = "cluster" if self.is_cluster else "standalone"
-        return f"{type(self).__name__}({kind}, prefix={self.keys.prefix!r})"
+        return f"{type(self).__name__}({kind}, prefix={self.keys.prefix!r}, history={self.history})"
 
     # -------------------------------------------------------------- helpers
 

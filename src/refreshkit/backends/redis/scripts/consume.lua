@@ -1,7 +1,8 @@
 -- consume: apply refreshkit._policy.transition to one record and its session, atomically.
 --
 -- KEYS[1]  the session hash (the record lives in it; layout in _codec.py)
--- ARGV     1 'now,idle expiry,max uses,grace since,max grace reuses' (times in us; '' = none)
+-- ARGV     1 'now,idle expiry,max uses,grace since,max grace reuses,history'
+--            (times in us; '' = none; history: how many retired records a session keeps)
 --          2 record selector    3 presented secret (stored form)
 --          4 successor selector ('' = rotation off)    5 successor secret
 --          6 '.' .. device hash (absent when the request has none)
@@ -15,11 +16,18 @@
 -- Only fields near the front of the hash are read on the way to a rotation (a listpack finds
 -- a field by scanning from the front): the session and its current record ('k', 'r'). A
 -- record that is not current is looked up by its own fields, after its history.
+--
+-- The history is bounded: a rotation retires one record (the one leaving 'k'/'r') into a
+-- ring of `history` slots, field '#<n % history>' naming the n-th retired record's selector
+-- ('h' counts them); the record it replaces in that slot, the oldest, is deleted. The
+-- presented record (the new current's parent, needed for the grace window) is never deleted.
 local key, selector = KEYS[1], ARGV[2]
-local now_text, idle_text, max_uses, grace_since, max_grace_reuses =
-  string.match(ARGV[1], '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*)$')
+local now_text, idle_text, max_uses, grace_since, max_grace_reuses, history =
+  string.match(ARGV[1], '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(%d+)$')
 local found = redis.call('HMGET', key, 'u', 'c', 'i', 'a', 'l', 't', 'g', 'n', 'd', 'p', 'm',
-  'v', 'k', 'r')
+  'v', 'k', 'r', 'h')
+local retired_count = tonumber(found[15]) or 0
+found[15] = nil
 local current_secret, current_meta = found[13], found[14]
 local is_current = found[6] == selector and current_secret
 if not is_current then
@@ -92,14 +100,31 @@ local used = record_meta(generation, created, consumed_now, uses + 1, parent)
 local writes = {'k', ARGV[5], 'r', record_meta(successor_generation, now_text, '', 0, selector),
   'g', successor_generation, 't', successor, 'n', grace_reuses, 'i', idle_text, 'l', now_text,
   '.' .. selector, used}
+local leaving, leaving_secret, leaving_meta
 if is_current then
-  table.insert(writes, ':' .. selector)
-  table.insert(writes, secret)
+  leaving, leaving_secret, leaving_meta = selector, secret, used
 elseif current_secret and current_meta then
-  table.insert(writes, ':' .. found[6])
-  table.insert(writes, current_secret)
-  table.insert(writes, '.' .. found[6])
-  table.insert(writes, current_meta)
+  leaving, leaving_secret, leaving_meta = found[6], current_secret, current_meta
+end
+if leaving then
+  local slot = '#' .. (retired_count % tonumber(history))
+  -- Slots below the count were never written under this history: nothing to read there.
+  local oldest = retired_count >= tonumber(history) and redis.call('HGET', key, slot)
+  if oldest ~= selector then
+    if oldest then redis.call('HDEL', key, ':' .. oldest, '.' .. oldest) end
+    table.insert(writes, ':' .. leaving)
+    table.insert(writes, leaving_secret)
+    if leaving ~= selector then
+      table.insert(writes, '.' .. leaving)
+      table.insert(writes, leaving_meta)
+    end
+    table.insert(writes, slot)
+    table.insert(writes, leaving)
+    table.insert(writes, 'h')
+    table.insert(writes, retired_count + 1)
+  end
+  -- Otherwise the oldest slot holds the presented record, which stays (a grace reissue's
+  -- parent): the displaced current record is the one dropped, so the ring never grows.
 end
 redis.call('HSET', key, unpack(writes))
 slide_expiry()
