@@ -101,7 +101,7 @@ class RedisStore:
             raise ConfigurationError(f"history must be an int >= 1, not {history!r}")
         #: At most this many retired refresh records are kept per session.
         self.history: int = history
-        #: Every key this store reads or writes.
+        # Every key this store reads or writes (a KeyLayout, not rendered in the API docs).
         self.keys: KeyLayout = KeyLayout(prefix)
         if isinstance(client_or_url, str):
             self.client: Redis | RedisCluster = _client_for(client_or_url, client_options)

@@ -6,7 +6,7 @@ script, unchanged, on Redis Cluster::
 
     key                          type    holds                              expires
     ---------------------------  ------  ---------------------------------  -------------------
-    <prefix>:{<sid>}:s           hash    the session and all its records    PEXPIREAT session end
+    <prefix>:{<sid>}:s           hash    the session and its recent records PEXPIREAT session end
     <prefix>:{u.<digest>}:i      zset    sid -> absolute expiry (µs)        PEXPIREAT last member
     <prefix>:j:<jti>             string  access denial: until (µs)          PEXPIREAT until
 
