@@ -80,3 +80,13 @@ def test_entry_points_in_the_refreshkit_backends_group_are_found(
     )
     assert isinstance(create_store("cosmos://db"), MemoryStore)
     assert factory.urls == ["cosmos://db"]
+
+
+def test_a_missing_extra_is_both_a_configuration_and_an_import_error() -> None:
+    from refreshkit import MissingExtraError
+
+    error = MissingExtraError(
+        "refreshkit.backends.redis needs redis: pip install 'refreshkit[redis]'"
+    )
+    assert isinstance(error, ConfigurationError) and isinstance(error, ImportError)
+    assert "pip install" in str(error)

@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .errors import MissingExtraError
+
 try:
     import click
-except ModuleNotFoundError:  # pragma: no cover - exercised only without the extra
-    sys.stderr.write("refreshkit: the command line needs click: pip install 'refreshkit[cli]'\n")
-    raise SystemExit(1) from None
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError(
+        "the refreshkit command line needs click: pip install 'refreshkit[cli]'"
+    ) from _missing
 
 from . import __version__
 from ._jwt import SUPPORTED_ALGORITHMS

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from .errors import (
     ConfigurationError,
+    MissingExtraError,
     RefreshUnavailableError,
     SessionExpiredError,
 )
@@ -44,7 +45,7 @@ from .errors import (
 try:
     import httpx
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
-    raise ConfigurationError(
+    raise MissingExtraError(
         "refreshkit.client needs httpx: pip install 'refreshkit[client]'"
     ) from _missing
 

@@ -5,7 +5,8 @@ OAuth error code (RFC 6749 §5.2 / RFC 6750 §3.1) and the HTTP status an
 adapter answers with, so no framework integration has to guess::
 
     RefreshKitError
-    ├── ConfigurationError            bad settings, missing extra    (500)
+    ├── ConfigurationError            bad settings                   (500)
+    │   └── MissingExtraError         optional dependency missing (also an ImportError)
     ├── StoreError                    backend down or failing        (503)
     │   └── RefreshUnavailableError   client: token endpoint down, retries spent
     ├── SessionExpiredError           client: refresh refused, log in again
@@ -33,6 +34,7 @@ __all__ = [
     "ExpiredTokenError",
     "InsufficientScopeError",
     "InvalidTokenError",
+    "MissingExtraError",
     "RefreshKitError",
     "RefreshUnavailableError",
     "RevokedTokenError",
@@ -63,6 +65,15 @@ class RefreshKitError(Exception):
 
 class ConfigurationError(RefreshKitError):
     """Settings are invalid, or an optional dependency is not installed."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` that fixes it.
+
+    Also an :class:`ImportError`, so code that probes for optional parts
+    (``try: import refreshkit.backends.redis``, :func:`pkgutil.walk_packages`)
+    keeps working.
+    """
 
 
 class StoreError(RefreshKitError):

@@ -18,7 +18,14 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
+from ..errors import MissingExtraError
+
+try:
+    import httpx
+except ImportError as _missing:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError(
+        "refreshkit.client needs httpx: pip install 'refreshkit[client]'"
+    ) from _missing
 
 from ..errors import ConfigurationError, RefreshUnavailableError, SessionExpiredError
 from .tokens import Tokens

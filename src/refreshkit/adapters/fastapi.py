@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import ConfigurationError, RefreshKitError, TokenError
+from ..errors import MissingExtraError, RefreshKitError, TokenError
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -32,7 +32,7 @@ try:
     from pydantic import BaseModel
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     hint = "pip install 'refreshkit[fastapi]'"
-    raise ConfigurationError(
+    raise MissingExtraError(
         f"refreshkit.adapters.fastapi needs FastAPI ({_missing.name}): {hint}"
     ) from _missing
 

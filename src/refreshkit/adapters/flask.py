@@ -28,14 +28,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
-from ..errors import ConfigurationError, RefreshKitError, TokenError
+from ..errors import ConfigurationError, MissingExtraError, RefreshKitError, TokenError
 
 try:
     from flask import Blueprint, Flask, Response, current_app, g, request
     from werkzeug.exceptions import HTTPException
     from werkzeug.local import LocalProxy
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
-    raise ConfigurationError(
+    raise MissingExtraError(
         f"refreshkit.adapters.flask needs Flask ({_missing.name}): pip install 'refreshkit[flask]'"
     ) from _missing
 

@@ -19,7 +19,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MissingExtraError
 from .base import AsyncTokenStore, TokenStore
 
 __all__ = [
@@ -80,7 +80,7 @@ def _factory_for(url: str) -> BackendFactory:
             module: Any = importlib.import_module(module_name)
         except ImportError as exc:
             hint = f"pip install 'refreshkit[{extra}]'" if extra else "reinstall refreshkit"
-            raise ConfigurationError(
+            raise MissingExtraError(
                 f"the {scheme}:// store needs an optional dependency ({exc.name}): {hint}"
             ) from exc
         factory: BackendFactory = module

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ConfigurationError
+from ...errors import MissingExtraError
 
 try:
     import redis as _redis  # noqa: F401 - only to name the missing extra
 except ImportError as _missing:
-    raise ConfigurationError(
+    raise MissingExtraError(
         f"refreshkit.backends.redis needs redis-py ({_missing.name}): "
         "pip install 'refreshkit[redis]'"
     ) from _missing

@@ -14,12 +14,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, MissingExtraError
 
 try:
     import sqlalchemy as _sqlalchemy  # noqa: F401 - only to name the missing extra
 except ImportError as _missing:
-    raise ConfigurationError(
+    raise MissingExtraError(
         f"refreshkit.backends.sql needs SQLAlchemy ({_missing.name}): pip install 'refreshkit[sql]'"
     ) from _missing
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, MissingExtraError
 
 __all__ = [
     "AsyncBackoff",
@@ -168,7 +168,7 @@ def missing_driver_hint(url: URL) -> Iterator[None]:
         yield
     except ImportError as error:
         extra = _EXTRA.get(dialect_family(url.get_backend_name()), "sql")
-        raise ConfigurationError(
+        raise MissingExtraError(
             f"{url.drivername} needs a driver that is not installed ({error.name}): "
             f"pip install 'refreshkit[{extra}]'"
         ) from error
