@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import http, lifecycle, scale, verify
+from . import endpoints, lifecycle, scale, verify
 from ._harness import Config, Row, render_table
 
 GROUPS: dict[str, Callable[[Config, Callable[[str], bool]], Iterator[Row]]] = {
     "verify": lambda config, only: verify.rows(config),
     "lifecycle": lifecycle.rows,
-    "http": lambda config, only: http.rows(config),
+    "http": lambda config, only: endpoints.rows(config),
     "scale": scale.rows,
 }
 
