@@ -160,7 +160,7 @@ def test_a_refused_refresh_reaches_every_waiting_thread_and_keeps_the_tokens() -
 
 def test_an_interrupted_leading_thread_lets_a_waiter_finish_the_refresh() -> None:
     class Interrupted(BaseException):
-        pass
+        """Like KeyboardInterrupt: not an Exception, so nothing swallows it."""
 
     server = FakeServer(outages=[503])
     holder = CountingHolder(expired(server))

@@ -6,6 +6,7 @@ and removed afterwards. The shared server on 6379 is never touched here.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -51,11 +52,9 @@ def wait_until(condition: object, what: str, timeout: float = START_TIMEOUT) -> 
     assert callable(condition)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(redis.RedisError, OSError):
             if condition():
                 return
-        except (redis.RedisError, OSError):
-            pass
         time.sleep(POLL_INTERVAL)
     raise TimeoutError(f"timed out waiting for {what}")
 
