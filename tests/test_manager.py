@@ -23,7 +23,7 @@ from refreshkit import (
     TokenManager,
     TokenReuseError,
 )
-from refreshkit.backends.memory import MemoryStore
+from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
 
 from ._managers import FLAVOURS, manager_factory
 
@@ -287,3 +287,38 @@ def test_frozen_clock_only_moves_forward() -> None:
         clock.advance(-1)
     with pytest.raises(ValueError, match="past"):
         clock.set(start)
+
+
+class _ResendingStore(MemoryStore):
+    """Applies each consume, 'loses' the reply, and answers what the resent command gets.
+
+    This is what a client library that retries after a connection error does.
+    """
+
+    def consume(self, request: Any) -> Any:
+        super().consume(request)
+        return super().consume(request)
+
+
+class _AsyncResendingStore(AsyncMemoryStore):
+    async def consume(self, request: Any) -> Any:
+        await super().consume(request)
+        return await super().consume(request)
+
+
+def test_a_refresh_resent_after_a_lost_reply_succeeds_instead_of_looking_like_reuse() -> None:
+    manager = TokenManager(keys=KeySet.generate(), store=_ResendingStore(), clock=FrozenClock())
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
+    assert manager.refresh(second.refresh_token).sid == first.sid
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+
+
+async def test_an_async_refresh_resent_after_a_lost_reply_succeeds() -> None:
+    manager = AsyncTokenManager(
+        keys=KeySet.generate(), store=_AsyncResendingStore(), clock=FrozenClock()
+    )
+    first = await manager.issue("alice")
+    second = await manager.refresh(first.refresh_token)
+    assert (await manager.refresh(second.refresh_token)).sid == first.sid

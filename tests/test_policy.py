@@ -236,3 +236,16 @@ def test_own_claims_may_not_override_reserved_claims() -> None:
     for reserved in ("sub", "exp", "sid", "scope", "cnf"):
         with pytest.raises(ValueError, match=reserved):
             _policy.new_session("alice", NOW, Settings(), claims={reserved: "x"})
+
+
+def test_only_this_very_request_counts_as_already_applied() -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    request = _request(record, Settings(), None)
+    applied = _policy.transition(record, session, request)
+    assert applied.session is not None
+    assert _policy.already_applied(applied.session, request)
+    other = _request(record, Settings(), None)
+    assert not _policy.already_applied(applied.session, other)
+    revoked = dataclasses.replace(applied.session, revoked_at=NOW)
+    assert not _policy.already_applied(revoked, request)
+    assert not _policy.already_applied(None, request)

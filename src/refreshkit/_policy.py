@@ -55,6 +55,7 @@ __all__ = [
     "access_claims_from_payload",
     "access_expiry",
     "access_payload",
+    "already_applied",
     "check_access_state",
     "check_access_times",
     "classify",
@@ -298,6 +299,23 @@ def _session_after_refresh(
         claims=session.claims,
         revoked_at=session.revoked_at,
         revoked_reason=session.revoked_reason,
+    )
+
+
+def already_applied(session: Session | None, request: ConsumeRequest) -> bool:
+    """Whether a refused request is this very request, already applied once.
+
+    A client library that re-sends a command after losing its reply (redis-py
+    retries on connection errors) makes the store see one request twice: the
+    second time the token is consumed, yet the session's newest token is the
+    successor this request minted, a random id nobody else can choose. That is
+    the success to report again, not reuse to punish with a logout.
+    """
+    return (
+        request.successor is not None
+        and session is not None
+        and session.current_token_id == request.successor.token_id
+        and is_live(session, request.now)
     )
 
 

@@ -161,7 +161,8 @@ class AsyncTokenManager:
             token_id, secret_hash, now, self.settings, device=device
         )
         result = await self.store.consume(request)
-        if result.outcome is ConsumeOutcome.REJECTED:
+        rejected = result.outcome is ConsumeOutcome.REJECTED
+        if rejected and not _policy.already_applied(result.session, request):
             await self._reject(result, request)
         session = result.session
         if session is None:
