@@ -92,3 +92,19 @@ def postgres_db() -> Iterator[Database]:
 def mariadb_db() -> Iterator[Database]:
     require_mariadb()
     yield from prepared(MARIADB_SYNC_URL)
+
+
+#: The file-backed databases every cross-dialect test runs on, by fixture name.
+DATABASES = [
+    pytest.param("sqlite_file_db", marks=pytest.mark.sqlite, id="sqlite"),
+    pytest.param("postgres_db", marks=pytest.mark.postgres, id="postgres"),
+    pytest.param("mariadb_db", marks=pytest.mark.mariadb, id="mariadb"),
+]
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """Each database in turn, emptied after the test (a module may override it)."""
+    database: Database = request.getfixturevalue(request.param)
+    yield database
+    database.clear()

@@ -34,19 +34,6 @@ PROCESSES = 4
 
 pytestmark = pytest.mark.slow
 
-DATABASES = [
-    pytest.param("sqlite_file_db", marks=pytest.mark.sqlite, id="sqlite"),
-    pytest.param("postgres_db", marks=pytest.mark.postgres, id="postgres"),
-    pytest.param("mariadb_db", marks=pytest.mark.mariadb, id="mariadb"),
-]
-
-
-@pytest.fixture(params=DATABASES)
-def database(request: pytest.FixtureRequest) -> Iterator[Database]:
-    database: Database = request.getfixturevalue(request.param)
-    yield database
-    database.clear()
-
 
 @pytest.fixture
 def store(database: Database) -> Iterator[SQLStore]:

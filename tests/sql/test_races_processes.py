@@ -14,9 +14,9 @@ from refreshkit.backends.sql import SQLStore
 
 from ._racing import RACERS, process_worker
 from .conftest import Database
-from .test_races import PROCESSES, ROUNDS, _assert_round, _start_sessions, database, store
+from .test_races import PROCESSES, ROUNDS, _assert_round, _start_sessions, store
 
-__all__ = ["database", "store"]
+__all__ = ["store"]
 
 pytestmark = pytest.mark.slow
 

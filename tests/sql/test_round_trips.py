@@ -61,20 +61,6 @@ class StatementLog:
             self.recording = False
 
 
-DATABASES = [
-    pytest.param("sqlite_file_db", marks=pytest.mark.sqlite, id="sqlite"),
-    pytest.param("postgres_db", marks=pytest.mark.postgres, id="postgres"),
-    pytest.param("mariadb_db", marks=pytest.mark.mariadb, id="mariadb"),
-]
-
-
-@pytest.fixture(params=DATABASES)
-def database(request: pytest.FixtureRequest) -> Iterator[Database]:
-    database: Database = request.getfixturevalue(request.param)
-    yield database
-    database.clear()
-
-
 @pytest.fixture
 def store(database: Database) -> Iterator[SQLStore]:
     store = SQLStore(database.url, table_prefix=database.prefix)
