@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -26,6 +28,8 @@ from refreshkit import (
 )
 from refreshkit.backends.memory import MemoryStore
 
+from ._managers import FLAVOURS, manager_factory
+
 ALGORITHMS = ["HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA"]
 
 
@@ -42,6 +46,25 @@ def _manager(key: SigningKey | None = None, **overrides: object) -> TokenManager
 def _b64(data: dict[str, object]) -> str:
     raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(params=FLAVOURS)
+def make(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """``make(**settings)``: a sync or an async manager (see tests/_managers.py)."""
+    with manager_factory(request.param) as factory:
+        yield factory
+
+
+def _signed(key: SigningKey, payload: dict[str, Any]) -> str:
+    """An access token signed by ``key`` with any payload PyJWT will serialise."""
+    return jwt.encode(
+        payload, key.private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": "at+jwt"}
+    )
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -107,9 +130,47 @@ def test_a_retired_but_kept_key_still_verifies_and_a_retired_one_does_not() -> N
     assert manager.verify_access(token).subject == "alice"
     assert jwt.get_unverified_header(manager.issue("bob").access_token)["alg"] == "EdDSA"
     manager.keys = manager.keys.retire(old.kid)
-    manager._cache.clear()
     with pytest.raises(InvalidTokenError):
         manager.verify_access(token)
+
+
+def test_retired_key_stops_verifying_cached_tokens(make: Callable[..., Any]) -> None:
+    """Retiring a key refuses its tokens at once, even ones the cache already verified."""
+    leaked = SigningKey.generate("HS256")
+    manager = make(keys=KeySet(leaked))
+    issued = manager.issue("alice").access_token
+    far = int((manager.clock.now() + timedelta(days=3650)).timestamp())
+    forged = _signed(leaked, {**_claims_of(issued), "sub": "mallory", "exp": far})
+    for token in (issued, forged):
+        assert manager.verify_access(token) is manager.verify_access(token)  # now cached
+    replacement = SigningKey.generate("EdDSA")
+    manager.keys = manager.keys.rotate(replacement).retire(leaked.kid)
+    for token in (issued, forged):
+        with pytest.raises(InvalidTokenError, match="unknown key"):
+            manager.verify_access(token)
+    assert manager.verify_access(manager.issue("bob").access_token).subject == "bob"
+
+
+def test_a_key_replaced_under_the_same_kid_stops_verifying_cached_tokens(
+    make: Callable[..., Any],
+) -> None:
+    first = SigningKey.from_secret(b"a" * 32, kid="main")
+    manager = make(keys=KeySet(first))
+    token = manager.issue("alice").access_token
+    assert manager.verify_access(token).subject == "alice"
+    manager.keys = KeySet(SigningKey.from_secret(b"b" * 32, kid="main"))
+    with pytest.raises(InvalidTokenError, match="signature"):
+        manager.verify_access(token)
+
+
+def test_rotating_without_retiring_keeps_cached_tokens_verifying(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    token = manager.issue("alice").access_token
+    assert manager.verify_access(token).subject == "alice"
+    manager.keys = manager.keys.rotate(SigningKey.generate("ES256"))
+    assert manager.verify_access(token) is manager.verify_access(token)
 
 
 @pytest.mark.parametrize(

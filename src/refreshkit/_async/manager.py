@@ -34,7 +34,9 @@ class AsyncTokenManager:
     ``store`` is a store or a URL (default: ``settings.store_url``, else an
     in-memory store with a :class:`RuntimeWarning`); a store
     built here from a URL is closed by :meth:`aclose`, one passed in is not.
-    ``keys`` defaults to the key named in ``settings``.
+    ``keys`` defaults to the key named in ``settings``; assign a new
+    :class:`~refreshkit.KeySet` to ``keys`` to rotate or retire a key, which
+    takes effect on the next call (the verification cache included).
     """
 
     def __init__(
@@ -124,8 +126,11 @@ class AsyncTokenManager:
     def _verify(
         self, token: str, device: str | None, scopes: Iterable[str], *, use_cache: bool
     ) -> AccessClaims:
-        cached = self._cache.get(token) if use_cache and isinstance(token, str) else None
-        claims = cached if cached is not None else self._decode(token)
+        # One read of ``self.keys``: the set that verifies is the one the entry
+        # is cached under, even if another thread assigns a new set meanwhile.
+        keys = self.keys
+        cached = self._cache.get(token, keys) if use_cache and isinstance(token, str) else None
+        claims = cached if cached is not None else self._decode(token, keys)
         try:
             _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
         except InvalidTokenError:
@@ -133,13 +138,13 @@ class AsyncTokenManager:
                 self._cache.discard(token)
             raise
         if cached is None and use_cache:
-            self._cache.put(token, claims)
+            self._cache.put(token, keys, claims)
         _policy.check_access_binding(claims, device, scopes)
         return claims
 
-    def _decode(self, token: str) -> AccessClaims:
+    def _decode(self, token: str, keys: KeySet) -> AccessClaims:
         payload = _jwt.verify(
-            token, self.keys.get, issuer=self.settings.issuer, audience=self.settings.audience
+            token, keys.get, issuer=self.settings.issuer, audience=self.settings.audience
         )
         return _policy.access_claims_from_payload(payload)
 
