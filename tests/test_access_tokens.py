@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -171,6 +171,38 @@ def test_rotating_without_retiring_keeps_cached_tokens_verifying(
     assert manager.verify_access(token).subject == "alice"
     manager.keys = manager.keys.rotate(SigningKey.generate("ES256"))
     assert manager.verify_access(token) is manager.verify_access(token)
+
+
+#: 9999-12-31T23:59:59Z, the last second a datetime can hold.
+_LAST_INSTANT = 253402300799
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize(
+    "value",
+    [10**12, 10**400, -(10**400), -1, _LAST_INSTANT + 1, 1e12, 1.5, float("inf")],
+    ids=["1e12", "1e400", "-1e400", "-1", "year-10000", "float-1e12", "float-1.5", "float-inf"],
+)
+def test_time_claims_out_of_range_are_invalid_tokens_not_crashes(
+    make: Callable[..., Any], claim: str, value: object
+) -> None:
+    key = SigningKey.generate("HS256")
+    manager = make(keys=KeySet(key))
+    payload = _claims_of(manager.issue("alice").access_token)
+    token = _signed(key, {**payload, claim: value})
+    for _ in range(2):  # a second call would be a cache hit
+        with pytest.raises(InvalidTokenError):
+            manager.verify_access(token)
+    with pytest.raises(InvalidTokenError):
+        manager.verify_access_online(token)
+
+
+def test_an_expiry_at_the_last_representable_second_is_accepted(make: Callable[..., Any]) -> None:
+    key = SigningKey.generate("HS256")
+    manager = make(keys=KeySet(key))
+    payload = {**_claims_of(manager.issue("alice").access_token), "exp": _LAST_INSTANT}
+    claims = manager.verify_access(_signed(key, payload))
+    assert claims.expires == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -249,3 +249,21 @@ def test_only_this_very_request_counts_as_already_applied() -> None:
     revoked = dataclasses.replace(applied.session, revoked_at=NOW)
     assert not _policy.already_applied(revoked, request)
     assert not _policy.already_applied(None, request)
+
+
+def _payload(**times: object) -> dict[str, object]:
+    base = {"sub": "alice", "sid": "s", "jti": "j", "iss": "refreshkit", "aud": "refreshkit"}
+    return {**base, "iat": 1, "nbf": 1, "exp": 2, **times}
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", [-1, _policy.MAX_TIME_CLAIM + 1, 10**12, 10**400])
+def test_time_claims_outside_the_datetime_range_are_malformed(claim: str, value: int) -> None:
+    with pytest.raises(InvalidTokenError, match="out of range"):
+        _policy.access_claims_from_payload(_payload(**{claim: value}))
+
+
+def test_time_claims_at_the_ends_of_the_range_convert_to_datetimes() -> None:
+    last = _policy.MAX_TIME_CLAIM
+    claims = _policy.access_claims_from_payload(_payload(iat=0, nbf=0, exp=last))
+    assert claims.expires == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)

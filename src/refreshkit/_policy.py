@@ -49,6 +49,7 @@ from .models import (
 )
 
 __all__ = [
+    "MAX_TIME_CLAIM",
     "RESERVED_CLAIMS",
     "Consequence",
     "Rejection",
@@ -382,14 +383,27 @@ _REQUIRED_CLAIMS: dict[str, type | tuple[type, ...]] = {
     "iat": int,
     "nbf": int,
 }
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+#: The range of ``exp``/``iat``/``nbf``: integer seconds from the epoch to
+#: 9999-12-31T23:59:59Z, the last second a :class:`~datetime.datetime` holds.
+#: Anything outside (negative, 10**12, 10**400) is a malformed token, refused
+#: here rather than overflowing later in a float sum or a datetime conversion.
+MAX_TIME_CLAIM = 253402300799
 
 
 def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
-    """Type-check a decoded payload and wrap it; malformed claims are invalid tokens."""
+    """Type-check a decoded payload and wrap it; malformed claims are invalid tokens.
+
+    Time claims must be integers in ``[0, MAX_TIME_CLAIM]``; raises
+    :class:`InvalidTokenError` otherwise.
+    """
     for name, kind in _REQUIRED_CLAIMS.items():
         value = payload.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidTokenError(f"access token claim {name!r} missing or malformed")
+    for name in _TIME_CLAIMS:
+        if not 0 <= payload[name] <= MAX_TIME_CLAIM:
+            raise InvalidTokenError(f"access token claim {name!r} out of range")
     aud = payload.get("aud")
     audience = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
     scope = payload.get("scope")

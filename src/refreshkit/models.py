@@ -62,7 +62,9 @@ class AccessClaims:
     """A verified access token's claims.
 
     ``extra`` holds the application's own claims; ``raw`` the whole payload.
-    Times are integer seconds since the epoch, as in the JWT.
+    Times are integer seconds since the epoch, as in the JWT; verification
+    refuses any outside ``[0, 253402300799]`` (up to the year 9999), so each
+    converts to a :class:`~datetime.datetime`.
     """
 
     subject: str

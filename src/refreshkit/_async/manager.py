@@ -105,7 +105,9 @@ class AsyncTokenManager:
 
         Checks signature (with the ``kid``'s own algorithm only), ``typ``,
         ``iss``, ``aud``, ``exp``/``nbf`` against the manager's clock, device
-        binding and ``scopes``. Raises :class:`~refreshkit.errors.InvalidTokenError`
+        binding and ``scopes``. Time claims must be integer seconds between
+        0 and 253402300799 (9999-12-31T23:59:59Z); a token outside is
+        malformed. Raises :class:`~refreshkit.errors.InvalidTokenError`
         (or its subclasses) and
         :class:`~refreshkit.errors.InsufficientScopeError`; never anything else.
         """
