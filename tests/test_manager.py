@@ -162,6 +162,26 @@ def test_max_sessions_revokes_the_oldest(make: Callable[..., Any]) -> None:
         manager.refresh(oldest.refresh_token)
 
 
+def test_max_sessions_never_evicts_the_login_it_just_made(make: Callable[..., Any]) -> None:
+    """With a frozen clock every session shares created_at; order must not fall to the sid."""
+    manager = make(max_sessions=1)
+    previous = manager.issue("alice")
+    for _ in range(40):  # the random sids fall either way; the new login must win each time
+        newest = manager.issue("alice")
+        assert [s.sid for s in manager.sessions("alice")] == [newest.sid]
+        assert manager.refresh(newest.refresh_token).sid == newest.sid
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(previous.refresh_token)
+        previous = newest
+
+
+def test_max_sessions_evicts_only_as_many_as_it_must(make: Callable[..., Any]) -> None:
+    manager = make(max_sessions=3)
+    logins = [manager.issue("alice") for _ in range(5)]
+    kept = {s.sid for s in manager.sessions("alice")}
+    assert len(kept) == 3 and logins[-1].sid in kept
+
+
 def test_logout_revokes_the_session_and_unknown_tokens_are_not_an_error(
     make: Callable[..., Any],
 ) -> None:

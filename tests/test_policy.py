@@ -267,3 +267,10 @@ def test_time_claims_at_the_ends_of_the_range_convert_to_datetimes() -> None:
     last = _policy.MAX_TIME_CLAIM
     claims = _policy.access_claims_from_payload(_payload(iat=0, nbf=0, exp=last))
     assert claims.expires == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def test_the_session_to_keep_is_never_evicted_even_when_created_at_ties() -> None:
+    sessions = [_state("current", "live", None, revoked=False)[1] for _ in range(4)]
+    for keep in sessions:
+        evicted = _policy.sessions_to_evict(sessions, 1, NOW, keep=keep.sid)
+        assert len(evicted) == 3 and keep not in evicted

@@ -146,13 +146,26 @@ def is_live(session: Session, now: datetime) -> bool:
 
 
 def sessions_to_evict(
-    sessions: Iterable[Session], max_sessions: int | None, now: datetime
+    sessions: Iterable[Session],
+    max_sessions: int | None,
+    now: datetime,
+    *,
+    keep: str | None = None,
 ) -> list[Session]:
-    """The oldest live sessions beyond ``max_sessions`` (newest are kept)."""
+    """The oldest live sessions beyond ``max_sessions`` (newest are kept).
+
+    ``keep`` is the sid of the login being made: it is never evicted, even
+    when other sessions share its ``created_at`` (a coarse or frozen clock),
+    where the order would otherwise fall to the random sid.
+    """
     if max_sessions is None:
         return []
-    live = sorted((s for s in sessions if is_live(s, now)), key=lambda s: (s.created_at, s.sid))
-    return live[: max(0, len(live) - max_sessions)]
+    live = [s for s in sessions if is_live(s, now)]
+    excess = len(live) - max_sessions
+    if excess <= 0:
+        return []
+    others = sorted((s for s in live if s.sid != keep), key=lambda s: (s.created_at, s.sid))
+    return others[:excess]
 
 
 # ---------------------------------------------------------------------- refresh

@@ -81,7 +81,8 @@ class AsyncTokenManager:
         ``device`` binds the session to a device identifier (stored hashed);
         ``claims`` are added to every access token of the session and may not
         override reserved claims (:class:`ValueError`). With ``max_sessions``
-        set, the subject's oldest live sessions beyond it are revoked.
+        set, the subject's oldest live sessions beyond it are revoked, never
+        the one this call starts.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         now = self.clock.now()
@@ -92,7 +93,10 @@ class AsyncTokenManager:
         self._emit("issued", now, session)
         if self.settings.max_sessions is not None:
             stored = await self.store.list_sessions(subject)
-            for old in _policy.sessions_to_evict(stored, self.settings.max_sessions, now):
+            doomed = _policy.sessions_to_evict(
+                stored, self.settings.max_sessions, now, keep=session.sid
+            )
+            for old in doomed:
                 await self._revoke(old.sid, old.subject, now, "max_sessions")
         return self._pair(session, token, now)
 
