@@ -118,3 +118,29 @@ def test_from_env_ignores_variables_that_name_no_setting_with_a_warning() -> Non
 def test_no_store_url_means_the_in_memory_default() -> None:
     assert Settings().store_url is None
     assert Settings(store_url="redis://127.0.0.1:6379/0").store_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://app:Pw-1n-URL@db.internal:5432/tokens",
+        "redis://:Pw-1n-URL@cache.internal:6379/0",
+        "rediss://default:Pw-1n-URL@cache.internal:6380/0?ssl_cert_reqs=required",
+        "redis://cache.internal:6379/0?password=Pw-1n-URL&db=2",
+        "mysql+pymysql://app:Pw-1n-URL@db:3306/tokens?charset=utf8mb4",
+        "postgresql://app:Pw-1n/URL@db/tokens",  # a '/' the URL should have escaped
+        "postgresql://app:Pw%401n-URL@db/tokens",  # an escaped '@'
+    ],
+)
+def test_the_store_urls_password_is_masked_in_repr(url: str) -> None:
+    password = url.split("Pw")[1].split("@")[0].split("&")[0]
+    shown = repr(Settings(store_url=url))
+    assert "Pw" + password not in shown and "***" in shown
+    assert Settings(store_url=url).store_url == url  # only the repr is masked
+
+
+@pytest.mark.parametrize(
+    "url", ["memory://", "sqlite:///tokens.db", "redis://cache:6379/0", "redis://user@cache/0"]
+)
+def test_store_urls_without_a_password_show_as_they_are(url: str) -> None:
+    assert f"store_url={url!r}" in repr(Settings(store_url=url))

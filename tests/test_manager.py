@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,8 +19,10 @@ from refreshkit import (
     FrozenClock,
     InvalidTokenError,
     KeySet,
+    RefreshKitError,
     RevokedTokenError,
     Settings,
+    StoreError,
     TokenManager,
     TokenReuseError,
 )
@@ -278,6 +281,66 @@ def test_no_token_secret_or_hash_appears_in_logs_events_reprs_or_errors(
     for text in texts:
         for secret in secrets:
             assert secret not in text
+
+
+_URL_PASSWORD = "Pw-0f-the-St0re"
+
+
+@pytest.mark.parametrize(
+    ("driver", "url"),
+    [
+        ("psycopg", f"postgresql+psycopg://app:{_URL_PASSWORD}@127.0.0.1:1/tokens"),
+        ("redis", f"redis://:{_URL_PASSWORD}@127.0.0.1:1/0"),
+        ("redis", f"redis://127.0.0.1:1/0?password={_URL_PASSWORD}"),
+    ],
+)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_store_urls_password_never_appears_in_reprs_logs_or_errors(
+    flavour: str, driver: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on port 1: every store call fails, and says so without the URL."""
+    pytest.importorskip(driver)
+    settings = Settings(store_url=url)
+    texts = [repr(settings), str(settings)]
+    with caplog.at_level(logging.DEBUG):
+        for attempt in (
+            lambda: settings.replace(access_ttl="soon"),
+            lambda: Settings(store_url=url, max_sessions=0),
+            lambda: TokenManager(
+                settings.replace(store_url="nosuch" + url[url.index("://") :]),
+                keys=KeySet.generate(),
+            ),
+        ):
+            with pytest.raises(RefreshKitError) as refused:
+                attempt()
+            texts += _error_texts(refused.value)
+        if flavour == "sync":
+            with TokenManager(settings, keys=KeySet.generate()) as manager:
+                texts += [repr(manager), repr(manager.settings), repr(manager.store)]
+                with pytest.raises(StoreError) as outage:
+                    manager.issue("alice")
+        else:
+
+            async def fail_once() -> None:
+                async with AsyncTokenManager(settings, keys=KeySet.generate()) as manager:
+                    texts.extend([repr(manager), repr(manager.settings), repr(manager.store)])
+                    await manager.issue("alice")
+
+            with pytest.raises(StoreError) as outage:
+                asyncio.run(fail_once())
+        texts += _error_texts(outage.value)
+    texts.append(caplog.text)
+    for text in texts:
+        assert _URL_PASSWORD not in text
+
+
+def _error_texts(error: BaseException | None) -> list[str]:
+    """``str`` and ``repr`` of an error and of every error it was raised from."""
+    texts: list[str] = []
+    while error is not None:
+        texts += [str(error), repr(error)]
+        error = error.__cause__ or error.__context__
+    return texts
 
 
 def test_sync_and_async_managers_close_stores_they_opened() -> None:

@@ -24,10 +24,12 @@ from typing import Any, Literal
 
 from .errors import ConfigurationError
 
-__all__ = ["Settings", "parse_duration"]
+__all__ = ["Settings", "parse_duration", "redact_url"]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: ``password=`` (and the like) in a URL's query, as redis-py and libpq accept them.
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#]*")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -52,11 +54,27 @@ def parse_duration(value: timedelta | str | float) -> timedelta:
     return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, fit for a repr or a log line.
+
+    Masks the userinfo password (``scheme://user:***@host``), up to the last
+    ``@`` so that a password with an unescaped ``/`` or ``@`` is masked whole,
+    and ``password=``-style query parameters. Masks more rather than less.
+    """
+    scheme, separator, rest = url.partition("://")
+    if separator and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        if ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return _QUERY_SECRET.sub(r"\1***", f"{scheme}{separator}{rest}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob refreshkit has, with safe defaults.
 
-    Secrets (``secret_key``, ``private_key``) are hidden from ``repr``.
+    Secrets (``secret_key``, ``private_key``) are hidden from ``repr``, and
+    so is the password in ``store_url`` (shown as ``***``).
     """
 
     #: ``iss`` claim of access tokens, checked on verification.
@@ -159,6 +177,17 @@ class Settings:
             raise ConfigurationError("cookie_samesite='none' requires cookie_secure")
         if self.csrf_protection not in ("header", "double_submit"):
             raise ConfigurationError("csrf_protection must be 'header' or 'double_submit'")
+
+    def __repr__(self) -> str:
+        # Written out, not generated, only to mask store_url's password.
+        shown = []
+        for f in dataclasses.fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.name == "store_url" and isinstance(value, str):
+                    value = redact_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied (coerced and validated like any input)."""
