@@ -107,6 +107,18 @@ def test_keys_come_from_settings_or_a_clear_error() -> None:
     assert es.active.algorithm == "ES256"
 
 
+def test_an_unknown_env_variable_is_a_warning_that_names_the_likely_setting() -> None:
+    """from_env warns (the prefix is shared with other tools); from_mapping refuses."""
+    environ = {"REFRESHKIT_ACESS_TTL": "5m", "REFRESHKIT_SECRET_KEY": "s" * 32}
+    with pytest.warns(
+        UserWarning, match="REFRESHKIT_ACESS_TTL .*did you mean REFRESHKIT_ACCESS_TTL"
+    ):
+        settings = Settings.from_env(environ)
+    assert settings.access_ttl == Settings().access_ttl and settings.secret_key == "s" * 32
+    with pytest.raises(ConfigurationError, match="did you mean REFRESHKIT_ACCESS_TTL"):
+        Settings.from_mapping(environ, prefix="REFRESHKIT_")
+
+
 def test_from_env_ignores_variables_that_name_no_setting_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="REFRESHKIT_REQUIRE_SERVICES"):
         settings = Settings.from_env(

@@ -11,6 +11,7 @@ names the offending field.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 import re
@@ -202,7 +203,8 @@ class Settings:
 
         With ``prefix`` (e.g. ``"REFRESHKIT_"``) only keys that start with it
         are read, case-insensitively, so a whole Flask config can be passed.
-        An unknown key under the prefix is an error: typos must not pass silently.
+        An unknown key under the prefix is a :class:`ConfigurationError` (naming
+        the likely setting): typos in a config must not pass silently.
         """
         hints = _field_types()
         values: dict[str, Any] = {}
@@ -213,7 +215,9 @@ class Settings:
                 key = key[len(prefix) :]
             name = key.lower()
             if name not in hints:
-                raise ConfigurationError(f"unknown setting {prefix}{key.upper()}")
+                raise ConfigurationError(
+                    f"unknown setting {prefix}{key.upper()}{_hint(key, prefix)}"
+                )
             values[name] = raw
         return cls(**values)
 
@@ -225,7 +229,9 @@ class Settings:
 
         The environment is shared with other tools (``REFRESHKIT_REQUIRE_SERVICES``
         for the test suite, say), so a variable that names no setting is ignored
-        with a :class:`UserWarning` rather than refused.
+        with a :class:`UserWarning` rather than refused; the warning names the
+        setting a typo most likely meant. Any other problem is a
+        :class:`ConfigurationError`.
         """
         source = os.environ if environ is None else environ
         known = _field_types()
@@ -236,8 +242,15 @@ class Settings:
             if key[len(prefix) :].lower() in known:
                 chosen[key] = value
             else:
-                warnings.warn(f"{key} names no refreshkit setting; ignored", stacklevel=2)
+                hint = _hint(key[len(prefix) :], prefix)
+                warnings.warn(f"{key} names no refreshkit setting{hint}; ignored", stacklevel=2)
         return cls.from_mapping(chosen, prefix=prefix)
+
+
+def _hint(name: str, prefix: str) -> str:
+    """``" (did you mean PREFIX_NAME?)"`` for the setting ``name`` is likely a typo of."""
+    close = difflib.get_close_matches(name.lower(), _field_types(), n=1, cutoff=0.8)
+    return f" (did you mean {prefix}{close[0].upper()}?)" if close else ""
 
 
 @functools.cache
