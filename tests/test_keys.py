@@ -84,3 +84,14 @@ def test_key_material_never_appears_in_repr() -> None:
 def test_hmac_kid_is_stable_for_the_same_secret() -> None:
     assert SigningKey.from_secret("z" * 40).kid == SigningKey.from_secret("z" * 40).kid
     assert SigningKey.from_secret("z" * 40).kid != SigningKey.from_secret("y" * 40).kid
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_exported_jwks_carry_use_or_key_ops_never_both(algorithm: str) -> None:
+    """RFC 7517 §4.3: ``use`` and ``key_ops`` should not be used together."""
+    key = SigningKey.generate(algorithm)
+    for jwk in (key.public_jwk(), *KeySet(key).jwks()["keys"]):
+        assert jwk["use"] == "sig" and "key_ops" not in jwk
+    private = key.private_jwk()
+    assert not {"use", "key_ops"} <= set(private)
+    assert SigningKey.from_jwk(key.public_jwk()).kid == key.kid

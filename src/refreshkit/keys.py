@@ -190,10 +190,13 @@ class SigningKey:
     # ---------------------------------------------------------------- exports
 
     def public_jwk(self) -> dict[str, Any]:
-        """The public JWK with ``kid``, ``alg`` and ``use``; refused for HMAC keys."""
+        """The public JWK with ``kid``, ``alg`` and ``use="sig"``; refused for HMAC keys."""
         if self.symmetric:
             raise ConfigurationError("symmetric keys are never exported")
         jwk = _jwt.jwk_from_key(self.public, self.algorithm)
+        # PyJWT adds ``key_ops`` to RSA keys; RFC 7517 §4.3 says not to send it
+        # beside ``use``, and ``use`` is what JWKS consumers read.
+        jwk.pop("key_ops", None)
         jwk.update(kid=self.kid, alg=self.algorithm, use="sig")
         return jwk
 
