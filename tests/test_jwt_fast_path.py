@@ -112,3 +112,46 @@ def test_many_distinct_headers_keep_the_memo_bounded() -> None:
         with pytest.raises(InvalidTokenError, match="unknown key"):
             manager.verify_access(f"{header}.e30.AAAA")
     assert len(_jwt._parsed_headers) <= 256
+
+
+def _b64_bytes(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _signed_raw(header: bytes, payload: bytes, key: SigningKey) -> str:
+    """HS256 over already-encoded segments, so the JSON text can be in any encoding."""
+    signing = f"{_b64_bytes(header)}.{_b64_bytes(payload)}"
+    signature = jwt.algorithms.HMACAlgorithm(jwt.algorithms.HMACAlgorithm.SHA256).sign(
+        signing.encode(), key.private
+    )
+    return f"{signing}.{_b64_bytes(signature)}"
+
+
+NOT_UTF8 = {
+    "utf-16": lambda text: text.encode("utf-16"),
+    "utf-16-le": lambda text: text.encode("utf-16-le"),
+    "utf-32": lambda text: text.encode("utf-32"),
+    "utf-32-be": lambda text: text.encode("utf-32-be"),
+    "utf-8-bom": lambda text: text.encode("utf-8-sig"),
+    "lone-surrogate": lambda text: text[:-1].encode() + b',"x":"\xed\xa0\x80"}',
+}
+
+
+@pytest.mark.parametrize("part", ["header", "payload"])
+@pytest.mark.parametrize("encoding", NOT_UTF8)
+def test_a_header_or_payload_that_is_not_utf8_json_is_refused(part: str, encoding: str) -> None:
+    """RFC 8725 §3.7: JSON in a JWT is UTF-8; json.loads would guess UTF-16/32 from bytes."""
+    key = SigningKey.generate("HS256")
+    manager = _manager(key)
+    payload = jwt.decode(manager.issue("alice").access_token, options={"verify_signature": False})
+    texts = {
+        "header": json.dumps({"alg": "HS256", "kid": key.kid, "typ": "at+jwt"}),
+        "payload": json.dumps(payload),
+    }
+    assert manager.verify_access(
+        _signed_raw(texts["header"].encode(), texts["payload"].encode(), key)
+    )
+    encoded = {name: text.encode() for name, text in texts.items()}
+    encoded[part] = NOT_UTF8[encoding](texts[part])
+    with pytest.raises(InvalidTokenError, match="malformed"):
+        manager.verify_access(_signed_raw(encoded["header"], encoded["payload"], key))

@@ -109,6 +109,16 @@ def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (4 - tail if tail else 0))
 
 
+def _json_segment(segment: str) -> Any:
+    """A segment's JSON, which must be UTF-8 (RFC 8725 §3.7).
+
+    Decoded strictly before parsing: given bytes, ``json.loads`` would guess
+    UTF-16/32, skip a UTF-8 BOM and pass lone surrogates, so two parsers
+    could read one signed token differently. Raises ValueError/UnicodeError.
+    """
+    return json.loads(_b64decode(segment).decode("utf-8"))
+
+
 def encode(payload: Mapping[str, Any], key: Any, algorithm: str, kid: str) -> str:
     """Sign ``payload`` as an RFC 9068 access token (``typ: at+jwt``, ``kid``).
 
@@ -137,7 +147,7 @@ def _parse_header(segment: str) -> tuple[str, str]:
     if known is not None:
         return known
     try:
-        header = json.loads(_b64decode(segment))
+        header = _json_segment(segment)
     except (ValueError, TypeError, UnicodeError, RecursionError):
         raise InvalidTokenError("malformed access token") from None
     if not isinstance(header, dict):
@@ -207,7 +217,7 @@ def verify(
     if not valid:
         raise InvalidTokenError("access token signature does not verify")
     try:
-        payload = json.loads(_b64decode(payload_segment))
+        payload = _json_segment(payload_segment)
     except (ValueError, TypeError, UnicodeError, RecursionError):
         raise InvalidTokenError("malformed access token") from None
     if not isinstance(payload, dict):
