@@ -54,8 +54,3 @@ class VerifiedTokenCache:
             if token not in self._entries and len(self._entries) >= self._size:
                 self._entries.pop(next(iter(self._entries)), None)
             self._entries[token] = (keys, claims)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._entries.clear()
