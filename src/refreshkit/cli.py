@@ -164,7 +164,7 @@ def keygen(algorithm: str, key_format: str, kid: str | None, out: str | None) ->
     "--private-key",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="PEM file of the signing key (default: $REFRESHKIT_PRIVATE_KEY, text or path).",
+    help="PEM or JWK file of the signing key (default: $REFRESHKIT_PRIVATE_KEY, text or path).",
 )
 def jwks(private_key: str | None) -> None:
     """Print the public JWKS of the configured signing key."""
@@ -176,12 +176,27 @@ def jwks(private_key: str | None) -> None:
 
 
 def _configured_keys(settings: Settings, private_key_file: str | None) -> KeySet:
-    pem = settings.private_key
+    """The signing key from ``--private-key``, else ``REFRESHKIT_PRIVATE_KEY`` (text or path).
+
+    Either holds a PEM or a JWK (what ``keygen --format jwk`` writes); a JWK
+    carries its own algorithm and kid. Raises ConfigurationError for neither.
+    """
+    text = settings.private_key
     if private_key_file is not None:
-        pem = Path(private_key_file).read_text()
-    elif pem and "-----BEGIN" not in pem and Path(pem).is_file():
-        pem = Path(pem).read_text()
-    return KeySet.from_settings(settings.replace(private_key=pem) if pem else settings)
+        text = Path(private_key_file).read_text()
+    elif text and not _is_key_text(text) and Path(text).is_file():
+        text = Path(text).read_text()
+    if text and text.lstrip().startswith("{"):
+        try:
+            return KeySet(SigningKey.from_jwk(text))
+        except ValueError as exc:  # bad JSON; key errors are ConfigurationErrors already
+            raise ConfigurationError(f"unusable JWK key: {exc}") from None
+    return KeySet.from_settings(settings.replace(private_key=text) if text else settings)
+
+
+def _is_key_text(value: str) -> bool:
+    """Whether ``value`` is a key itself (PEM or JWK), not the path of a file holding one."""
+    return "-----BEGIN" in value or value.lstrip().startswith("{")
 
 
 # ------------------------------------------------------------ store operators
