@@ -11,6 +11,7 @@ are not run.
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 import re
@@ -309,3 +310,21 @@ def _load_example(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ------------------------------------------------ the README's test command, first run
+
+
+def test_the_readme_puts_the_interpreters_on_path_before_the_test_command() -> None:
+    text = README.read_text()
+    development = text[text.index("## Development") :]
+    assert development.index("pyenv prefix 3.12") < development.index("tox -p auto\n")
+    assert development.index("pyenv prefix 3.13") < development.index("tox -p auto\n")
+
+
+def test_missing_interpreters_skip_locally_but_fail_in_ci() -> None:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert tox["tox"]["skip_missing_interpreters"] == "true"  # a contributor's run stays green
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "\ntox -p auto --skip-missing-interpreters false\n" in ci  # CI runs every one
