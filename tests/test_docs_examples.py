@@ -328,3 +328,28 @@ def test_missing_interpreters_skip_locally_but_fail_in_ci() -> None:
     assert tox["tox"]["skip_missing_interpreters"] == "true"  # a contributor's run stays green
     ci = (ROOT / ".ci" / "run").read_text()
     assert "\ntox -p auto --skip-missing-interpreters false\n" in ci  # CI runs every one
+
+
+# ------------------------------------------------ installing and creating tables
+
+
+INSTALL_PAGES = ["README.md", "docs/index.rst", "docs/quickstart.rst"]
+
+
+@pytest.mark.parametrize("page", INSTALL_PAGES)
+def test_install_instructions_work_before_the_package_is_published(page: str) -> None:
+    text = (ROOT / page).read_text()
+    commands = [line.strip().removeprefix("$ ") for line in text.splitlines()]
+    assert not [c for c in commands if re.match(r"pip install refreshkit\b", c)], (
+        "refreshkit is not on PyPI: a bare `pip install refreshkit` fails"
+    )
+    assert "pip install -e" in text  # from a clone
+    assert re.search(r"not (published|on PyPI)", " ".join(text.split()))  # and says why
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/quickstart.rst"])
+def test_the_quickstart_says_how_sql_tables_are_created(page: str) -> None:
+    text = " ".join((ROOT / page).read_text().split())
+    assert "refreshkit db upgrade URL" in text
+    assert "create_tables=True" in text
+    assert re.search(r"SQLite (files|file URL).{0,80}create", text)
