@@ -213,7 +213,6 @@ def test_pages_needing_a_server_carry_its_marker() -> None:
 def readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The namespace of the README's examples, run in order."""
     pytest.importorskip("fastapi")
-    pytest.importorskip("multipart")  # FastAPI's Form, in the [fastapi] extra
     return run_page("README.md", list(markdown_examples(README.read_text())), tmp_path, monkeypatch)
 
 
