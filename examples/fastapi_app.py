@@ -15,9 +15,11 @@ or from a terminal::
 
 Browsers get the refresh token in an HttpOnly cookie (cookie mode, with a
 double-submit CSRF token); API clients that send ``X-Token-Delivery: body``
-get it in the JSON body. The token routes (``/token/refresh``,
-``/token/revoke``, ``/logout``, ``/sessions``, ``/.well-known/jwks.json``) come
-from :class:`refreshkit.adapters.fastapi.RefreshKit`.
+get it in the JSON body, as the README's ``refreshkit.client`` example does.
+``/login`` reads the password from a form or JSON body, never from the URL.
+The token routes (``/token/refresh``, ``/token/revoke``, ``/logout``,
+``/sessions``, ``/.well-known/jwks.json``) come from
+:class:`refreshkit.adapters.fastapi.RefreshKit`.
 """
 
 import hashlib

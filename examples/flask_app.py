@@ -13,6 +13,9 @@ Then::
          -d '{"username": "demo", "password": "correct horse battery staple"}'
     curl -s http://127.0.0.1:5000/me -H "Authorization: Bearer $ACCESS"
 
+Browsers get the refresh token in an HttpOnly cookie; API clients that send
+``X-Token-Delivery: body`` (as the README's ``refreshkit.client`` example does)
+get it in the JSON body. ``/login`` reads a form or JSON body, never the URL.
 refreshkit reads its settings from ``REFRESHKIT_*`` keys of the Flask config
 and adds the token routes (``/token/refresh``, ``/token/revoke``, ``/logout``,
 ``/sessions``, ``/.well-known/jwks.json``).

@@ -31,11 +31,34 @@ def services_required() -> bool:
     return os.environ.get("REFRESHKIT_REQUIRE_SERVICES", "") not in ("", "0", "false")
 
 
-def unavailable(what: str) -> None:
-    """Skip (or, in CI, fail) the current test because ``what`` is missing."""
-    message = f"{what} is not available"
+#: (word in what is missing, how a newcomer gets it), first match wins.
+_FIXES = (
+    ("playwright", "pip install playwright (it drives the system Chromium; nothing is downloaded)"),
+    ("chromium", "install it: apt-get install chromium"),
+    ("redis-server", "install it: apt-get install redis-server"),
+    ("redis-cli", "install it: apt-get install redis-server"),
+    ("postgresql", "start it on 127.0.0.1:5432, user postgres, database test (README.md)"),
+    ("mariadb", "start it on 127.0.0.1:3306, user root, database test (README.md)"),
+    ("redis", "start it on 127.0.0.1:6379 (README.md)"),
+)
+
+
+def how_to_fix(what: str) -> str | None:
+    """The command or step that provides ``what``, when it is one the tests know."""
+    lowered = what.lower()
+    return next((fix for word, fix in _FIXES if word in lowered), None)
+
+
+def unavailable(what: str, fix: str | None = None) -> None:
+    """Skip (or, in CI, fail) the current test because ``what`` is missing.
+
+    The message names the fix (``fix``, else a known one), so a skipped
+    test says what to do rather than skipping silently.
+    """
+    fix = fix or how_to_fix(what)
+    message = f"{what} is not available" + (f"; {fix}" if fix else "")
     if services_required():
-        pytest.fail(f"{message} and REFRESHKIT_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.fail(f"{message} (REFRESHKIT_REQUIRE_SERVICES=1: required)", pytrace=False)
     pytest.skip(message)
 
 

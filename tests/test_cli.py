@@ -14,6 +14,7 @@ import pytest
 click_testing = pytest.importorskip("click.testing")
 
 from refreshkit import KeySet, Settings, SigningKey, TokenManager  # noqa: E402
+from refreshkit._jwt import SUPPORTED_ALGORITHMS  # noqa: E402
 from refreshkit.cli import cli  # noqa: E402
 
 COMMANDS = [
@@ -111,6 +112,34 @@ def test_jwks_publishes_the_configured_key_from_text_or_path(
     assert json.loads(from_path.output) == json.loads(from_text.output)
     from_option = run(runner, "jwks", "--private-key", str(path))
     assert json.loads(from_option.output) == json.loads(from_text.output)
+
+
+@pytest.mark.parametrize("algorithm", SUPPORTED_ALGORITHMS)
+def test_jwks_reads_the_jwk_file_keygen_writes_for_every_algorithm(
+    runner: click_testing.CliRunner, tmp_path: Path, algorithm: str
+) -> None:
+    path = tmp_path / "signing.jwk"
+    written = run(runner, "keygen", "--alg", algorithm, "--format", "jwk", "--out", str(path))
+    assert written.exit_code == 0, written.output
+    symmetric = algorithm.startswith("HS")
+    for option, env in (
+        (["--private-key", str(path)], {}),
+        ([], {"REFRESHKIT_PRIVATE_KEY": str(path)}),
+    ):
+        result = runner.invoke(cli, ["jwks", *option], env=env)
+        if symmetric:  # read, then refused for the right reason: a shared secret is never published
+            assert result.exit_code == 1
+            assert "symmetric" in result.output
+        else:
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.output) == json.loads(written.stdout)
+            assert json.loads(result.output)["keys"][0]["alg"] == algorithm
+
+
+def test_jwks_reads_a_jwk_given_as_text(runner: click_testing.CliRunner) -> None:
+    key = SigningKey.generate("ES256", kid="k1")
+    result = run(runner, "jwks", REFRESHKIT_PRIVATE_KEY=json.dumps(key.private_jwk()))
+    assert json.loads(result.output) == {"keys": [key.public_jwk()]}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,54 +125,145 @@ def test_tokens_are_abbreviated_in_the_narration(narration: str) -> None:
     assert not re.search(r"eyJ[\w-]{40,}", narration)
 
 
-def test_serve_keeps_the_server_running_and_prints_curl_lines(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        command("--serve", "--database", str(tmp_path / "serve.db")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
-    try:
-        lines = read_until(process, "curl -s -X POST '", timeout=120)
-        served = next(line for line in lines if line.startswith("Serving at "))
-        url = served.split()[2]
-        assert any("curl -s -X POST http" in line and "/login" in line for line in lines)
-        reply = httpx.get(f"{url}/.well-known/jwks.json", timeout=10)
-        assert reply.status_code == 200
-        assert reply.json()["keys"][0]["alg"] == "EdDSA"
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    assert "Traceback" not in stderr
+class ServedDemo:
+    """``refreshkit demo --serve`` in a child process, its stdout read by a thread.
 
+    Always cleaned up: :meth:`close` kills a child that is still running, so a
+    failed test never leaves a demo server behind.
+    """
 
-def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
-    """Lines of ``process``'s stdout up to the first containing ``marker`` (bounded wait)."""
-    assert process.stdout is not None
-    stream = process.stdout
-    found: queue.Queue[str | None] = queue.Queue()
+    def __init__(self, tmp_path: Path, *args: str, ignore_sigint: bool = False) -> None:
+        env = clean_env()
+        env["TMPDIR"] = str(tmp_path)  # where a temporary demo database goes
+        self.stderr_path = tmp_path / "stderr.txt"
+        with self.stderr_path.open("w") as stderr:
+            self.process = subprocess.Popen(
+                command("--serve", *args),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+                # Ignored: as a shell does for a job it starts in the background (`cmd &`).
+                # Otherwise the default, even when this test run itself ignores SIGINT.
+                preexec_fn=ignoring_sigint if ignore_sigint else default_sigint,
+            )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self._pump = threading.Thread(target=self._read, daemon=True)
+        self._pump.start()
 
-    def pump() -> None:
-        for line in stream:
-            found.put(line.rstrip("\n"))
-        found.put(None)
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
+    def read_until(self, marker: str, timeout: float = 120) -> list[str]:
+        """Lines up to the first containing ``marker`` (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.output.append(line)
+            if marker in line:
+                return self.output
+        raise AssertionError(f"{marker!r} never printed; got:\n" + "\n".join(self.output))
+
+    def url(self) -> str:
+        self.read_until("curl -s -X POST '")
+        served = next(line for line in self.output if line.startswith("Serving at "))
+        return served.split()[2]
+
+    def stop(self, signum: signal.Signals, timeout: float = 30) -> int:
+        """Send ``signum`` and wait for the exit; a child that outlives ``timeout`` fails."""
+        self.process.send_signal(signum)
         try:
-            line = found.get(timeout=left)
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        lines.append(line)
-        if marker in line:
-            return lines
-    raise AssertionError(f"{marker!r} never printed; got:\n" + "\n".join(lines))
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            pytest.fail(f"the demo did not stop within {timeout}s of {signum.name}")
+        self._pump.join(timeout)  # the rest of the output, up to the end of the stream
+        while not self.lines.empty():
+            line = self.lines.get_nowait()
+            if line is not None:
+                self.output.append(line)
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Callable[..., ServedDemo]]:
+    started: list[ServedDemo] = []
+
+    def start(*args: str, ignore_sigint: bool = False) -> ServedDemo:
+        started.append(ServedDemo(tmp_path, *args, ignore_sigint=ignore_sigint))
+        return started[-1]
+
+    yield start
+    for demo in started:
+        demo.close()
+
+
+def test_serve_keeps_the_server_running_and_prints_curl_lines(
+    served: Callable[..., ServedDemo], tmp_path: Path
+) -> None:
+    demo = served("--database", str(tmp_path / "serve.db"))
+    url = demo.url()
+    assert any("curl -s -X POST http" in line and "/login" in line for line in demo.output)
+    reply = httpx.get(f"{url}/.well-known/jwks.json", timeout=10)
+    assert reply.status_code == 200
+    assert reply.json()["keys"][0]["alg"] == "EdDSA"
+    assert demo.stop(signal.SIGINT) == 0, demo.stderr  # Ctrl+C in the foreground
+    assert "stopped" in demo.output
+    assert "Traceback" not in demo.stderr
+
+
+def test_serve_started_in_the_background_stops_on_sigterm(
+    served: Callable[..., ServedDemo], tmp_path: Path
+) -> None:
+    demo = served("--database", str(tmp_path / "serve.db"), ignore_sigint=True)
+    url = demo.url()
+    assert any("Ctrl+C is ignored" in line for line in demo.output)
+    assert demo.stop(signal.SIGTERM) == 0, demo.stderr
+    assert "stopped" in demo.output
+    assert "Traceback" not in demo.stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/.well-known/jwks.json", timeout=5)
+    assert (tmp_path / "serve.db").exists()  # a database the user named is kept
+
+
+def test_sigterm_removes_the_temporary_database(
+    served: Callable[..., ServedDemo], tmp_path: Path
+) -> None:
+    demo = served(ignore_sigint=True)
+    demo.url()
+    databases = list(tmp_path.glob("refreshkit-demo-*/demo.db"))
+    assert len(databases) == 1, "the demo runs on a temporary database under TMPDIR"
+    assert demo.stop(signal.SIGTERM) == 0, demo.stderr
+    assert not databases[0].exists()
+    assert not list(tmp_path.glob("refreshkit-demo-*"))
 
 
 def test_the_demo_clock_route_answers_loopback_clients_only(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -76,36 +77,95 @@ def cli() -> None:
     "--database",
     type=click.Path(dir_okay=False),
     default=None,
-    help="SQLite file to use and keep (default: a temporary one).",
+    help="SQLite file to use and keep (default: a temporary one, removed at exit).",
 )
 def demo(serve: bool, port: int, database: str | None) -> None:
     """Run the FastAPI example on SQLite and narrate the token lifecycle over HTTP.
 
     Login, a protected call, access-token expiry, refresh with rotation, a
     replayed refresh token, reuse detection revoking the session, and logout.
+    SIGTERM (and Ctrl+C, unless the shell that started it ignores SIGINT)
+    stops it cleanly: the server stops and a temporary database is removed.
     """
     from . import _demo
 
     clock = _demo.DemoClock()
-    with _demo.demo_database(database) as url:
-        app, events = _demo.demo_app(url, clock)
-        with _demo.running_server(app, port) as base_url:
-            _demo.narrate(base_url, click.echo, events=events)
-            if serve:
-                _serve_forever(base_url, _demo.curl_lines(base_url))
+    serving = False
+    try:
+        with _stop_on_signals(), _demo.demo_database(database) as url:
+            app, events = _demo.demo_app(url, clock)
+            with _demo.running_server(app, port) as base_url:
+                _demo.narrate(base_url, click.echo, events=events)
+                if serve:
+                    serving = True
+                    _serve_forever(base_url, _demo.curl_lines(base_url))
+    except _StopRequested as stop:
+        # Reached after the with blocks: the server is down, the temporary database gone.
+        click.echo("\nstopped")
+        if not serving:  # cut short: say so in the exit status (128 + the signal)
+            sys.exit(128 + stop.signum)
+
+
+class _StopRequested(BaseException):
+    """SIGTERM or SIGINT arrived: unwind (stopping the server, removing files), then exit.
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the
+    way swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`_StopRequested` while the demo runs.
+
+    Explicit handlers, not Python's KeyboardInterrupt: a shell that starts a
+    job in the background sets SIGINT to "ignore", and ``kill`` sends SIGTERM,
+    whose default ends the process without any cleanup. An ignored SIGINT
+    stays ignored (the shell meant it: Ctrl+C is for the foreground job).
+    The first signal restores the previous handlers, so a second one is not
+    caught again while the demo cleans up.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may install handlers; its caller owns signals
+        return
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        wanted.append(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in wanted}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def stop(signum: int, _frame: object) -> None:
+        restore()
+        raise _StopRequested(signum)
+
+    for signum in wanted:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        restore()
 
 
 def _serve_forever(base_url: str, commands: list[str]) -> None:
+    """Print how to use the served demo, then wait for SIGTERM or SIGINT."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        how = f"kill {os.getpid()} stops it (Ctrl+C is ignored: started in the background)"
+    else:
+        how = f"Ctrl+C or kill {os.getpid()} stops it"
     click.echo("")
-    click.echo(f"Serving at {base_url} (open it in a browser); Ctrl+C stops.")
+    click.echo(f"Serving at {base_url} (open it in a browser); {how}.")
     click.echo("Try, setting ACCESS and REFRESH from the login response:")
     for line in commands:
         click.echo(f"  {line}")
     sys.stdout.flush()  # the lines must show now, even when stdout is a pipe
-    try:
-        threading.Event().wait()  # until Ctrl+C
-    except KeyboardInterrupt:
-        click.echo("\nstopped")
+    threading.Event().wait()  # until a signal handler raises _StopRequested
 
 
 # ---------------------------------------------------------------------- keys
@@ -164,7 +224,7 @@ def keygen(algorithm: str, key_format: str, kid: str | None, out: str | None) ->
     "--private-key",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="PEM file of the signing key (default: $REFRESHKIT_PRIVATE_KEY, text or path).",
+    help="PEM or JWK file of the signing key (default: $REFRESHKIT_PRIVATE_KEY, text or path).",
 )
 def jwks(private_key: str | None) -> None:
     """Print the public JWKS of the configured signing key."""
@@ -176,12 +236,27 @@ def jwks(private_key: str | None) -> None:
 
 
 def _configured_keys(settings: Settings, private_key_file: str | None) -> KeySet:
-    pem = settings.private_key
+    """The signing key from ``--private-key``, else ``REFRESHKIT_PRIVATE_KEY`` (text or path).
+
+    Either holds a PEM or a JWK (what ``keygen --format jwk`` writes); a JWK
+    carries its own algorithm and kid. Raises ConfigurationError for neither.
+    """
+    text = settings.private_key
     if private_key_file is not None:
-        pem = Path(private_key_file).read_text()
-    elif pem and "-----BEGIN" not in pem and Path(pem).is_file():
-        pem = Path(pem).read_text()
-    return KeySet.from_settings(settings.replace(private_key=pem) if pem else settings)
+        text = Path(private_key_file).read_text()
+    elif text and not _is_key_text(text) and Path(text).is_file():
+        text = Path(text).read_text()
+    if text and text.lstrip().startswith("{"):
+        try:
+            return KeySet(SigningKey.from_jwk(text))
+        except ValueError as exc:  # bad JSON; key errors are ConfigurationErrors already
+            raise ConfigurationError(f"unusable JWK key: {exc}") from None
+    return KeySet.from_settings(settings.replace(private_key=text) if text else settings)
+
+
+def _is_key_text(value: str) -> bool:
+    """Whether ``value`` is a key itself (PEM or JWK), not the path of a file holding one."""
+    return "-----BEGIN" in value or value.lstrip().startswith("{")
 
 
 # ------------------------------------------------------------ store operators

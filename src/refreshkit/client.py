@@ -20,7 +20,9 @@ the others wait for it and use its result.
 Errors: :class:`~refreshkit.errors.SessionExpiredError` when the server
 refuses the refresh token (log in again);
 :class:`~refreshkit.errors.RefreshUnavailableError` when the token endpoint
-stays down through the bounded retries (the refresh token is kept).
+stays down through the bounded retries (the refresh token is kept);
+:class:`~refreshkit.errors.ConfigurationError` at once for tokens that
+have no refresh token (a cookie-mode login read as a body-mode one).
 
 Needs the ``client`` extra: ``pip install 'refreshkit[client]'``.
 """
@@ -78,6 +80,29 @@ def _rejects_access_token(response: httpx.Response) -> bool:
     )
 
 
+def _require_refresh_token(tokens: Tokens, cookie: CookieRefresh | None) -> None:
+    """Refuse, at once, tokens that could never be refreshed.
+
+    Without this the auth works until the access token expires, then fails
+    with "no refresh token" minutes later, far from the login that caused it.
+    Raises :class:`~refreshkit.errors.ConfigurationError` naming the fix.
+    """
+    if tokens.refresh_token:
+        return
+    if cookie is not None:
+        raise ConfigurationError(
+            "cookie mode needs the refresh cookie's value: pass Tokens(access_token, "
+            f"refresh_token=<the {cookie.cookie_name} cookie>, csrf_token=<the "
+            f"{cookie.csrf_cookie_name or 'CSRF'} cookie>) from the login response"
+        )
+    raise ConfigurationError(
+        "the tokens have no refresh_token, so they could never be refreshed (a server "
+        "in cookie mode sets it as a cookie instead). Ask the login for it in the body "
+        "(refreshkit servers: send the header 'X-Token-Delivery: body'), or pass "
+        "cookie=CookieRefresh() with refresh_token set to the refresh cookie's value"
+    )
+
+
 class _RefreshingAuthBase(httpx.Auth):
     """What the sync and async flows share: configuration and the proactive rule."""
 
@@ -108,8 +133,11 @@ class _RefreshingAuthBase(httpx.Auth):
         if holder is None:
             if tokens is not None and not isinstance(tokens, Tokens):
                 tokens = Tokens.from_token_response(tokens, now=clock())
+            if tokens is not None:
+                _require_refresh_token(tokens, cookie)
             holder = TokenHolder(tokens, on_tokens=on_tokens)
         self.holder = holder
+        self.cookie = cookie
         self.skew: float = skew.total_seconds() if isinstance(skew, timedelta) else float(skew)
         if self.skew < 0:
             raise ConfigurationError("skew cannot be negative")
@@ -130,6 +158,7 @@ class _RefreshingAuthBase(httpx.Auth):
         tokens = self.holder.tokens
         if tokens is None:
             raise SessionExpiredError("no tokens: log in first and pass the tokens")
+        _require_refresh_token(tokens, self.cookie)
         return tokens
 
     def _due(self, tokens: Tokens) -> bool:
@@ -151,6 +180,9 @@ class RefreshingAuth(_RefreshingAuthBase):
     :class:`~refreshkit.errors.RefreshUnavailableError` as described in the
     module docs, and :class:`~refreshkit.errors.ConfigurationError` when the
     token endpoint refuses the request itself (wrong URL or credentials).
+    Tokens without a refresh token (in cookie mode: without the refresh
+    cookie's value) raise :class:`~refreshkit.errors.ConfigurationError` at
+    once: here, or at the first request for tokens a holder loads.
     """
 
     def __init__(

@@ -11,6 +11,7 @@ import pytest
 
 from refreshkit.client import (
     AsyncRefreshingAuth,
+    CookieRefresh,
     RefreshingAuth,
     SessionExpiredError,
     TokenHolder,
@@ -250,3 +251,41 @@ async def test_the_async_auth_refreshes_ahead_and_on_invalid_token() -> None:
         "Bearer at-1",
         "Bearer at-2",
     ]
+
+
+# A login answered in cookie mode: the refresh token went into a cookie, not the body.
+COOKIE_MODE_LOGIN = {"access_token": "at-0", "token_type": "Bearer", "expires_in": 300}
+
+
+@pytest.mark.parametrize("auth_class", [RefreshingAuth, AsyncRefreshingAuth])
+def test_tokens_without_a_refresh_token_are_refused_at_once_naming_the_fix(
+    auth_class: type[RefreshingAuth] | type[AsyncRefreshingAuth],
+) -> None:
+    with pytest.raises(ConfigurationError, match="no refresh_token") as refused:
+        auth_class("/token/refresh", tokens=COOKIE_MODE_LOGIN)
+    assert "X-Token-Delivery: body" in str(refused.value)
+    assert "CookieRefresh" in str(refused.value)
+
+
+@pytest.mark.parametrize("auth_class", [RefreshingAuth, AsyncRefreshingAuth])
+def test_cookie_mode_without_the_refresh_cookie_value_is_refused_at_once(
+    auth_class: type[RefreshingAuth] | type[AsyncRefreshingAuth],
+) -> None:
+    with pytest.raises(ConfigurationError, match="refresh cookie"):
+        auth_class("/token/refresh", tokens=COOKIE_MODE_LOGIN, cookie=CookieRefresh())
+    accepted = Tokens("at-0", refresh_token="cookie-value", csrf_token="csrf-value")
+    auth_class("/token/refresh", tokens=accepted, cookie=CookieRefresh())
+
+
+def test_a_holder_whose_tokens_cannot_be_refreshed_fails_the_first_request() -> None:
+    server, clock = FakeServer(), Clock()
+    holder = TokenHolder(Tokens("at-0", expires_at=NOW + 300))  # fresh for 5 minutes
+    auth = RefreshingAuth(
+        "/token",
+        holder=holder,
+        clock=clock,
+        refresh_client=httpx.Client(transport=httpx.MockTransport(server.handle)),
+    )
+    with client(server, auth) as api, pytest.raises(ConfigurationError, match="no refresh_token"):
+        api.get("/api")  # not 5 minutes later, at the first refresh
+    assert server.refreshes == 0
