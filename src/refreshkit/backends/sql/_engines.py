@@ -168,8 +168,9 @@ def missing_driver_hint(url: URL) -> Iterator[None]:
         yield
     except ImportError as error:
         extra = _EXTRA.get(dialect_family(url.get_backend_name()), "sql")
+        missing = error.name or url.get_driver_name()
         raise MissingExtraError(
-            f"{url.drivername} needs a driver that is not installed ({error.name}): "
+            f"{url.drivername} needs a driver that is not installed ({missing}): "
             f"pip install 'refreshkit[{extra}]'"
         ) from error
 
