@@ -135,3 +135,11 @@ def test_a_missing_extra_names_the_missing_module_and_the_pip_install(
     assert "None" not in message
     assert module in message
     assert f"pip install 'refreshkit[{extra}]'" in message
+
+
+@pytest.mark.parametrize("query", ["prefix=app", "history=4", "colour=blue"])
+def test_the_memory_store_takes_no_url_options(query: str) -> None:
+    with pytest.raises(ConfigurationError, match="memory store"):
+        create_store(f"memory://?{query}")
+    with pytest.raises(ConfigurationError, match="memory store"):
+        create_async_store(f"memory://?{query}")

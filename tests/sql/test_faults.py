@@ -10,8 +10,8 @@ shared servers themselves are never stopped.
 
 from __future__ import annotations
 
-import sqlite3
 import socket
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any

@@ -16,6 +16,7 @@ import pytest
 from refreshkit import AsyncTokenManager, SchemaMissingError, Settings, TokenManager
 from refreshkit._async.conformance import _session
 from refreshkit.backends.sql import AsyncSQLStore, SQLStore, migrate
+from tests.services import MARIADB_SYNC_URL, POSTGRES_SYNC_URL
 
 from .conftest import (
     MARIADB_ASYNC_URL,
@@ -24,7 +25,6 @@ from .conftest import (
     require_postgres,
     unique_prefix,
 )
-from tests.services import MARIADB_SYNC_URL, POSTGRES_SYNC_URL
 
 
 def _settings() -> Settings:

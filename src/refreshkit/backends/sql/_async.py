@@ -90,7 +90,7 @@ class AsyncSQLStore:
     ``refreshkit db upgrade`` takes over later; the default (None) does so on
     SQLite, a private database, and never on a shared PostgreSQL or MariaDB,
     which the deploy migrates. Using a store whose tables are missing raises
-    :class:`~refreshkit.errors.SchemaMissingError` naming the fix.
+    ``refreshkit.SchemaMissingError`` naming the fix.
     Transient failures of ``consume`` (deadlock, serialization failure, lock
     timeout) are retried up to ``max_retries`` times. ``engine_options`` go to
     ``create_async_engine`` when the store opens the engine.
