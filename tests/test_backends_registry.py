@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import EntryPoint
 from typing import Any
 
 import pytest
 
-from refreshkit import ConfigurationError, create_async_store, create_store
+from refreshkit import ConfigurationError, MissingExtraError, create_async_store, create_store
 from refreshkit import backends as registry
 from refreshkit.backends.memory import AsyncMemoryStore, MemoryState, MemoryStore
 
@@ -90,3 +91,55 @@ def test_a_missing_extra_is_both_a_configuration_and_an_import_error() -> None:
     )
     assert isinstance(error, ConfigurationError) and isinstance(error, ImportError)
     assert "pip install" in str(error)
+
+
+def _block_module(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Make ``import module`` fail as if it were not installed, and forget the backends that
+    already imported it (monkeypatch puts everything back afterwards)."""
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in list(sys.modules):
+        if name.startswith(("refreshkit.backends.sql", "refreshkit.backends.redis")):
+            monkeypatch.delitem(sys.modules, name)
+
+
+_SYNC, _ASYNC = create_store, create_async_store
+
+
+@pytest.mark.parametrize(
+    ("factory", "url", "module", "extra"),
+    [
+        (_SYNC, "sqlite:///app.db", "sqlalchemy", "sql"),
+        (_ASYNC, "sqlite+aiosqlite:///app.db", "sqlalchemy", "sql"),
+        (_SYNC, "postgresql+psycopg://u@h/db", "sqlalchemy", "postgres"),
+        (_ASYNC, "mysql+aiomysql://u@h/db", "sqlalchemy", "mysql"),
+        (_SYNC, "sqlite:///app.db", "alembic", "sql"),
+        (_ASYNC, "sqlite+aiosqlite:///app.db", "aiosqlite", "sql"),
+        (_SYNC, "postgresql+psycopg://u@h/db", "psycopg", "postgres"),
+        (_ASYNC, "postgresql+psycopg://u@h/db", "psycopg", "postgres"),
+        (_ASYNC, "postgresql+asyncpg://u@h/db", "asyncpg", "postgres"),
+        (_SYNC, "mysql+pymysql://u@h/db", "pymysql", "mysql"),
+        (_ASYNC, "mysql+aiomysql://u@h/db", "aiomysql", "mysql"),
+        (_SYNC, "redis://127.0.0.1:6379/0", "redis", "redis"),
+        (_ASYNC, "redis://127.0.0.1:6379/0", "redis", "redis"),
+        (_ASYNC, "redis+cluster://127.0.0.1:7000", "redis", "redis"),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_a_missing_extra_names_the_missing_module_and_the_pip_install(
+    monkeypatch: pytest.MonkeyPatch, factory: Any, url: str, module: str, extra: str
+) -> None:
+    _block_module(monkeypatch, module)
+    with pytest.raises(MissingExtraError) as caught:
+        factory(url)
+    message = str(caught.value)
+    assert "None" not in message
+    assert module in message
+    assert f"pip install 'refreshkit[{extra}]'" in message
+
+
+@pytest.mark.parametrize("query", ["prefix=app", "history=4", "colour=blue"])
+def test_the_memory_store_takes_no_url_options(query: str) -> None:
+    with pytest.raises(ConfigurationError, match="memory store"):
+        create_store(f"memory://?{query}")
+    with pytest.raises(ConfigurationError, match="memory store"):
+        create_async_store(f"memory://?{query}")

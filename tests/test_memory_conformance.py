@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +26,53 @@ class TestMemoryStore(StoreConformance):
         store = MemoryStore()
         yield store
         store.close()
+
+
+_THIRD_PARTY_SUITE = """
+import pytest
+
+from refreshkit.backends.memory import AsyncMemoryStore
+from refreshkit.testing import AsyncStoreConformance
+
+
+class TestThirdPartyAsyncStore(AsyncStoreConformance):
+    @pytest.fixture
+    def store(self):
+        return AsyncMemoryStore()
+"""
+
+
+def test_the_async_suite_needs_no_pytest_plugin_and_no_marker(tmp_path: Path) -> None:
+    """A backend author with pytest alone (no pytest-asyncio, no config) runs the async suite."""
+    (tmp_path / "test_third_party.py").write_text(_THIRD_PARTY_SUITE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not refreshkit's configuration
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    environment.pop("PYTEST_ADDOPTS", None)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:asyncio",
+            "-p",
+            "no:anyio",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            "-W",
+            "error",
+            "-q",
+            "test_third_party.py",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    collected = [name for name in dir(AsyncStoreConformance) if name.startswith("test_")]
+    assert f"{len(collected)} passed" in run.stdout, run.stdout
+    assert "warning" not in run.stdout.lower(), run.stdout

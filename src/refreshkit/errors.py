@@ -6,7 +6,8 @@ adapter answers with, so no framework integration has to guess::
 
     RefreshKitError
     ├── ConfigurationError            bad settings                   (500)
-    │   └── MissingExtraError         optional dependency missing (also an ImportError)
+    │   ├── MissingExtraError         optional dependency missing (also an ImportError)
+    │   └── SchemaMissingError        SQL store: tables not created or migrated
     ├── StoreError                    backend down or failing        (503)
     │   └── RefreshUnavailableError   client: token endpoint down, retries spent
     ├── SessionExpiredError           client: refresh refused, log in again
@@ -38,6 +39,7 @@ __all__ = [
     "RefreshKitError",
     "RefreshUnavailableError",
     "RevokedTokenError",
+    "SchemaMissingError",
     "SessionExpiredError",
     "StoreError",
     "TokenError",
@@ -73,6 +75,15 @@ class MissingExtraError(ConfigurationError, ImportError):
     Also an :class:`ImportError`, so code that probes for optional parts
     (``try: import refreshkit.backends.redis``, :func:`pkgutil.walk_packages`)
     keeps working.
+    """
+
+
+class SchemaMissingError(ConfigurationError):
+    """The SQL store's tables do not exist: the database was never migrated.
+
+    A deployment mistake, not an outage, so not a :class:`StoreError`: retrying
+    cannot help. The message names the fix (``refreshkit db upgrade URL``, or
+    ``create_tables=True``) and the table prefix the store looked for.
     """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -20,12 +20,10 @@ class TestAsyncRedisStore(AsyncStoreConformance):
     """Built from a URL: the store owns its client."""
 
     @pytest.fixture
-    async def store(
+    def store(
         self, standalone_url: str, standalone_client: redis.Redis, key_prefix: str
-    ) -> AsyncIterator[AsyncRedisStore]:
-        store = AsyncRedisStore(standalone_url, prefix=key_prefix)
-        yield store
-        await store.aclose()
+    ) -> AsyncRedisStore:
+        return AsyncRedisStore(standalone_url, prefix=key_prefix)  # the suite closes it
 
 
 class TestRedisStore(StoreConformance):
@@ -41,12 +39,10 @@ class TestRedisStore(StoreConformance):
 @pytest.mark.cluster
 class TestAsyncRedisClusterStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(
+    def store(
         self, redis_cluster: Cluster, cluster_client: RedisCluster, key_prefix: str
-    ) -> AsyncIterator[AsyncRedisStore]:
-        store = AsyncRedisStore(redis_cluster.url, prefix=key_prefix)
-        yield store
-        await store.aclose()
+    ) -> AsyncRedisStore:
+        return AsyncRedisStore(redis_cluster.url, prefix=key_prefix)
 
 
 @pytest.mark.cluster

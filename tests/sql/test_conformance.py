@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -22,12 +22,11 @@ def _sync_store(url: str | sa.Engine, database: Database) -> Iterator[SQLStore]:
         database.clear()
 
 
-async def _async_store(url: str, database: Database) -> AsyncIterator[AsyncSQLStore]:
-    store = AsyncSQLStore(url, table_prefix=database.prefix)
+def _async_store(url: str, database: Database) -> Iterator[AsyncSQLStore]:
+    """The suite closes an async store itself, in the event loop it ran the test in."""
     try:
-        yield store
+        yield AsyncSQLStore(url, table_prefix=database.prefix)
     finally:
-        await store.aclose()
         database.clear()
 
 
@@ -44,10 +43,9 @@ class TestSQLiteFileStore(StoreConformance):
 @pytest.mark.sqlite
 class TestAsyncSQLiteFileStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(self, sqlite_file_db: Database) -> AsyncIterator[AsyncSQLStore]:
+    def store(self, sqlite_file_db: Database) -> Iterator[AsyncSQLStore]:
         url = sqlite_file_db.url.replace("sqlite://", "sqlite+aiosqlite://", 1)
-        async for store in _async_store(url, sqlite_file_db):
-            yield store
+        yield from _async_store(url, sqlite_file_db)
 
 
 @pytest.mark.sqlite
@@ -75,10 +73,8 @@ class TestSQLiteMemoryStore(StoreConformance):
 @pytest.mark.sqlite
 class TestAsyncSQLiteMemoryStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(self) -> AsyncIterator[AsyncSQLStore]:
-        store = AsyncSQLStore("sqlite+aiosqlite://", create_tables=True)
-        yield store
-        await store.aclose()
+    def store(self) -> AsyncSQLStore:
+        return AsyncSQLStore("sqlite+aiosqlite://", create_tables=True)
 
 
 # ------------------------------------------------------------ PostgreSQL
@@ -94,17 +90,15 @@ class TestPostgresPsycopgStore(StoreConformance):
 @pytest.mark.postgres
 class TestAsyncPostgresPsycopgStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(self, postgres_db: Database) -> AsyncIterator[AsyncSQLStore]:
-        async for store in _async_store(postgres_db.url, postgres_db):
-            yield store
+    def store(self, postgres_db: Database) -> Iterator[AsyncSQLStore]:
+        yield from _async_store(postgres_db.url, postgres_db)
 
 
 @pytest.mark.postgres
 class TestAsyncPostgresAsyncpgStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(self, postgres_db: Database) -> AsyncIterator[AsyncSQLStore]:
-        async for store in _async_store(POSTGRES_ASYNCPG_URL, postgres_db):
-            yield store
+    def store(self, postgres_db: Database) -> Iterator[AsyncSQLStore]:
+        yield from _async_store(POSTGRES_ASYNCPG_URL, postgres_db)
 
 
 # --------------------------------------------------------------- MariaDB
@@ -120,6 +114,5 @@ class TestMariaDBPyMySQLStore(StoreConformance):
 @pytest.mark.mariadb
 class TestAsyncMariaDBAiomysqlStore(AsyncStoreConformance):
     @pytest.fixture
-    async def store(self, mariadb_db: Database) -> AsyncIterator[AsyncSQLStore]:
-        async for store in _async_store(MARIADB_ASYNC_URL, mariadb_db):
-            yield store
+    def store(self, mariadb_db: Database) -> Iterator[AsyncSQLStore]:
+        yield from _async_store(MARIADB_ASYNC_URL, mariadb_db)

@@ -11,6 +11,7 @@ shared servers themselves are never stopped.
 from __future__ import annotations
 
 import socket
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -98,7 +99,11 @@ def test_migrating_an_unreachable_database_is_a_store_error(url: str) -> None:
 
 @pytest.mark.sqlite
 def test_store_errors_never_show_secret_hashes(tmp_path: Any) -> None:
-    store = SQLStore(f"sqlite:///{tmp_path}/no-tables.db")
+    path = tmp_path / "wrong-tables.db"
+    with sqlite3.connect(path) as broken:  # tables of the right names and the wrong shape
+        broken.execute("CREATE TABLE refreshkit_sessions (sid TEXT)")
+        broken.execute("CREATE TABLE refreshkit_refresh_tokens (token_id TEXT)")
+    store = SQLStore(f"sqlite:///{path}", create_tables=False)
     session, record, _ = _session()
     try:
         with pytest.raises(StoreError) as caught:

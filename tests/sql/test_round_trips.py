@@ -63,7 +63,8 @@ class StatementLog:
 
 @pytest.fixture
 def store(database: Database) -> Iterator[SQLStore]:
-    store = SQLStore(database.url, table_prefix=database.prefix)
+    # The tables exist already: only the operations' own statements are counted.
+    store = SQLStore(database.url, table_prefix=database.prefix, create_tables=False)
     yield store
     store.close()
 
@@ -189,7 +190,7 @@ def test_an_autocommitting_sqlite_driver_still_writes_in_one_transaction(
     sqlite_file_db: Database, operation: str, expected: list[str]
 ) -> None:
     engine = sa.create_engine(sqlite_file_db.url, isolation_level="AUTOCOMMIT")
-    store = SQLStore(engine, table_prefix=sqlite_file_db.prefix)
+    store = SQLStore(engine, table_prefix=sqlite_file_db.prefix, create_tables=False)
     log = StatementLog(engine)
     session, record, _ = _session()
     try:

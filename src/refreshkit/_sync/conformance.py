@@ -5,19 +5,21 @@
 
 Subclass :class:`StoreConformance` in a test module and provide a
 ``store`` fixture that yields a fresh, empty store; every ``test_*`` method
-then runs against it. The sync suite is generated from this file.
-Async tests need pytest-asyncio (``asyncio_mode = "auto"``, or the class marker).
+then runs against it. The sync suite is generated from this file. Both need
+pytest alone: each async test runs in an event loop of its own (no plugin, no
+marker) and then closes its store in that loop, so the ``store`` fixture of
+the async suite is a plain one that builds the store (connecting lazily)
+without awaiting anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-
-import pytest
+from typing import Any
 
 from .. import _tokens
+from .._suite import run_in_own_loop
 from ..backends.base import TokenStore
 from ..models import ConsumeOutcome, ConsumeRequest, NewToken, RefreshRecord, Session
 
@@ -86,13 +88,12 @@ def _request(
     )
 
 
+@run_in_own_loop
 class StoreConformance:
     """The contract every :class:`~refreshkit.backends.base.TokenStore` holds.
 
     Requires a ``store`` fixture yielding a fresh, empty store.
     """
-
-    pytestmark: ClassVar[list[pytest.MarkDecorator]] = []
 
     # ---------------------------------------------------------------- storing
 

@@ -70,6 +70,17 @@ def _scheme_of(url: str) -> str:
     return url.split("://", 1)[0].split("+", 1)[0].lower()
 
 
+def _missing_module(error: ImportError, fallback: str) -> str:
+    """The module whose import failed: the backend's own MissingExtraError names none
+    itself, so look down its cause chain for the driver's ModuleNotFoundError."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ImportError) and cause.name:
+            return cause.name
+        cause = cause.__cause__
+    return fallback
+
+
 def _factory_for(url: str) -> BackendFactory:
     scheme = _scheme_of(url)
     if scheme in _registered:
@@ -81,7 +92,8 @@ def _factory_for(url: str) -> BackendFactory:
         except ImportError as exc:
             hint = f"pip install 'refreshkit[{extra}]'" if extra else "reinstall refreshkit"
             raise MissingExtraError(
-                f"the {scheme}:// store needs an optional dependency ({exc.name}): {hint}"
+                f"the {scheme}:// store needs {_missing_module(exc, module_name)}, "
+                f"which is not installed: {hint}"
             ) from exc
         factory: BackendFactory = module
         return factory

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ConfigurationError
+from .._options import split_url_options
 from ._async import AsyncMemoryStore
 from ._state import MemoryState
 from ._sync import MemoryStore
@@ -13,8 +14,9 @@ __all__ = ["create_async_store", "create_store"]
 
 
 def _check(url: str, options: dict[str, Any]) -> MemoryState:
+    url, _ = split_url_options(url, (), store="memory store")
     if url.rstrip("/") not in ("memory:", "memory:/"):
-        raise ConfigurationError("the memory store takes no host or path: use 'memory://'")
+        raise ConfigurationError("the memory store takes no host, path or options: use 'memory://'")
     state = options.pop("state", None)
     if options:
         raise ConfigurationError(f"unknown memory store options: {', '.join(sorted(options))}")

@@ -19,21 +19,35 @@ except ImportError as _missing:
         "pip install 'refreshkit[redis]'"
     ) from _missing
 
+from .._options import URLOption, integer, merge_options, split_url_options, text
 from ._async import AsyncRedisStore
 from ._sync import RedisStore
 
-__all__ = ["AsyncRedisStore", "RedisStore", "create_async_store", "create_store"]
+__all__ = ["URL_OPTIONS", "AsyncRedisStore", "RedisStore", "create_async_store", "create_store"]
+
+#: What a Redis store URL may carry besides redis-py's own parameters.
+URL_OPTIONS = (URLOption("prefix", "prefix", text), URLOption("history", "history", integer(1)))
+
+
+def _options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The client's URL and every store option, from the URL's query and the keywords."""
+    client_url, from_url = split_url_options(url, URL_OPTIONS, store="Redis store")
+    return client_url, merge_options(from_url, options)
 
 
 def create_store(url: str, **options: Any) -> RedisStore:
     """A sync :class:`RedisStore` for ``url``; ``prefix=`` and client options pass through.
 
-    Raises :class:`~refreshkit.errors.ConfigurationError` for a URL that is
-    not a Redis one.
+    The URL's query may carry ``prefix`` and ``history``
+    (``redis://host:6379/0?prefix=app``); redis-py reads the rest. Raises
+    :class:`~refreshkit.errors.ConfigurationError` for a URL that is not a
+    Redis one, or an unknown option or value.
     """
-    return RedisStore(url, **options)
+    client_url, merged = _options(url, options)
+    return RedisStore(client_url, **merged)
 
 
 def create_async_store(url: str, **options: Any) -> AsyncRedisStore:
     """An async :class:`AsyncRedisStore` for ``url``; see :func:`create_store`."""
-    return AsyncRedisStore(url, **options)
+    client_url, merged = _options(url, options)
+    return AsyncRedisStore(client_url, **merged)

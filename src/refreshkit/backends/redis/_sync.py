@@ -24,6 +24,7 @@ from redis.exceptions import NoScriptError
 from ..._tokens import session_id_of
 from ...errors import ConfigurationError
 from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from .._options import url_option_names
 from . import _scripts
 from ._codec import (
     RETIRED_COUNT_FIELD,
@@ -53,6 +54,12 @@ DEFAULT_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
 
 def _client_for(url: str, options: dict[str, Any]) -> Redis | RedisCluster:
     """A new client for ``url``: standalone Redis, or a cluster for ``redis+cluster://``."""
+    ours = url_option_names(url)
+    if ours:
+        raise ConfigurationError(
+            f"{', '.join(sorted(ours))} in the URL: store URL options are read by create_store() "
+            "and create_store(); pass them to the store's constructor as keywords"
+        )
     options = {**DEFAULT_TIMEOUTS, **options}
     if is_cluster_url(url):
         parsed = parse_cluster_url(url)

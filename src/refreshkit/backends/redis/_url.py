@@ -50,7 +50,13 @@ def parse_cluster_url(url: str) -> ClusterURL:
     rest = url.split("://", 1)[1]
     credentials, _, hosts = rest.rpartition("@")
     hosts, _, path = hosts.partition("/")
-    hosts = hosts.split("?", 1)[0]
+    hosts, _, query = hosts.partition("?")
+    path, _, path_query = path.partition("?")
+    if query or path_query:
+        raise ConfigurationError(
+            "a Redis Cluster URL takes only refreshkit's options (prefix, history); "
+            "pass client options to the store as keywords"
+        )
     if path.strip("/") not in ("", "0"):
         raise ConfigurationError("a Redis Cluster URL has no database path (cluster uses db 0)")
     nodes = []

@@ -23,7 +23,9 @@ except ImportError as _missing:
         f"refreshkit.backends.sql needs SQLAlchemy ({_missing.name}): pip install 'refreshkit[sql]'"
     ) from _missing
 
+from .._options import merge_options, split_url_options
 from ._async import AsyncSQLStore
+from ._engines import URL_OPTIONS
 from ._sync import SQLStore
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables
 
@@ -36,6 +38,14 @@ __all__ = [
     "create_async_store",
     "create_store",
 ]
+
+
+def _options(url: str, store: type[Any], options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The driver's URL and every option, from the URL's query and the keywords."""
+    driver_url, from_url = split_url_options(url, URL_OPTIONS, store="SQL store")
+    merged = merge_options(from_url, options)
+    _check_options(store, merged)
+    return driver_url, merged
 
 
 def _check_options(store: type[Any], options: dict[str, Any]) -> None:
@@ -51,18 +61,21 @@ def _check_options(store: type[Any], options: dict[str, Any]) -> None:
 def create_store(url: str, **options: Any) -> SQLStore:
     """A sync :class:`SQLStore` for a SQLAlchemy URL (``table_prefix=``, ``create_tables=`` ...).
 
-    Raises :class:`~refreshkit.errors.ConfigurationError` for an async-only URL
-    (naming the URL to use), an unknown option or a missing driver.
+    The URL's query may carry ``prefix``, ``create_tables`` and
+    ``max_retries`` (``sqlite:///app.db?prefix=app_``); every other parameter
+    goes to the driver. Raises :class:`~refreshkit.errors.ConfigurationError`
+    for an async-only URL (naming the URL to use), an unknown option or value,
+    or a missing driver.
     """
-    _check_options(SQLStore, options)
-    return SQLStore(url, **options)
+    driver_url, merged = _options(url, SQLStore, options)
+    return SQLStore(driver_url, **merged)
 
 
 def create_async_store(url: str, **options: Any) -> AsyncSQLStore:
     """An :class:`AsyncSQLStore` for a SQLAlchemy URL; see :func:`create_store`.
 
     Raises :class:`~refreshkit.errors.ConfigurationError` for a sync-only URL
-    (naming the URL to use), an unknown option or a missing driver.
+    (naming the URL to use), an unknown option or value, or a missing driver.
     """
-    _check_options(AsyncSQLStore, options)
-    return AsyncSQLStore(url, **options)
+    driver_url, merged = _options(url, AsyncSQLStore, options)
+    return AsyncSQLStore(driver_url, **merged)

@@ -54,7 +54,7 @@ from ._engines import (
     missing_driver_hint,
     prepare_engine,
 )
-from ._errors import TransientStoreError, map_errors
+from ._errors import TransientStoreError, map_errors, missing_schema_message
 from ._rows import (
     record_from_row,
     record_params,
@@ -86,7 +86,11 @@ class AsyncSQLStore:
     own engine) or a ready ``AsyncEngine`` the application shares (left open).
     ``table_prefix`` names the tables; ``metadata`` puts them on the
     application's own ``MetaData``. ``create_tables=True`` creates missing
-    tables on first use (embedded and demo setups; use migrations otherwise).
+    tables on first use and stamps them with the newest migration, so
+    ``refreshkit db upgrade`` takes over later; the default (None) does so on
+    SQLite, a private database, and never on a shared PostgreSQL or MariaDB,
+    which the deploy migrates. Using a store whose tables are missing raises
+    ``refreshkit.SchemaMissingError`` naming the fix.
     Transient failures of ``consume`` (deadlock, serialization failure, lock
     timeout) are retried up to ``max_retries`` times. ``engine_options`` go to
     ``create_async_engine`` when the store opens the engine.
@@ -101,7 +105,7 @@ class AsyncSQLStore:
         *,
         table_prefix: str = DEFAULT_PREFIX,
         metadata: sa.MetaData | None = None,
-        create_tables: bool = False,
+        create_tables: bool | None = None,
         max_retries: int = 5,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
@@ -125,7 +129,10 @@ class AsyncSQLStore:
             else None
         )
         self._serial = AsyncSerializer(is_memory_sqlite(self._engine.url))
+        if create_tables is None:
+            create_tables = self._family == "sqlite"
         self._tables_ready = not create_tables
+        self._missing_schema = missing_schema_message(self.tables.prefix, DEFAULT_PREFIX)
         self._max_retries = max_retries
 
     @property
@@ -142,7 +149,7 @@ class AsyncSQLStore:
         """A connection for one operation, with errors mapped to StoreError."""
         if ensure_tables and not self._tables_ready:
             await self.create_tables()
-        with map_errors(operation):
+        with map_errors(operation, self._missing_schema):
             if self._autocommit is not None and mode in (_Mode.READ, _Mode.STATEMENT):
                 async with self._serial, self._autocommit.connect() as connection:
                     yield connection

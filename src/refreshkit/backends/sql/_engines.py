@@ -22,8 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from ...errors import ConfigurationError, MissingExtraError
+from .._options import URLOption, boolean, integer, text
+
+#: What a SQL store URL may carry besides the driver's own parameters.
+URL_OPTIONS = (
+    URLOption("prefix", "table_prefix", text),
+    URLOption("create_tables", "create_tables", boolean),
+    URLOption("max_retries", "max_retries", integer(0)),
+)
+#: Query parameters that are refreshkit's, never the driver's.
+_OURS = frozenset({"table_prefix", *(option.name for option in URL_OPTIONS)})
 
 __all__ = [
+    "URL_OPTIONS",
     "AsyncBackoff",
     "AsyncSchemaRunner",
     "Backoff",
@@ -92,6 +103,12 @@ def check_url(url: str | URL, flavour: type[Engine] | type[AsyncEngine]) -> URL:
     the reverse.
     """
     parsed = _parse(url)
+    ours = sorted(set(parsed.query) & _OURS)
+    if ours:
+        raise ConfigurationError(
+            f"{', '.join(ours)} in the URL: store URL options are read by create_store() and "
+            "create_async_store(); pass them to the store's constructor as keywords"
+        )
     backend = dialect_family(parsed.get_backend_name())
     if backend not in _EXTRA:
         raise ConfigurationError(
@@ -168,8 +185,9 @@ def missing_driver_hint(url: URL) -> Iterator[None]:
         yield
     except ImportError as error:
         extra = _EXTRA.get(dialect_family(url.get_backend_name()), "sql")
+        missing = error.name or url.get_driver_name()
         raise MissingExtraError(
-            f"{url.drivername} needs a driver that is not installed ({error.name}): "
+            f"{url.drivername} needs a driver that is not installed ({missing}): "
             f"pip install 'refreshkit[{extra}]'"
         ) from error
 

@@ -57,7 +57,7 @@ from ._engines import (
     missing_driver_hint,
     prepare_engine,
 )
-from ._errors import TransientStoreError, map_errors
+from ._errors import TransientStoreError, map_errors, missing_schema_message
 from ._rows import (
     record_from_row,
     record_params,
@@ -89,7 +89,11 @@ class SQLStore:
     own engine) or a ready ``Engine`` the application shares (left open).
     ``table_prefix`` names the tables; ``metadata`` puts them on the
     application's own ``MetaData``. ``create_tables=True`` creates missing
-    tables on first use (embedded and demo setups; use migrations otherwise).
+    tables on first use and stamps them with the newest migration, so
+    ``refreshkit db upgrade`` takes over later; the default (None) does so on
+    SQLite, a private database, and never on a shared PostgreSQL or MariaDB,
+    which the deploy migrates. Using a store whose tables are missing raises
+    ``refreshkit.SchemaMissingError`` naming the fix.
     Transient failures of ``consume`` (deadlock, serialization failure, lock
     timeout) are retried up to ``max_retries`` times. ``engine_options`` go to
     ``create_engine`` when the store opens the engine.
@@ -104,7 +108,7 @@ class SQLStore:
         *,
         table_prefix: str = DEFAULT_PREFIX,
         metadata: sa.MetaData | None = None,
-        create_tables: bool = False,
+        create_tables: bool | None = None,
         max_retries: int = 5,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
@@ -126,7 +130,10 @@ class SQLStore:
             else None
         )
         self._serial = Serializer(is_memory_sqlite(self._engine.url))
+        if create_tables is None:
+            create_tables = self._family == "sqlite"
         self._tables_ready = not create_tables
+        self._missing_schema = missing_schema_message(self.tables.prefix, DEFAULT_PREFIX)
         self._max_retries = max_retries
 
     @property
@@ -143,7 +150,7 @@ class SQLStore:
         """A connection for one operation, with errors mapped to StoreError."""
         if ensure_tables and not self._tables_ready:
             self.create_tables()
-        with map_errors(operation):
+        with map_errors(operation, self._missing_schema):
             if self._autocommit is not None and mode in (_Mode.READ, _Mode.STATEMENT):
                 with self._serial, self._autocommit.connect() as connection:
                     yield connection

@@ -9,7 +9,10 @@ functions directly (from a deploy script, or their own Alembic ``env.py``)::
     migrate.current("postgresql+psycopg://app@db/app")  # "0001"
 
 Each table prefix has its own version table, ``<prefix>alembic_version``, so
-refreshkit's history never mixes with the application's. Everything here is
+refreshkit's history never mixes with the application's. A URL may carry the
+store's options (``?prefix=app_``), so the store URL a deployment configures
+migrates as it is; ``table_prefix=`` defaults to the URL's ``prefix``, else
+``refreshkit_``. Everything here is
 synchronous; an async URL (``+asyncpg``, ``+aiosqlite``, ``+aiomysql``) is
 migrated through the matching sync driver.
 """
@@ -32,7 +35,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import ConfigurationError
-from ._engines import missing_driver_hint, sync_url
+from .._options import split_url_options
+from ._engines import URL_OPTIONS, missing_driver_hint, sync_url
 from ._errors import map_errors
 from .schema import DEFAULT_PREFIX, SQLTables, check_prefix
 
@@ -49,6 +53,19 @@ def _config(connection: Connection, table_prefix: str) -> Config:
     config.attributes["connection"] = connection
     config.attributes["table_prefix"] = check_prefix(table_prefix)
     return config
+
+
+def _prefixed(target: Target, table_prefix: str | None) -> tuple[Target, str]:
+    """The target without refreshkit's URL options, and the table prefix to use."""
+    if isinstance(target, str):
+        target, from_url = split_url_options(target, URL_OPTIONS, store="SQL store")
+        url_prefix = from_url.get("table_prefix")
+        if url_prefix is not None and table_prefix is not None and url_prefix != table_prefix:
+            raise ConfigurationError(
+                f"table prefix {table_prefix!r} given, but the URL says prefix={url_prefix}"
+            )
+        table_prefix = table_prefix or url_prefix
+    return target, check_prefix(table_prefix or DEFAULT_PREFIX)
 
 
 @contextmanager
@@ -78,33 +95,36 @@ def head() -> str:
     return revision
 
 
-def upgrade(target: Target, revision: str = "head", *, table_prefix: str = DEFAULT_PREFIX) -> None:
+def upgrade(target: Target, revision: str = "head", *, table_prefix: str | None = None) -> None:
     """Migrate the database at ``target`` (URL or engine) up to ``revision``.
 
     Idempotent: an up-to-date database is left alone. Raises
     :class:`~refreshkit.errors.StoreError` when the database is unreachable or
     refuses a change, and :class:`~refreshkit.errors.ConfigurationError` for
-    an unknown revision, a bad prefix or a missing driver.
+    an unknown revision, a bad prefix or URL option, or a missing driver.
     """
+    target, prefix = _prefixed(target, table_prefix)
     with _connection(target, "upgrade") as connection:
-        _run(command.upgrade, _config(connection, table_prefix), revision)
+        _run(command.upgrade, _config(connection, prefix), revision)
 
 
-def downgrade(target: Target, revision: str, *, table_prefix: str = DEFAULT_PREFIX) -> None:
+def downgrade(target: Target, revision: str, *, table_prefix: str | None = None) -> None:
     """Migrate down to ``revision`` (``"base"`` drops every refreshkit table: data is lost).
 
     Raises the same errors as :func:`upgrade`.
     """
+    target, prefix = _prefixed(target, table_prefix)
     with _connection(target, "downgrade") as connection:
-        _run(command.downgrade, _config(connection, table_prefix), revision)
+        _run(command.downgrade, _config(connection, prefix), revision)
 
 
-def current(target: Target, *, table_prefix: str = DEFAULT_PREFIX) -> str | None:
+def current(target: Target, *, table_prefix: str | None = None) -> str | None:
     """The revision the database is at, or None when refreshkit's tables were never created.
 
     Raises :class:`~refreshkit.errors.StoreError` when the database is unreachable.
     """
-    version_table = f"{check_prefix(table_prefix)}alembic_version"
+    target, prefix = _prefixed(target, table_prefix)
+    version_table = f"{prefix}alembic_version"
     with _connection(target, "current") as connection:
         context = MigrationContext.configure(connection, opts={"version_table": version_table})
         return context.get_current_revision()
