@@ -227,6 +227,19 @@ def test_purge_deletes_expired_sessions(runner: click_testing.CliRunner, databas
     assert fresh.output.strip() == "purged 0 expired session(s)"
 
 
+@pytest.mark.sqlite
+@pytest.mark.parametrize("command", [["sessions", "alice"], ["revoke", "alice"], ["purge"]])
+def test_operator_commands_never_create_a_database_at_a_mistyped_path(
+    runner: click_testing.CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    typo = tmp_path / "typo.db"
+    result = runner.invoke(cli, [*command, "--store", f"sqlite:///{typo}"])
+    assert result.exit_code == 1
+    assert f"no SQLite database at {typo}" in result.output
+    assert "refreshkit db upgrade" in result.output
+    assert not typo.exists()
+
+
 def test_operator_commands_refuse_the_memory_store(runner: click_testing.CliRunner) -> None:
     result = runner.invoke(cli, ["purge"])
     assert result.exit_code == 1

@@ -291,12 +291,32 @@ def _operator(store_url: str | None) -> Iterator[TokenManager]:
             "no store configured: pass --store URL or set REFRESHKIT_STORE_URL "
             "(memory:// holds nothing between runs)"
         )
+    _refuse_a_missing_sqlite_file(url)
     store: TokenStore = create_store(url)
     try:
         # Operator commands revoke, list and purge; they never sign, so any key will do.
         yield TokenManager(settings, keys=KeySet.generate("HS256"), store=store)
     finally:
         store.close()
+
+
+def _refuse_a_missing_sqlite_file(url: str) -> None:
+    """Operator commands read a store that exists: a mistyped SQLite path is an error.
+
+    The SQLite store creates its tables by default, which would otherwise
+    turn ``--store sqlite:///typo.db`` into a new, empty database.
+    """
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        if not Path(database).exists():
+            raise ConfigurationError(
+                f"no SQLite database at {database}: check the path, or create it "
+                f"with `refreshkit db upgrade {url}`"
+            )
 
 
 def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
