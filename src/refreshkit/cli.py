@@ -311,12 +311,12 @@ def _refuse_a_missing_sqlite_file(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        if not Path(database).exists():
-            raise ConfigurationError(
-                f"no SQLite database at {database}: check the path, or create it "
-                f"with `refreshkit db upgrade {url}`"
-            )
+    on_disk = bool(database) and database != ":memory:" and not str(database).startswith("file:")
+    if on_disk and not Path(str(database)).exists():
+        raise ConfigurationError(
+            f"no SQLite database at {database}: check the path, or create it "
+            f"with `refreshkit db upgrade {url}`"
+        )
 
 
 def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -83,6 +83,22 @@ def test_a_missing_driver_names_the_extra_to_install(url: str, extra: str) -> No
         create_store(url)
 
 
+@pytest.mark.parametrize(
+    ("url", "names"),
+    [
+        ("postgresql+nosuch://u@h/db", "no driver 'nosuch'"),
+        ("sqlite+nosuch:///x.db", "no driver 'nosuch'"),
+        ("postgresql+psycopg+x://u@h/db", "names more than one driver"),
+    ],
+)
+@pytest.mark.parametrize("factory", [create_store, create_async_store])
+def test_an_unknown_driver_is_a_configuration_error_not_a_driver_traceback(
+    url: str, names: str, factory: object
+) -> None:
+    with pytest.raises(ConfigurationError, match=names):
+        factory(url)  # type: ignore[operator]
+
+
 def test_unknown_options_and_bad_prefixes_are_configuration_errors() -> None:
     with pytest.raises(ConfigurationError, match="table_prefx"):
         create_store("sqlite://", table_prefx="x_")

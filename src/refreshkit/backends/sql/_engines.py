@@ -83,9 +83,14 @@ def dialect_family(name: str) -> str:
 
 def _parse(url: str | URL) -> URL:
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError) as error:
         raise ConfigurationError("not a SQLAlchemy database URL") from error
+    if parsed.drivername.count("+") > 1:
+        raise ConfigurationError(
+            f"not a SQLAlchemy database URL: {parsed.drivername}:// names more than one driver"
+        )
+    return parsed
 
 
 def _with_driver(url: URL, backend: str, replacement: str) -> str:
@@ -137,6 +142,14 @@ def check_url(url: str | URL, flavour: type[Engine] | type[AsyncEngine]) -> URL:
             f"{parsed.drivername} is not usable by the {flavour_name} store; "
             f"use {_with_driver(parsed, backend, replacement)}"
         )
+    try:
+        parsed.get_dialect()  # a driver refreshkit does not list may still be SQLAlchemy's
+    except sa.exc.NoSuchModuleError:
+        known = ", ".join(sorted(usable[backend]))
+        raise ConfigurationError(
+            f"SQLAlchemy knows no driver {driver!r} for {backend} (refreshkit's extras "
+            f"install: {known})"
+        ) from None
     return parsed
 
 
