@@ -331,6 +331,34 @@ class AdapterSpec:
         denied = api.request("GET", "/online-me", headers=bearer(access))
         assert_oauth_error(denied, 401, "invalid_token")
 
+    @pytest.mark.parametrize("revoked_from", [None, "laptop", "elsewhere"])
+    def test_revoking_a_device_bound_access_token_denies_it_from_any_device(
+        self, api: Api, revoked_from: str | None
+    ) -> None:
+        """Whoever holds a signed, unexpired access token may revoke it (RFC 7009 §2.1)."""
+        laptop = {"X-Device": "laptop"}
+        reply = api.request(
+            "POST",
+            "/login",
+            json_body={"username": "alice"},
+            headers={_http.DELIVERY_HEADER: "body", **laptop},
+        )
+        access = reply.json()["access_token"]
+        assert api.request("GET", "/online-me", headers={**bearer(access), **laptop}).status == 200
+        device = {"X-Device": revoked_from} if revoked_from else {}
+        revoked = api.request("POST", "/token/revoke", form={"token": access}, headers=device)
+        assert revoked.status == 200
+        denied = api.request("GET", "/online-me", headers={**bearer(access), **laptop})
+        assert_oauth_error(denied, 401, "invalid_token")
+
+    def test_revocation_needs_no_csrf_proof_even_in_cookie_mode(self, api: Api) -> None:
+        """Forcing a revocation only signs the victim out, so it is not CSRF-protected."""
+        cookies = login(api, body=False).cookie_values()
+        refresh = next(value for value in cookies.values() if value.startswith("rk_"))
+        reply = api.request("POST", "/token/revoke", form={"token": refresh})
+        assert reply.status == 200
+        assert_oauth_error(refresh_form(api, refresh), 400, "invalid_grant")
+
     # ----------------------------------------------------------------- logout
 
     def test_logout_ends_the_session_and_clears_the_cookies(self, api: Api) -> None:

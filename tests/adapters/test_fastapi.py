@@ -32,9 +32,9 @@ def memory_manager(
 
 
 def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
-    """The spec's test app: /login, /me, /admin, /online-me."""
+    """The spec's test app: /login, /me, /admin, /online-me; the device is ``X-Device``."""
     app = FastAPI()
-    kit = RefreshKit(manager)
+    kit = RefreshKit(manager, device=lambda request: request.headers.get("X-Device"))
     kit.install(app)
 
     @app.post("/login")

@@ -18,6 +18,7 @@ from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkze
 
 pytest.importorskip("flask")
 from flask import Flask, request
+from flask import request as flask_request
 
 from refreshkit.adapters.flask import RefreshKit, current_claims, require_access
 
@@ -74,7 +75,8 @@ def make_api(
             settings = Settings(cookie_mode=True).replace(**overrides)
             store = FailingStore(state, outage)
             manager = TokenManager(settings, keys=keys, store=store, clock=clock)
-            app = build_app(RefreshKit(manager=manager))
+            device = lambda: flask_request.headers.get("X-Device")  # noqa: E731
+            app = build_app(RefreshKit(manager=manager, device=device))
             if request.param == "test-client":
                 return FlaskClientApi(app.test_client(use_cookies=False))
             url = stack.enter_context(werkzeug_server(app))

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import MissingExtraError, RefreshKitError, TokenError
+from ..errors import MissingExtraError, RefreshKitError
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -316,7 +316,7 @@ class RefreshKit:
                 if _http.revocation_target(parsed) == "refresh_token":
                     await self.manager.revoke(parsed.token)
                 else:
-                    await self._revoke_access_token(parsed.token)
+                    await self.manager.revoke_access_token(parsed.token)
             except RefreshKitError as exc:
                 return render(_http.token_error_response(exc))
             return render(_http.revocation_response())
@@ -364,14 +364,6 @@ class RefreshKit:
             return render(_http.jwks_response(self.manager.keys.jwks()))
 
         return router
-
-    async def _revoke_access_token(self, token: str) -> None:
-        """Deny a still-valid access token; an invalid or expired one needs nothing."""
-        try:
-            claims = self.manager.verify_access(token)
-        except TokenError:
-            return
-        await self.manager.revoke_access(claims.jti, claims.expires)
 
 
 async def _fields(request: Request) -> dict[str, str]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
-from ..errors import ConfigurationError, MissingExtraError, RefreshKitError, TokenError
+from ..errors import ConfigurationError, MissingExtraError, RefreshKitError
 
 try:
     from flask import Blueprint, Flask, Response, current_app, g, request
@@ -252,19 +252,10 @@ def revoke_token() -> Response:
         if _http.revocation_target(parsed) == "refresh_token":
             manager.revoke(parsed.token)
         else:
-            _revoke_access_token(manager, parsed.token)
+            manager.revoke_access_token(parsed.token)
     except RefreshKitError as exc:
         return render(_http.token_error_response(exc))
     return render(_http.revocation_response())
-
-
-def _revoke_access_token(manager: TokenManager, token: str) -> None:
-    """Deny a still-valid access token; an invalid or expired one needs nothing."""
-    try:
-        claims = manager.verify_access(token)
-    except TokenError:
-        return
-    manager.revoke_access(claims.jti, claims.expires)
 
 
 @require_access
