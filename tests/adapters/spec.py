@@ -27,6 +27,9 @@ from .support import OUTAGE_RETRY_AFTER, Api, Outage, Reply
 
 MakeApi = Callable[..., Api]
 
+#: RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
 
 def login(api: Api, user: str = "alice", *, scope: str | None = None, body: bool = True) -> Reply:
     payload: dict[str, Any] = {"username": user}
@@ -58,6 +61,7 @@ def assert_no_store(reply: Reply) -> None:
 def assert_oauth_error(reply: Reply, status: int, error: str) -> None:
     assert reply.status == status, reply.text
     assert reply.json()["error"] == error
+    assert set(reply.json().get("error_description", "")) <= DESCRIPTION_CHARS
     assert_no_store(reply)
 
 
@@ -108,6 +112,13 @@ class AdapterSpec:
         assert reply.status == 401
         assert reply.header("WWW-Authenticate") == 'Bearer realm="refreshkit"'
 
+    def test_no_credentials_carry_no_error_code_in_the_body_either(self, api: Api) -> None:
+        """RFC 6750 §3.1: a request without authentication gets no error code."""
+        reply = api.request("GET", "/me")
+        assert reply.status == 401
+        assert "error" not in reply.json()
+        assert_no_store(reply)
+
     def test_another_auth_scheme_counts_as_no_credentials(self, api: Api) -> None:
         reply = api.request("GET", "/me", headers={"Authorization": "Basic YWxpY2U6cHc="})
         assert reply.status == 401
@@ -136,6 +147,17 @@ class AdapterSpec:
 
     def test_a_malformed_bearer_header_answers_400_invalid_request(self, api: Api) -> None:
         reply = api.request("GET", "/me", headers={"Authorization": "Bearer two tokens"})
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize("other", ["bearer", "Basic YWxpY2U6cHc="])
+    @pytest.mark.parametrize("bearer_first", [True, False])
+    def test_two_authorization_headers_answer_400_invalid_request(
+        self, api: Api, other: str, bearer_first: bool
+    ) -> None:
+        access = login(api).json()["access_token"]
+        second = f"Bearer {access}" if other == "bearer" else other
+        pair = [("Authorization", f"Bearer {access}"), ("Authorization", second)]
+        reply = api.request("GET", "/me", headers=pair if bearer_first else pair[::-1])
         assert_oauth_error(reply, 400, "invalid_request")
 
     def test_a_missing_scope_answers_403_insufficient_scope(self, api: Api) -> None:
@@ -226,6 +248,68 @@ class AdapterSpec:
             "POST", "/token/refresh", content=raw, headers={"Content-Type": content_type}
         )
         assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+    def test_a_deeply_nested_json_body_answers_invalid_request(
+        self, api: Api, route: str, opener: bytes
+    ) -> None:
+        raw = opener * (_http.MAX_BODY_BYTES // len(opener))
+        reply = api.request(
+            "POST", route, content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize(
+        ("route", "name"), [("/token/refresh", "refresh_token"), ("/token/revoke", "token")]
+    )
+    def test_duplicate_json_keys_are_refused_like_duplicate_form_parameters(
+        self, api: Api, route: str, name: str
+    ) -> None:
+        refresh = login(api).json()["refresh_token"]
+        raw = f'{{"grant_type": "refresh_token", "{name}": "rk_a.b", "{name}": "{refresh}"}}'
+        reply = api.request(
+            "POST", route, content=raw.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+        assert refresh_form(api, refresh).status == 200  # the last value was not used either
+
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    def test_a_body_over_the_size_cap_answers_invalid_request(self, api: Api, route: str) -> None:
+        raw = b"token=rk_a.b&pad=" + b"x" * _http.MAX_BODY_BYTES
+        reply = api.request(
+            "POST",
+            route,
+            content=raw,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+        assert "too large" in reply.json()["error_description"]
+
+    @pytest.mark.parametrize("as_json", [False, True])
+    def test_an_empty_grant_type_counts_as_missing(self, api: Api, as_json: bool) -> None:
+        """RFC 6749 §3.2: a parameter without a value is treated as omitted."""
+        refresh = login(api).json()["refresh_token"]
+        fields = {"grant_type": "", "refresh_token": refresh}
+        if as_json:
+            reply = api.request("POST", "/token/refresh", json_body=fields)
+        else:
+            reply = api.request("POST", "/token/refresh", form=fields)
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    @pytest.mark.parametrize(
+        ("content_type", "raw"),
+        [
+            ("application/x-www-form-urlencoded", b"%22%5C%0A%C3%A9=1&%22%5C%0A%C3%A9=2"),
+            ("application/json", b'{"\\"\\\\\\n\\u00e9": "1", "\\"\\\\\\n\\u00e9": "2"}'),
+        ],
+    )
+    def test_error_descriptions_never_echo_text_outside_the_rfc6749_character_set(
+        self, api: Api, route: str, content_type: str, raw: bytes
+    ) -> None:
+        reply = api.request("POST", route, content=raw, headers={"Content-Type": content_type})
+        assert_oauth_error(reply, 400, "invalid_request")  # checks the character set
 
     def test_body_tokens_are_refused_when_body_mode_is_off(self, make_api: MakeApi) -> None:
         api = make_api(body_mode=False)

@@ -37,6 +37,29 @@ def test_an_oversized_body_is_refused_before_parsing() -> None:
         _http.parse_fields("application/json", b" " * (_http.MAX_BODY_BYTES + 1))
 
 
+@pytest.mark.parametrize("declared", [str(_http.MAX_BODY_BYTES + 1), "10" * 20])
+def test_a_declared_content_length_over_the_cap_is_refused_before_reading(declared: str) -> None:
+    with pytest.raises(_http.BadRequestError, match="too large"):
+        _http.CappedBody(declared)
+
+
+@pytest.mark.parametrize("declared", ["-1", "12a", "1e3", "\u0661"])
+def test_a_malformed_content_length_is_a_bad_request(declared: str) -> None:
+    with pytest.raises(_http.BadRequestError, match="Content-Length"):
+        _http.CappedBody(declared)
+
+
+def test_a_body_without_content_length_is_refused_at_the_first_chunk_past_the_cap() -> None:
+    body = _http.CappedBody(None)
+    body.feed(b"a" * _http.MAX_BODY_BYTES)
+    assert body.read_size() == 1  # one byte more is enough to tell
+    with pytest.raises(_http.BadRequestError, match="too large"):
+        body.feed(b"a")
+    exact = _http.CappedBody(str(_http.MAX_BODY_BYTES))
+    exact.feed(b"b" * _http.MAX_BODY_BYTES)
+    assert exact.value() == b"b" * _http.MAX_BODY_BYTES
+
+
 @pytest.mark.parametrize(
     ("header", "token"),
     [
@@ -53,10 +76,27 @@ def test_bearer_credentials_are_read_from_the_authorization_header(
     assert _http.bearer_token(header) == token
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer a b"])
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer a b", "Bearer a,Bearer b", "Bearer a, Basic b", 'Bearer a"b']
+)
 def test_a_malformed_bearer_header_is_a_bad_request(header: str) -> None:
     with pytest.raises(_http.BadRequestError):
         _http.bearer_token(header)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["Bearer a", "Bearer a"], ["Basic YTpi", "Bearer a"], ["Basic YTpi,Bearer a"]],
+)
+def test_more_than_one_authorization_header_is_a_bad_request(values: list[str]) -> None:
+    """Kept apart (ASGI) or joined with a comma (WSGI): refused either way."""
+    joined = ",".join(values)
+    with pytest.raises(_http.BadRequestError, match="more than one"):
+        _http.bearer_token(values if len(values) > 1 else joined)
+
+
+def test_another_scheme_with_commas_is_still_no_bearer_credentials() -> None:
+    assert _http.bearer_token(['Digest username="a", realm="b"']) is None
 
 
 def test_the_refresh_cookie_has_every_safe_attribute() -> None:

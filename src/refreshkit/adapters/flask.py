@@ -162,7 +162,7 @@ def _authenticate(scopes: tuple[str, ...], online: bool | None) -> None:
     """Verify the request's access token into ``g``, or raise :class:`AccessRefusedError`."""
     state = _state()
     try:
-        token = _http.bearer_token(request.headers.get("Authorization"))
+        token = _http.bearer_token(request.headers.getlist("Authorization"))
         if token is None:
             raise AccessRefusedError(_http.access_error_response(None, realm=state.realm))
         check_online = state.online if online is None else online
@@ -229,7 +229,12 @@ def _headers() -> dict[str, str]:
 
 
 def _fields() -> dict[str, str]:
-    return _http.parse_fields(request.content_type, request.get_data(cache=True))
+    """The token request's parameters, read no further than the size cap."""
+    body = _http.CappedBody(request.headers.get("Content-Length"))
+    stream = request.stream
+    while chunk := stream.read(body.read_size()):
+        body.feed(chunk)
+    return _http.parse_fields(request.content_type, body.value())
 
 
 def refresh_token() -> Response:
