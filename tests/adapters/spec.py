@@ -27,6 +27,10 @@ from .support import OUTAGE_RETRY_AFTER, Api, Outage, Reply
 
 MakeApi = Callable[..., Api]
 
+#: The default cookie names as sent over HTTPS: the path-scoped refresh cookie
+#: can only be ``__Secure-``; the CSRF cookie (Path=/, host-only) is ``__Host-``.
+REFRESH_COOKIE = "__Secure-refresh_token"
+CSRF_COOKIE = "__Host-refresh_csrf"
 #: RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
 DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -89,15 +93,57 @@ class AdapterSpec:
         reply = login(api, body=False)
         assert "refresh_token" not in reply.json()
         cookies = reply.set_cookies()
-        refresh_cookie = cookies["refresh_token"]
+        refresh_cookie = cookies[REFRESH_COOKIE]
         assert "; HttpOnly" in refresh_cookie
         assert "; Secure" in refresh_cookie
         assert "; SameSite=Strict" in refresh_cookie
         assert "; Path=/token/refresh" in refresh_cookie
-        assert reply.cookie_values()["refresh_token"].startswith("rk_")
-        csrf_cookie = cookies["refresh_csrf"]
+        assert reply.cookie_values()[REFRESH_COOKIE].startswith("rk_")
+        csrf_cookie = cookies[CSRF_COOKIE]
         assert "HttpOnly" not in csrf_cookie  # the page's script must read it
         assert "; Path=/;" in csrf_cookie
+
+    def test_default_cookie_names_carry_the_strongest_prefix_their_attributes_allow(
+        self, api: Api
+    ) -> None:
+        cookies = login(api, body=False).set_cookies()
+        assert set(cookies) == {REFRESH_COOKIE, CSRF_COOKIE}
+        # __Host- needs Secure, no Domain and Path=/ (RFC 6265bis §4.1.3.2).
+        assert "Domain=" not in cookies[CSRF_COOKIE]
+        assert "; Secure" in cookies[CSRF_COOKIE]
+        # The refresh cookie's Path is the refresh endpoint: __Secure- is the most it can be.
+        assert "; Secure" in cookies[REFRESH_COOKIE]
+
+    def test_an_unprefixed_refresh_cookie_is_not_read_once_names_are_prefixed(
+        self, api: Api
+    ) -> None:
+        """A sibling subdomain can toss ``refresh_token``; it can never set ``__Host-``."""
+        cookies = login(api, body=False).cookie_values()
+        token, csrf = cookies[REFRESH_COOKIE], cookies[CSRF_COOKIE]
+        tossed = {"refresh_token": token, "refresh_csrf": csrf}
+        reply = api.request(
+            "POST", "/token/refresh", cookies=tossed, headers={"X-CSRF-Token": csrf}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_without_secure_the_default_cookie_names_drop_their_prefix(
+        self, make_api: MakeApi
+    ) -> None:
+        """Browsers drop a prefixed cookie that lacks Secure, so plain-HTTP dev gets bare names."""
+        api = make_api(cookie_secure=False)
+        reply = login(api, body=False)
+        cookies = reply.set_cookies()
+        assert set(cookies) == {"refresh_token", "refresh_csrf"}
+        assert "Secure" not in cookies["refresh_token"]
+        values = reply.cookie_values()
+        refreshed = api.request(
+            "POST",
+            "/token/refresh",
+            cookies=values,
+            headers={"X-CSRF-Token": values["refresh_csrf"]},
+        )
+        assert refreshed.status == 200, refreshed.text
+        assert set(refreshed.set_cookies()) == {"refresh_token", "refresh_csrf"}
 
     # -------------------------------------------------------- protected routes
 
@@ -325,13 +371,13 @@ class AdapterSpec:
             "POST",
             "/token/refresh",
             cookies=cookies,
-            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+            headers={"X-CSRF-Token": cookies[CSRF_COOKIE]},
         )
         assert reply.status == 200, reply.text
         assert "refresh_token" not in reply.json()
         rotated = reply.cookie_values()
-        assert rotated["refresh_token"] != cookies["refresh_token"]
-        assert rotated["refresh_csrf"] != cookies["refresh_csrf"]
+        assert rotated[REFRESH_COOKIE] != cookies[REFRESH_COOKIE]
+        assert rotated[CSRF_COOKIE] != cookies[CSRF_COOKIE]
         assert_no_store(reply)
 
     def test_cookie_refresh_without_the_csrf_header_is_refused_and_consumes_nothing(
@@ -345,13 +391,13 @@ class AdapterSpec:
             "POST",
             "/token/refresh",
             cookies=cookies,
-            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+            headers={"X-CSRF-Token": cookies[CSRF_COOKIE]},
         )
         assert accepted.status == 200
 
     def test_a_planted_csrf_pair_not_bound_to_the_refresh_token_is_refused(self, api: Api) -> None:
         cookies = login(api, body=False).cookie_values()
-        planted = {**cookies, "refresh_csrf": "attacker-chosen"}
+        planted = {**cookies, CSRF_COOKIE: "attacker-chosen"}
         reply = api.request(
             "POST", "/token/refresh", cookies=planted, headers={"X-CSRF-Token": "attacker-chosen"}
         )
@@ -360,7 +406,7 @@ class AdapterSpec:
     def test_header_csrf_mode_needs_only_the_custom_header(self, make_api: MakeApi) -> None:
         api = make_api(csrf_protection="header", body_mode=False)
         login_reply = login(api, body=False)
-        assert set(login_reply.set_cookies()) == {"refresh_token"}
+        assert set(login_reply.set_cookies()) == {REFRESH_COOKIE}
         cookies = login_reply.cookie_values()
         refused = api.request("POST", "/token/refresh", cookies=cookies)
         assert_oauth_error(refused, 400, "invalid_request")
@@ -375,7 +421,7 @@ class AdapterSpec:
         reply = api.request(
             "POST",
             "/token/refresh",
-            cookies={"refresh_token": refresh},
+            cookies={REFRESH_COOKIE: refresh},
             headers={"X-CSRF-Token": _http.csrf_token_for(refresh)},
         )
         assert_oauth_error(reply, 400, "invalid_request")
@@ -450,9 +496,9 @@ class AdapterSpec:
         reply = api.request("POST", "/logout", headers=bearer(tokens["access_token"]))
         assert reply.status == 204
         cleared = reply.set_cookies()
-        assert "Max-Age=0" in cleared["refresh_token"]
-        assert "Path=/token/refresh" in cleared["refresh_token"]
-        assert "Max-Age=0" in cleared["refresh_csrf"]
+        assert "Max-Age=0" in cleared[REFRESH_COOKIE]
+        assert "Path=/token/refresh" in cleared[REFRESH_COOKIE]
+        assert "Max-Age=0" in cleared[CSRF_COOKIE]
         assert_oauth_error(refresh_form(api, tokens["refresh_token"]), 400, "invalid_grant")
         online = api.request("GET", "/online-me", headers=bearer(tokens["access_token"]))
         assert online.status == 401

@@ -13,6 +13,7 @@ import pytest
 from refreshkit import AccessClaims, AsyncTokenManager, FrozenClock, KeySet, Settings
 from refreshkit.adapters import _http
 from refreshkit.backends.memory._state import MemoryState
+from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .support import Api, FailingAsyncStore, HttpxApi, Outage, uvicorn_server
@@ -247,3 +248,9 @@ def test_openapi_describes_a_401_without_a_required_error_code(openapi: dict[str
     ref = openapi["paths"]["/me"]["get"]["responses"]["401"]["content"]["application/json"]
     name = ref["schema"]["$ref"].rsplit("/", 1)[1]
     assert "error" not in openapi["components"]["schemas"][name].get("required", [])
+
+
+def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_construction(keys: KeySet) -> None:
+    manager = memory_manager(keys, cookie_mode=True, cookie_name="__Host-refresh")
+    with pytest.raises(ConfigurationError, match="__Host-"):
+        RefreshKit(manager)

@@ -210,3 +210,15 @@ def test_a_declared_content_length_over_the_cap_is_refused_before_any_read(
     status, taken = post_counting(app, route, declare_length=True)
     assert status == 400
     assert taken == 0
+
+
+def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_init(keys: KeySet) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        REFRESHKIT_COOKIE_MODE=True,
+        REFRESHKIT_COOKIE_SECURE=False,
+        REFRESHKIT_CSRF_COOKIE_NAME="__Host-csrf",
+        REFRESHKIT_STORE_URL="memory://",
+    )
+    with pytest.raises(ConfigurationError, match="cookie_secure"):
+        RefreshKit(app, keys=keys)

@@ -99,11 +99,49 @@ def test_another_scheme_with_commas_is_still_no_bearer_credentials() -> None:
     assert _http.bearer_token(['Digest username="a", realm="b"']) is None
 
 
+@pytest.mark.parametrize(
+    ("overrides", "refresh", "csrf"),
+    [
+        ({}, "__Secure-refresh_token", "__Host-refresh_csrf"),
+        ({"cookie_domain": "example.com"}, "__Secure-refresh_token", "__Secure-refresh_csrf"),
+        ({"cookie_secure": False}, "refresh_token", "refresh_csrf"),
+        ({"cookie_name": "rt", "csrf_cookie_name": "rt_csrf"}, "rt", "rt_csrf"),
+        ({"cookie_name": "__Secure-rt", "csrf_cookie_name": "__Host-c"}, "__Secure-rt", "__Host-c"),
+    ],
+)
+def test_default_cookie_names_get_the_prefix_their_attributes_allow(
+    overrides: dict[str, object], refresh: str, csrf: str
+) -> None:
+    settings = Settings(cookie_mode=True, **overrides)  # type: ignore[arg-type]
+    _http.check_cookie_names(settings)
+    cookies = _http._cookies_for("rk_a.b", NOW + timedelta(days=1), NOW, settings)
+    assert [c.name for c in cookies] == [refresh, csrf]
+    assert _http.refresh_cookie_name(settings) == refresh
+    assert _http.csrf_cookie_name(settings) == csrf
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"cookie_name": "__Host-rt"},  # its Path is the refresh endpoint, never /
+        {"csrf_cookie_name": "__host-c", "cookie_domain": "example.com"},
+        {"csrf_cookie_name": "__Secure-c", "cookie_secure": False},
+    ],
+)
+def test_a_prefixed_cookie_name_its_attributes_break_is_a_configuration_error(
+    overrides: dict[str, object],
+) -> None:
+    """Browsers would drop such a cookie without a word: fail at start instead."""
+    settings = Settings(cookie_mode=True, **overrides)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="cookie"):
+        _http.check_cookie_names(settings)
+
+
 def test_the_refresh_cookie_has_every_safe_attribute() -> None:
     settings = Settings(cookie_mode=True, url_prefix="/auth", cookie_domain="example.com")
     pair_cookie = _http._cookies_for("rk_a.b", NOW + timedelta(days=14), NOW, settings)[0]
     assert pair_cookie.header_value() == (
-        "refresh_token=rk_a.b; Path=/auth/token/refresh; Max-Age=1209600; "
+        "__Secure-refresh_token=rk_a.b; Path=/auth/token/refresh; Max-Age=1209600; "
         "Domain=example.com; HttpOnly; Secure; SameSite=Strict"
     )
 

@@ -45,7 +45,9 @@ __all__ = [
     "TokenDelivery",
     "access_error_response",
     "bearer_token",
+    "check_cookie_names",
     "choose_delivery",
+    "csrf_cookie_name",
     "csrf_token_for",
     "jwks_response",
     "logout_response",
@@ -55,6 +57,7 @@ __all__ = [
     "parse_fields",
     "read_refresh_request",
     "read_revocation_request",
+    "refresh_cookie_name",
     "refresh_cookie_path",
     "revocation_response",
     "revocation_target",
@@ -78,6 +81,9 @@ MAX_BODY_BYTES = 16 * 1024
 _CSRF_CONTEXT = b"refreshkit-csrf\x00"
 #: RFC 6750 §2.1 ``b64token``: the only shape of bearer credentials.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: Cookie name prefixes (RFC 6265bis §4.1.3): browsers hold cookies named so to
+#: their attributes, so a sibling subdomain or plain-HTTP page cannot plant them.
+_HOST_PREFIX, _SECURE_PREFIX = "__Host-", "__Secure-"
 
 TokenDelivery = Literal["cookie", "body"]
 
@@ -290,10 +296,10 @@ def read_refresh_request(
         if not token:
             raise BadRequestError("empty refresh_token")
         return RefreshRequest(token, "body")
-    if settings.cookie_mode and cookies.get(settings.cookie_name):
-        token = cookies[settings.cookie_name]
-        check_csrf(token, cookies, headers, settings)
-        return RefreshRequest(token, "cookie")
+    cookie_token = cookies.get(refresh_cookie_name(settings)) if settings.cookie_mode else None
+    if cookie_token:
+        check_csrf(cookie_token, cookies, headers, settings)
+        return RefreshRequest(cookie_token, "cookie")
     raise BadRequestError("missing refresh_token")
 
 
@@ -400,7 +406,7 @@ def check_csrf(
     if settings.csrf_protection == "header":
         return
     expected = csrf_token_for(refresh_token).encode("ascii")
-    cookie_value = cookies.get(settings.csrf_cookie_name, "").encode("utf-8", "replace")
+    cookie_value = cookies.get(csrf_cookie_name(settings), "").encode("utf-8", "replace")
     header_ok = hmac.compare_digest(presented.encode("utf-8", "replace"), expected)
     cookie_ok = hmac.compare_digest(cookie_value, expected)
     if not (header_ok and cookie_ok):
@@ -415,6 +421,65 @@ def refresh_cookie_path(settings: Settings) -> str:
     return f"{settings.url_prefix}/token/refresh"
 
 
+_DEFAULT_NAMES = {
+    "cookie_name": Settings.__dataclass_fields__["cookie_name"].default,
+    "csrf_cookie_name": Settings.__dataclass_fields__["csrf_cookie_name"].default,
+}
+
+
+def _cookie_name(setting: str, path: str, settings: Settings) -> str:
+    """A cookie's name as sent: a default name gets the strongest prefix its attributes allow.
+
+    ``__Host-`` needs ``Secure``, no ``Domain`` and ``Path=/``; ``__Secure-``
+    needs ``Secure``. Without ``Secure`` (plain-HTTP development) browsers
+    drop prefixed cookies, so the default name goes bare. A name the
+    application chose is sent exactly as given.
+    """
+    name: str = getattr(settings, setting)
+    if name != _DEFAULT_NAMES[setting] or not settings.cookie_secure:
+        return name
+    if not settings.cookie_domain and path == "/":
+        return _HOST_PREFIX + name
+    return _SECURE_PREFIX + name
+
+
+def refresh_cookie_name(settings: Settings) -> str:
+    """The refresh cookie's name: ``__Secure-refresh_token`` by default over HTTPS.
+
+    Never ``__Host-``: that prefix requires ``Path=/``, which would send the
+    refresh token with every request to the site.
+    """
+    return _cookie_name("cookie_name", refresh_cookie_path(settings), settings)
+
+
+def csrf_cookie_name(settings: Settings) -> str:
+    """The double-submit CSRF cookie's name: ``__Host-refresh_csrf`` by default over HTTPS."""
+    return _cookie_name("csrf_cookie_name", "/", settings)
+
+
+def check_cookie_names(settings: Settings) -> None:
+    """Refuse cookie names that browsers would silently drop (RFC 6265bis §4.1.3).
+
+    A name the application gave a ``__Host-`` or ``__Secure-`` prefix must
+    have the attributes that prefix demands. Adapters call this when they
+    are built. Raises :class:`~refreshkit.errors.ConfigurationError`.
+    """
+    if not settings.cookie_mode:
+        return
+    cookies = [(refresh_cookie_name(settings), refresh_cookie_path(settings), "cookie_name")]
+    if settings.csrf_protection == "double_submit":
+        cookies.append((csrf_cookie_name(settings), "/", "csrf_cookie_name"))
+    for name, path, setting in cookies:
+        lowered = name.lower()
+        host = lowered.startswith(_HOST_PREFIX.lower())
+        if (host or lowered.startswith(_SECURE_PREFIX.lower())) and not settings.cookie_secure:
+            raise ConfigurationError(f"{setting}: a prefixed cookie name requires cookie_secure")
+        if host and (settings.cookie_domain or path != "/"):
+            raise ConfigurationError(
+                f"{setting}: a __Host- cookie must have Path=/ and no cookie_domain"
+            )
+
+
 def _cookies_for(
     refresh_token: str | None, expires_at: datetime | None, now: datetime, settings: Settings
 ) -> tuple[Cookie, ...]:
@@ -424,7 +489,7 @@ def _cookies_for(
         max_age = max(0, int((expires_at - now).total_seconds()))
         value, csrf_value = refresh_token, csrf_token_for(refresh_token)
     refresh = Cookie(
-        name=settings.cookie_name,
+        name=refresh_cookie_name(settings),
         value=value,
         path=refresh_cookie_path(settings),
         max_age=max_age,
@@ -436,7 +501,7 @@ def _cookies_for(
     if settings.csrf_protection != "double_submit":
         return (refresh,)
     csrf = Cookie(
-        name=settings.csrf_cookie_name,
+        name=csrf_cookie_name(settings),
         value=csrf_value,
         path="/",
         max_age=max_age,

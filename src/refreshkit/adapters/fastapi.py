@@ -178,6 +178,7 @@ class RefreshKit:
         self.online = online
         self.realm = realm
         self._device = device
+        _http.check_cookie_names(self.settings)
         self.bearer: HTTPBearer = HTTPBearer(
             auto_error=False,
             scheme_name="BearerAccessToken",

@@ -125,6 +125,7 @@ class RefreshKit:
         if manager is None:
             settings = Settings.from_mapping(app.config, prefix="REFRESHKIT_")
             manager = TokenManager(settings, keys=self._keys)
+        _http.check_cookie_names(manager.settings)
         app.extensions[EXTENSION_KEY] = _AppState(manager, self._online, self._realm, self._device)
         app.register_blueprint(_blueprint(manager.settings))
         app.register_error_handler(RefreshKitError, _render_error)
