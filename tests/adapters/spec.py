@@ -27,6 +27,13 @@ from .support import OUTAGE_RETRY_AFTER, Api, Outage, Reply
 
 MakeApi = Callable[..., Api]
 
+#: The default cookie names as sent over HTTPS: the path-scoped refresh cookie
+#: can only be ``__Secure-``; the CSRF cookie (Path=/, host-only) is ``__Host-``.
+REFRESH_COOKIE = "__Secure-refresh_token"
+CSRF_COOKIE = "__Host-refresh_csrf"
+#: RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
 
 def login(api: Api, user: str = "alice", *, scope: str | None = None, body: bool = True) -> Reply:
     payload: dict[str, Any] = {"username": user}
@@ -58,6 +65,7 @@ def assert_no_store(reply: Reply) -> None:
 def assert_oauth_error(reply: Reply, status: int, error: str) -> None:
     assert reply.status == status, reply.text
     assert reply.json()["error"] == error
+    assert set(reply.json().get("error_description", "")) <= DESCRIPTION_CHARS
     assert_no_store(reply)
 
 
@@ -85,15 +93,57 @@ class AdapterSpec:
         reply = login(api, body=False)
         assert "refresh_token" not in reply.json()
         cookies = reply.set_cookies()
-        refresh_cookie = cookies["refresh_token"]
+        refresh_cookie = cookies[REFRESH_COOKIE]
         assert "; HttpOnly" in refresh_cookie
         assert "; Secure" in refresh_cookie
         assert "; SameSite=Strict" in refresh_cookie
         assert "; Path=/token/refresh" in refresh_cookie
-        assert reply.cookie_values()["refresh_token"].startswith("rk_")
-        csrf_cookie = cookies["refresh_csrf"]
+        assert reply.cookie_values()[REFRESH_COOKIE].startswith("rk_")
+        csrf_cookie = cookies[CSRF_COOKIE]
         assert "HttpOnly" not in csrf_cookie  # the page's script must read it
         assert "; Path=/;" in csrf_cookie
+
+    def test_default_cookie_names_carry_the_strongest_prefix_their_attributes_allow(
+        self, api: Api
+    ) -> None:
+        cookies = login(api, body=False).set_cookies()
+        assert set(cookies) == {REFRESH_COOKIE, CSRF_COOKIE}
+        # __Host- needs Secure, no Domain and Path=/ (RFC 6265bis §4.1.3.2).
+        assert "Domain=" not in cookies[CSRF_COOKIE]
+        assert "; Secure" in cookies[CSRF_COOKIE]
+        # The refresh cookie's Path is the refresh endpoint: __Secure- is the most it can be.
+        assert "; Secure" in cookies[REFRESH_COOKIE]
+
+    def test_an_unprefixed_refresh_cookie_is_not_read_once_names_are_prefixed(
+        self, api: Api
+    ) -> None:
+        """A sibling subdomain can toss ``refresh_token``; it can never set ``__Host-``."""
+        cookies = login(api, body=False).cookie_values()
+        token, csrf = cookies[REFRESH_COOKIE], cookies[CSRF_COOKIE]
+        tossed = {"refresh_token": token, "refresh_csrf": csrf}
+        reply = api.request(
+            "POST", "/token/refresh", cookies=tossed, headers={"X-CSRF-Token": csrf}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    def test_without_secure_the_default_cookie_names_drop_their_prefix(
+        self, make_api: MakeApi
+    ) -> None:
+        """Browsers drop a prefixed cookie that lacks Secure, so plain-HTTP dev gets bare names."""
+        api = make_api(cookie_secure=False)
+        reply = login(api, body=False)
+        cookies = reply.set_cookies()
+        assert set(cookies) == {"refresh_token", "refresh_csrf"}
+        assert "Secure" not in cookies["refresh_token"]
+        values = reply.cookie_values()
+        refreshed = api.request(
+            "POST",
+            "/token/refresh",
+            cookies=values,
+            headers={"X-CSRF-Token": values["refresh_csrf"]},
+        )
+        assert refreshed.status == 200, refreshed.text
+        assert set(refreshed.set_cookies()) == {"refresh_token", "refresh_csrf"}
 
     # -------------------------------------------------------- protected routes
 
@@ -107,6 +157,13 @@ class AdapterSpec:
         reply = api.request("GET", "/me")
         assert reply.status == 401
         assert reply.header("WWW-Authenticate") == 'Bearer realm="refreshkit"'
+
+    def test_no_credentials_carry_no_error_code_in_the_body_either(self, api: Api) -> None:
+        """RFC 6750 §3.1: a request without authentication gets no error code."""
+        reply = api.request("GET", "/me")
+        assert reply.status == 401
+        assert "error" not in reply.json()
+        assert_no_store(reply)
 
     def test_another_auth_scheme_counts_as_no_credentials(self, api: Api) -> None:
         reply = api.request("GET", "/me", headers={"Authorization": "Basic YWxpY2U6cHc="})
@@ -136,6 +193,17 @@ class AdapterSpec:
 
     def test_a_malformed_bearer_header_answers_400_invalid_request(self, api: Api) -> None:
         reply = api.request("GET", "/me", headers={"Authorization": "Bearer two tokens"})
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize("other", ["bearer", "Basic YWxpY2U6cHc="])
+    @pytest.mark.parametrize("bearer_first", [True, False])
+    def test_two_authorization_headers_answer_400_invalid_request(
+        self, api: Api, other: str, bearer_first: bool
+    ) -> None:
+        access = login(api).json()["access_token"]
+        second = f"Bearer {access}" if other == "bearer" else other
+        pair = [("Authorization", f"Bearer {access}"), ("Authorization", second)]
+        reply = api.request("GET", "/me", headers=pair if bearer_first else pair[::-1])
         assert_oauth_error(reply, 400, "invalid_request")
 
     def test_a_missing_scope_answers_403_insufficient_scope(self, api: Api) -> None:
@@ -227,6 +295,68 @@ class AdapterSpec:
         )
         assert_oauth_error(reply, 400, "invalid_request")
 
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+    def test_a_deeply_nested_json_body_answers_invalid_request(
+        self, api: Api, route: str, opener: bytes
+    ) -> None:
+        raw = opener * (_http.MAX_BODY_BYTES // len(opener))
+        reply = api.request(
+            "POST", route, content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize(
+        ("route", "name"), [("/token/refresh", "refresh_token"), ("/token/revoke", "token")]
+    )
+    def test_duplicate_json_keys_are_refused_like_duplicate_form_parameters(
+        self, api: Api, route: str, name: str
+    ) -> None:
+        refresh = login(api).json()["refresh_token"]
+        raw = f'{{"grant_type": "refresh_token", "{name}": "rk_a.b", "{name}": "{refresh}"}}'
+        reply = api.request(
+            "POST", route, content=raw.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+        assert refresh_form(api, refresh).status == 200  # the last value was not used either
+
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    def test_a_body_over_the_size_cap_answers_invalid_request(self, api: Api, route: str) -> None:
+        raw = b"token=rk_a.b&pad=" + b"x" * _http.MAX_BODY_BYTES
+        reply = api.request(
+            "POST",
+            route,
+            content=raw,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert_oauth_error(reply, 400, "invalid_request")
+        assert "too large" in reply.json()["error_description"]
+
+    @pytest.mark.parametrize("as_json", [False, True])
+    def test_an_empty_grant_type_counts_as_missing(self, api: Api, as_json: bool) -> None:
+        """RFC 6749 §3.2: a parameter without a value is treated as omitted."""
+        refresh = login(api).json()["refresh_token"]
+        fields = {"grant_type": "", "refresh_token": refresh}
+        if as_json:
+            reply = api.request("POST", "/token/refresh", json_body=fields)
+        else:
+            reply = api.request("POST", "/token/refresh", form=fields)
+        assert_oauth_error(reply, 400, "invalid_request")
+
+    @pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+    @pytest.mark.parametrize(
+        ("content_type", "raw"),
+        [
+            ("application/x-www-form-urlencoded", b"%22%5C%0A%C3%A9=1&%22%5C%0A%C3%A9=2"),
+            ("application/json", b'{"\\"\\\\\\n\\u00e9": "1", "\\"\\\\\\n\\u00e9": "2"}'),
+        ],
+    )
+    def test_error_descriptions_never_echo_text_outside_the_rfc6749_character_set(
+        self, api: Api, route: str, content_type: str, raw: bytes
+    ) -> None:
+        reply = api.request("POST", route, content=raw, headers={"Content-Type": content_type})
+        assert_oauth_error(reply, 400, "invalid_request")  # checks the character set
+
     def test_body_tokens_are_refused_when_body_mode_is_off(self, make_api: MakeApi) -> None:
         api = make_api(body_mode=False)
         login(api, body=False)
@@ -241,13 +371,13 @@ class AdapterSpec:
             "POST",
             "/token/refresh",
             cookies=cookies,
-            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+            headers={"X-CSRF-Token": cookies[CSRF_COOKIE]},
         )
         assert reply.status == 200, reply.text
         assert "refresh_token" not in reply.json()
         rotated = reply.cookie_values()
-        assert rotated["refresh_token"] != cookies["refresh_token"]
-        assert rotated["refresh_csrf"] != cookies["refresh_csrf"]
+        assert rotated[REFRESH_COOKIE] != cookies[REFRESH_COOKIE]
+        assert rotated[CSRF_COOKIE] != cookies[CSRF_COOKIE]
         assert_no_store(reply)
 
     def test_cookie_refresh_without_the_csrf_header_is_refused_and_consumes_nothing(
@@ -261,13 +391,13 @@ class AdapterSpec:
             "POST",
             "/token/refresh",
             cookies=cookies,
-            headers={"X-CSRF-Token": cookies["refresh_csrf"]},
+            headers={"X-CSRF-Token": cookies[CSRF_COOKIE]},
         )
         assert accepted.status == 200
 
     def test_a_planted_csrf_pair_not_bound_to_the_refresh_token_is_refused(self, api: Api) -> None:
         cookies = login(api, body=False).cookie_values()
-        planted = {**cookies, "refresh_csrf": "attacker-chosen"}
+        planted = {**cookies, CSRF_COOKIE: "attacker-chosen"}
         reply = api.request(
             "POST", "/token/refresh", cookies=planted, headers={"X-CSRF-Token": "attacker-chosen"}
         )
@@ -276,7 +406,7 @@ class AdapterSpec:
     def test_header_csrf_mode_needs_only_the_custom_header(self, make_api: MakeApi) -> None:
         api = make_api(csrf_protection="header", body_mode=False)
         login_reply = login(api, body=False)
-        assert set(login_reply.set_cookies()) == {"refresh_token"}
+        assert set(login_reply.set_cookies()) == {REFRESH_COOKIE}
         cookies = login_reply.cookie_values()
         refused = api.request("POST", "/token/refresh", cookies=cookies)
         assert_oauth_error(refused, 400, "invalid_request")
@@ -291,7 +421,7 @@ class AdapterSpec:
         reply = api.request(
             "POST",
             "/token/refresh",
-            cookies={"refresh_token": refresh},
+            cookies={REFRESH_COOKIE: refresh},
             headers={"X-CSRF-Token": _http.csrf_token_for(refresh)},
         )
         assert_oauth_error(reply, 400, "invalid_request")
@@ -331,6 +461,34 @@ class AdapterSpec:
         denied = api.request("GET", "/online-me", headers=bearer(access))
         assert_oauth_error(denied, 401, "invalid_token")
 
+    @pytest.mark.parametrize("revoked_from", [None, "laptop", "elsewhere"])
+    def test_revoking_a_device_bound_access_token_denies_it_from_any_device(
+        self, api: Api, revoked_from: str | None
+    ) -> None:
+        """Whoever holds a signed, unexpired access token may revoke it (RFC 7009 §2.1)."""
+        laptop = {"X-Device": "laptop"}
+        reply = api.request(
+            "POST",
+            "/login",
+            json_body={"username": "alice"},
+            headers={_http.DELIVERY_HEADER: "body", **laptop},
+        )
+        access = reply.json()["access_token"]
+        assert api.request("GET", "/online-me", headers={**bearer(access), **laptop}).status == 200
+        device = {"X-Device": revoked_from} if revoked_from else {}
+        revoked = api.request("POST", "/token/revoke", form={"token": access}, headers=device)
+        assert revoked.status == 200
+        denied = api.request("GET", "/online-me", headers={**bearer(access), **laptop})
+        assert_oauth_error(denied, 401, "invalid_token")
+
+    def test_revocation_needs_no_csrf_proof_even_in_cookie_mode(self, api: Api) -> None:
+        """Forcing a revocation only signs the victim out, so it is not CSRF-protected."""
+        cookies = login(api, body=False).cookie_values()
+        refresh = next(value for value in cookies.values() if value.startswith("rk_"))
+        reply = api.request("POST", "/token/revoke", form={"token": refresh})
+        assert reply.status == 200
+        assert_oauth_error(refresh_form(api, refresh), 400, "invalid_grant")
+
     # ----------------------------------------------------------------- logout
 
     def test_logout_ends_the_session_and_clears_the_cookies(self, api: Api) -> None:
@@ -338,9 +496,9 @@ class AdapterSpec:
         reply = api.request("POST", "/logout", headers=bearer(tokens["access_token"]))
         assert reply.status == 204
         cleared = reply.set_cookies()
-        assert "Max-Age=0" in cleared["refresh_token"]
-        assert "Path=/token/refresh" in cleared["refresh_token"]
-        assert "Max-Age=0" in cleared["refresh_csrf"]
+        assert "Max-Age=0" in cleared[REFRESH_COOKIE]
+        assert "Path=/token/refresh" in cleared[REFRESH_COOKIE]
+        assert "Max-Age=0" in cleared[CSRF_COOKIE]
         assert_oauth_error(refresh_form(api, tokens["refresh_token"]), 400, "invalid_grant")
         online = api.request("GET", "/online-me", headers=bearer(tokens["access_token"]))
         assert online.status == 401

@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -126,6 +126,10 @@ class Reply:
         return {name: morsel.value for name, morsel in jar.items()}
 
 
+#: Request headers: a mapping, or name/value pairs when a name repeats.
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
 class Api(Protocol):
     """A way to send requests to the app under test. Cookies are always explicit."""
 
@@ -137,17 +141,15 @@ class Api(Protocol):
         form: Mapping[str, str] | None = None,
         json_body: Any = None,
         content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
     ) -> Reply: ...
 
 
-def _headers(
-    headers: Mapping[str, str] | None, cookies: Mapping[str, str] | None
-) -> dict[str, str]:
-    merged = dict(headers or {})
+def _headers(headers: Headers | None, cookies: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    merged = list(headers.items() if isinstance(headers, Mapping) else headers or ())
     if cookies:
-        merged["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        merged.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
     return merged
 
 
@@ -166,7 +168,7 @@ class HttpxApi:
         form: Mapping[str, str] | None = None,
         json_body: Any = None,
         content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
     ) -> Reply:
         self.client.cookies.clear()
@@ -198,7 +200,7 @@ class FlaskClientApi:
         form: Mapping[str, str] | None = None,
         json_body: Any = None,
         content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
     ) -> Reply:
         kwargs: dict[str, Any] = {"method": method, "headers": _headers(headers, cookies)}

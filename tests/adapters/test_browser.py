@@ -21,6 +21,10 @@ from .support import load_example, uvicorn_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.fastapi]
 
+#: Chromium counts http://127.0.0.1 as secure, so the prefixed default names hold there.
+REFRESH_COOKIE = "__Secure-refresh_token"
+CSRF_COOKIE = "__Host-refresh_csrf"
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -84,13 +88,13 @@ def signed_in(page: Any) -> Any:
 def test_the_refresh_cookie_is_set_but_invisible_to_scripts(page: Any) -> None:
     signed_in(page)
     cookies = {c["name"]: c for c in page.context.cookies()}
-    refresh = cookies["refresh_token"]
+    refresh = cookies[REFRESH_COOKIE]
     assert refresh["httpOnly"] is True
     assert refresh["secure"] is True
     assert refresh["sameSite"] == "Strict"
     assert refresh["path"] == "/token/refresh"
     visible = page.evaluate("document.cookie")
-    assert "refresh_csrf=" in visible
+    assert f"{CSRF_COOKIE}=" in visible
     assert "refresh_token" not in visible
     assert "rk_" not in visible
     assert "rk_" not in page.inner_text("#out")  # nor in the login response body
@@ -103,7 +107,7 @@ def test_fetch_with_credentials_refreshes_through_the_cookie(page: Any) -> None:
     assert status == 200, text
     assert "access_token" in text
     after = {c["name"]: c["value"] for c in page.context.cookies()}
-    assert after["refresh_token"] != before["refresh_token"]  # rotated in the cookie
+    assert after[REFRESH_COOKIE] != before[REFRESH_COOKIE]  # rotated in the cookie
     status, text = click_and_read(page, "me")
     assert status == 200, text
     assert '"user": "demo"' in text
@@ -124,6 +128,6 @@ def test_signing_out_clears_the_refresh_cookie(page: Any) -> None:
     status, _ = click_and_read(page, "logout")
     assert status == 204
     names = {c["name"] for c in page.context.cookies()}
-    assert "refresh_token" not in names
+    assert REFRESH_COOKIE not in names
     status, text = click_and_read(page, "refresh")
     assert status == 400, text

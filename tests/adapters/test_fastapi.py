@@ -2,6 +2,7 @@
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the
 # ``Annotated[..., Depends(kit.require())]`` hints that name local variables.
+import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Annotated, Any
@@ -10,7 +11,9 @@ import httpx
 import pytest
 
 from refreshkit import AccessClaims, AsyncTokenManager, FrozenClock, KeySet, Settings
+from refreshkit.adapters import _http
 from refreshkit.backends.memory._state import MemoryState
+from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .support import Api, FailingAsyncStore, HttpxApi, Outage, uvicorn_server
@@ -32,9 +35,9 @@ def memory_manager(
 
 
 def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
-    """The spec's test app: /login, /me, /admin, /online-me."""
+    """The spec's test app: /login, /me, /admin, /online-me; the device is ``X-Device``."""
     app = FastAPI()
-    kit = RefreshKit(manager)
+    kit = RefreshKit(manager, device=lambda request: request.headers.get("X-Device"))
     kit.install(app)
 
     @app.post("/login")
@@ -175,3 +178,79 @@ def test_a_device_resolver_binds_sessions_to_the_device(keys: KeySet, clock: Fro
     stolen = client.post("/token/refresh", data=form, headers={"X-Device": "elsewhere"})
     assert stolen.status_code == 400
     assert stolen.json()["error"] == "invalid_grant"
+
+
+def post_in_chunks(
+    app: FastAPI, path: str, headers: list[tuple[bytes, bytes]], chunks: int
+) -> tuple[int, int]:
+    """POST 1 KiB chunks straight into the ASGI app; (status, chunks the app pulled)."""
+    pulled, status = 0, 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        if pulled == chunks:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += 1
+        return {"type": "http.request", "body": b"a" * 1024, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 443),
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    return status, pulled
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+def test_a_chunked_body_is_refused_once_past_the_cap_not_read_to_its_end(
+    keys: KeySet, route: str
+) -> None:
+    app, _ = build_app(memory_manager(keys))
+    status, pulled = post_in_chunks(app, route, [(b"transfer-encoding", b"chunked")], 1024)
+    assert status == 400
+    assert pulled <= _http.MAX_BODY_BYTES // 1024 + 1  # 17 of the 1024 chunks
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+def test_a_declared_content_length_over_the_cap_is_refused_before_any_read(
+    keys: KeySet, route: str
+) -> None:
+    app, _ = build_app(memory_manager(keys))
+    status, pulled = post_in_chunks(app, route, [(b"content-length", b"1048576")], 1024)
+    assert status == 400
+    assert pulled == 0
+
+
+def test_openapi_marks_every_required_token_response_field_required(
+    openapi: dict[str, Any],
+) -> None:
+    """RFC 6749 §5.1: access_token, token_type and expires_in are REQUIRED."""
+    schema = openapi["components"]["schemas"]["TokenResponseBody"]
+    assert {"access_token", "token_type", "expires_in"} <= set(schema["required"])
+
+
+def test_openapi_describes_a_401_without_a_required_error_code(openapi: dict[str, Any]) -> None:
+    ref = openapi["paths"]["/me"]["get"]["responses"]["401"]["content"]["application/json"]
+    name = ref["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "error" not in openapi["components"]["schemas"][name].get("required", [])
+
+
+def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_construction(keys: KeySet) -> None:
+    manager = memory_manager(keys, cookie_mode=True, cookie_name="__Host-refresh")
+    with pytest.raises(ConfigurationError, match="__Host-"):
+        RefreshKit(manager)

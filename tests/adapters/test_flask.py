@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from refreshkit import FrozenClock, KeySet, Settings, TokenManager
+from refreshkit.adapters import _http
 from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
@@ -18,6 +20,8 @@ from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkze
 
 pytest.importorskip("flask")
 from flask import Flask, request
+from flask import request as flask_request
+from werkzeug.test import EnvironBuilder
 
 from refreshkit.adapters.flask import RefreshKit, current_claims, require_access
 
@@ -74,7 +78,8 @@ def make_api(
             settings = Settings(cookie_mode=True).replace(**overrides)
             store = FailingStore(state, outage)
             manager = TokenManager(settings, keys=keys, store=store, clock=clock)
-            app = build_app(RefreshKit(manager=manager))
+            device = lambda: flask_request.headers.get("X-Device")  # noqa: E731
+            app = build_app(RefreshKit(manager=manager, device=device))
             if request.param == "test-client":
                 return FlaskClientApi(app.test_client(use_cookies=False))
             url = stack.enter_context(werkzeug_server(app))
@@ -148,3 +153,72 @@ def test_a_protected_async_view_sees_its_claims(keys: KeySet) -> None:
     access = client.post("/login", json={"username": "carol", "scope": "read"}).json["access_token"]
     reply = client.get("/me", headers=bearer(access))
     assert reply.json == {"subject": "carol", "sid": reply.json["sid"], "scopes": ["read"]}
+
+
+class CountingInput(io.RawIOBase):
+    """A request body of ``size`` bytes that counts how many the application read."""
+
+    def __init__(self, size: int) -> None:
+        self.remaining, self.taken = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.remaining, 1024)
+        buffer[:n] = b"a" * n
+        self.remaining -= n
+        self.taken += n
+        return n
+
+
+def post_counting(app: Flask, route: str, *, declare_length: bool) -> tuple[int, int]:
+    """POST a 1 MiB body straight into the WSGI app; (status, bytes the app read)."""
+    body = CountingInput(1 << 20)
+    environ = EnvironBuilder(
+        path=route, method="POST", content_type="application/x-www-form-urlencoded"
+    ).get_environ()
+    environ["wsgi.input"] = body
+    if declare_length:
+        environ["CONTENT_LENGTH"] = str(1 << 20)
+    else:  # chunked: the server marks the stream as ending by itself
+        environ.pop("CONTENT_LENGTH", None)
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input_terminated"] = True
+    statuses: list[str] = []
+    app(environ, lambda status, headers, exc_info=None: statuses.append(status))  # type: ignore[arg-type, return-value]
+    return int(statuses[0].split()[0]), body.taken
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+def test_a_chunked_body_is_refused_once_past_the_cap_not_read_to_its_end(
+    keys: KeySet, route: str
+) -> None:
+    manager = TokenManager(Settings(), keys=keys, store=FailingStore(MemoryState(), Outage()))
+    app = build_app(RefreshKit(manager=manager))
+    status, taken = post_counting(app, route, declare_length=False)
+    assert status == 400
+    assert taken <= _http.MAX_BODY_BYTES + 1024
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke"])
+def test_a_declared_content_length_over_the_cap_is_refused_before_any_read(
+    keys: KeySet, route: str
+) -> None:
+    manager = TokenManager(Settings(), keys=keys, store=FailingStore(MemoryState(), Outage()))
+    app = build_app(RefreshKit(manager=manager))
+    status, taken = post_counting(app, route, declare_length=True)
+    assert status == 400
+    assert taken == 0
+
+
+def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_init(keys: KeySet) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        REFRESHKIT_COOKIE_MODE=True,
+        REFRESHKIT_COOKIE_SECURE=False,
+        REFRESHKIT_CSRF_COOKIE_NAME="__Host-csrf",
+        REFRESHKIT_STORE_URL="memory://",
+    )
+    with pytest.raises(ConfigurationError, match="cookie_secure"):
+        RefreshKit(app, keys=keys)

@@ -37,6 +37,29 @@ def test_an_oversized_body_is_refused_before_parsing() -> None:
         _http.parse_fields("application/json", b" " * (_http.MAX_BODY_BYTES + 1))
 
 
+@pytest.mark.parametrize("declared", [str(_http.MAX_BODY_BYTES + 1), "10" * 20])
+def test_a_declared_content_length_over_the_cap_is_refused_before_reading(declared: str) -> None:
+    with pytest.raises(_http.BadRequestError, match="too large"):
+        _http.CappedBody(declared)
+
+
+@pytest.mark.parametrize("declared", ["-1", "12a", "1e3", "\u0661"])
+def test_a_malformed_content_length_is_a_bad_request(declared: str) -> None:
+    with pytest.raises(_http.BadRequestError, match="Content-Length"):
+        _http.CappedBody(declared)
+
+
+def test_a_body_without_content_length_is_refused_at_the_first_chunk_past_the_cap() -> None:
+    body = _http.CappedBody(None)
+    body.feed(b"a" * _http.MAX_BODY_BYTES)
+    assert body.read_size() == 1  # one byte more is enough to tell
+    with pytest.raises(_http.BadRequestError, match="too large"):
+        body.feed(b"a")
+    exact = _http.CappedBody(str(_http.MAX_BODY_BYTES))
+    exact.feed(b"b" * _http.MAX_BODY_BYTES)
+    assert exact.value() == b"b" * _http.MAX_BODY_BYTES
+
+
 @pytest.mark.parametrize(
     ("header", "token"),
     [
@@ -53,17 +76,72 @@ def test_bearer_credentials_are_read_from_the_authorization_header(
     assert _http.bearer_token(header) == token
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer a b"])
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer a b", "Bearer a,Bearer b", "Bearer a, Basic b", 'Bearer a"b']
+)
 def test_a_malformed_bearer_header_is_a_bad_request(header: str) -> None:
     with pytest.raises(_http.BadRequestError):
         _http.bearer_token(header)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["Bearer a", "Bearer a"], ["Basic YTpi", "Bearer a"], ["Basic YTpi,Bearer a"]],
+)
+def test_more_than_one_authorization_header_is_a_bad_request(values: list[str]) -> None:
+    """Kept apart (ASGI) or joined with a comma (WSGI): refused either way."""
+    joined = ",".join(values)
+    with pytest.raises(_http.BadRequestError, match="more than one"):
+        _http.bearer_token(values if len(values) > 1 else joined)
+
+
+def test_another_scheme_with_commas_is_still_no_bearer_credentials() -> None:
+    assert _http.bearer_token(['Digest username="a", realm="b"']) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refresh", "csrf"),
+    [
+        ({}, "__Secure-refresh_token", "__Host-refresh_csrf"),
+        ({"cookie_domain": "example.com"}, "__Secure-refresh_token", "__Secure-refresh_csrf"),
+        ({"cookie_secure": False}, "refresh_token", "refresh_csrf"),
+        ({"cookie_name": "rt", "csrf_cookie_name": "rt_csrf"}, "rt", "rt_csrf"),
+        ({"cookie_name": "__Secure-rt", "csrf_cookie_name": "__Host-c"}, "__Secure-rt", "__Host-c"),
+    ],
+)
+def test_default_cookie_names_get_the_prefix_their_attributes_allow(
+    overrides: dict[str, object], refresh: str, csrf: str
+) -> None:
+    settings = Settings(cookie_mode=True, **overrides)  # type: ignore[arg-type]
+    _http.check_cookie_names(settings)
+    cookies = _http._cookies_for("rk_a.b", NOW + timedelta(days=1), NOW, settings)
+    assert [c.name for c in cookies] == [refresh, csrf]
+    assert _http.refresh_cookie_name(settings) == refresh
+    assert _http.csrf_cookie_name(settings) == csrf
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"cookie_name": "__Host-rt"},  # its Path is the refresh endpoint, never /
+        {"csrf_cookie_name": "__host-c", "cookie_domain": "example.com"},
+        {"csrf_cookie_name": "__Secure-c", "cookie_secure": False},
+    ],
+)
+def test_a_prefixed_cookie_name_its_attributes_break_is_a_configuration_error(
+    overrides: dict[str, object],
+) -> None:
+    """Browsers would drop such a cookie without a word: fail at start instead."""
+    settings = Settings(cookie_mode=True, **overrides)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="cookie"):
+        _http.check_cookie_names(settings)
 
 
 def test_the_refresh_cookie_has_every_safe_attribute() -> None:
     settings = Settings(cookie_mode=True, url_prefix="/auth", cookie_domain="example.com")
     pair_cookie = _http._cookies_for("rk_a.b", NOW + timedelta(days=14), NOW, settings)[0]
     assert pair_cookie.header_value() == (
-        "refresh_token=rk_a.b; Path=/auth/token/refresh; Max-Age=1209600; "
+        "__Secure-refresh_token=rk_a.b; Path=/auth/token/refresh; Max-Age=1209600; "
         "Domain=example.com; HttpOnly; Secure; SameSite=Strict"
     )
 

@@ -20,7 +20,7 @@ from ..backends import create_async_store
 from ..backends.base import AsyncTokenStore
 from ..clock import Clock, SystemClock
 from ..config import Settings
-from ..errors import InvalidTokenError, StoreError, TokenReuseError
+from ..errors import InvalidTokenError, StoreError, TokenError, TokenReuseError
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
 from ..models import AccessClaims, ConsumeOutcome, ConsumeRequest, ConsumeResult, Session, TokenPair
@@ -240,6 +240,23 @@ class AsyncTokenManager:
         :meth:`verify_access` stays stateless.
         """
         await self.store.deny_access(jti, until)
+
+    async def revoke_access_token(self, token: str) -> bool:
+        """Deny a signed, unexpired access token until its ``exp`` (RFC 7009).
+
+        Whoever holds such a token may revoke it from anywhere: its device
+        binding and scopes are not checked, only its signature and times.
+        False (nothing written) for a token that does not verify or has
+        expired, which needs no denial. Raises
+        :class:`~refreshkit.errors.StoreError` on outage.
+        """
+        try:
+            claims = self._decode(token)
+            _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
+        except TokenError:
+            return False
+        await self.revoke_access(claims.jti, claims.expires)
+        return True
 
     async def _revoke(self, sid: str, subject: str, now: datetime, reason: str) -> bool:
         revoked = await self.store.revoke_session(sid, now, reason)

@@ -15,7 +15,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -36,6 +37,7 @@ __all__ = [
     "DELIVERY_HEADER",
     "NO_STORE_HEADERS",
     "BadRequestError",
+    "CappedBody",
     "Cookie",
     "HttpResponse",
     "RefreshRequest",
@@ -43,7 +45,9 @@ __all__ = [
     "TokenDelivery",
     "access_error_response",
     "bearer_token",
+    "check_cookie_names",
     "choose_delivery",
+    "csrf_cookie_name",
     "csrf_token_for",
     "jwks_response",
     "logout_response",
@@ -53,6 +57,7 @@ __all__ = [
     "parse_fields",
     "read_refresh_request",
     "read_revocation_request",
+    "refresh_cookie_name",
     "refresh_cookie_path",
     "revocation_response",
     "revocation_target",
@@ -71,9 +76,14 @@ NO_STORE_HEADERS: tuple[tuple[str, str], ...] = (
 #: With cookie and body mode both on, a client sends ``X-Token-Delivery: body``
 #: to receive the refresh token in the JSON body instead of a cookie at login.
 DELIVERY_HEADER = "X-Token-Delivery"
-#: Largest request body the token endpoints parse: a refresh request is tiny.
+#: Largest request body the token endpoints read: a refresh request is tiny.
 MAX_BODY_BYTES = 16 * 1024
 _CSRF_CONTEXT = b"refreshkit-csrf\x00"
+#: RFC 6750 §2.1 ``b64token``: the only shape of bearer credentials.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: Cookie name prefixes (RFC 6265bis §4.1.3): browsers hold cookies named so to
+#: their attributes, so a sibling subdomain or plain-HTTP page cannot plant them.
+_HOST_PREFIX, _SECURE_PREFIX = "__Host-", "__Secure-"
 
 TokenDelivery = Literal["cookie", "body"]
 
@@ -159,12 +169,66 @@ class RevocationRequest:
 # ------------------------------------------------------------------- parsing
 
 
+class CappedBody:
+    """A request body read chunk by chunk, refused as soon as it outgrows the cap.
+
+    The declared ``Content-Length`` is checked up front, so an oversized
+    body is refused before a byte of it is read; a body without one
+    (chunked) is refused at the first chunk past :data:`MAX_BODY_BYTES`.
+    An adapter feeds it what its framework's request stream yields.
+    """
+
+    __slots__ = ("_chunks", "_size")
+
+    def __init__(self, content_length: str | None) -> None:
+        """Raises :class:`BadRequestError` for a declared length that is malformed or too large."""
+        if content_length is not None and content_length.strip():
+            declared = content_length.strip()
+            if not declared.isdigit() or not declared.isascii():
+                raise BadRequestError("malformed Content-Length")
+            if int(declared) > MAX_BODY_BYTES:
+                raise BadRequestError("request body too large")
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def read_size(self) -> int:
+        """How much to read next: one byte past the cap at most, enough to notice it."""
+        return MAX_BODY_BYTES + 1 - self._size
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a chunk. Raises :class:`BadRequestError` once the body is too large."""
+        self._size += len(chunk)
+        if self._size > MAX_BODY_BYTES:
+            raise BadRequestError("request body too large")
+        self._chunks.append(chunk)
+
+    def value(self) -> bytes:
+        """The whole body read so far."""
+        return b"".join(self._chunks)
+
+
+class _DuplicateKeyError(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Forms refuse a repeated parameter (RFC 6749 §3.2); JSON must not let the
+    # last one win instead, or the two parsers would disagree about a request.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKeyError
+        obj[key] = value
+    return obj
+
+
 def parse_fields(content_type: str | None, body: bytes) -> dict[str, str]:
     """The parameters of a token-endpoint request body, form-encoded or JSON.
 
     An empty body is no parameters. Raises :class:`BadRequestError` for a
     body too large, undecodable, of another media type, a JSON value that is
-    not an object of strings, or a parameter given twice (RFC 6749 §3.2).
+    not an object of strings (or nested too deep to parse), or a parameter
+    given twice, in either format (RFC 6749 §3.2).
     """
     if not body:
         return {}
@@ -183,12 +247,16 @@ def parse_fields(content_type: str | None, body: bytes) -> dict[str, str]:
         fields: dict[str, str] = {}
         for name, value in pairs:
             if name in fields:
-                raise BadRequestError(f"parameter {name!r} given more than once")
+                raise BadRequestError("a parameter is given more than once")
             fields[name] = value
         return fields
     if media_type == "application/json" or media_type.endswith("+json"):
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_object_without_duplicates)
+        except _DuplicateKeyError:
+            raise BadRequestError("a parameter is given more than once") from None
+        except RecursionError:
+            raise BadRequestError("JSON body nested too deeply") from None
         except ValueError:
             raise BadRequestError("malformed JSON body") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -212,7 +280,8 @@ def read_refresh_request(
     Raises :class:`BadRequestError` (``invalid_request``,
     ``unsupported_grant_type``).
     """
-    grant_type = fields.get("grant_type")
+    # A parameter sent without a value counts as omitted (RFC 6749 §3.2).
+    grant_type = fields.get("grant_type") or None
     if grant_type is None and fields:
         raise BadRequestError("missing grant_type")
     if grant_type is not None and grant_type != "refresh_token":
@@ -227,10 +296,10 @@ def read_refresh_request(
         if not token:
             raise BadRequestError("empty refresh_token")
         return RefreshRequest(token, "body")
-    if settings.cookie_mode and cookies.get(settings.cookie_name):
-        token = cookies[settings.cookie_name]
-        check_csrf(token, cookies, headers, settings)
-        return RefreshRequest(token, "cookie")
+    cookie_token = cookies.get(refresh_cookie_name(settings)) if settings.cookie_mode else None
+    if cookie_token:
+        check_csrf(cookie_token, cookies, headers, settings)
+        return RefreshRequest(cookie_token, "cookie")
     raise BadRequestError("missing refresh_token")
 
 
@@ -254,19 +323,29 @@ def revocation_target(request: RevocationRequest) -> Literal["refresh_token", "a
     return "refresh_token" if request.token.startswith(_tokens.PREFIX) else "access_token"
 
 
-def bearer_token(authorization: str | None) -> str | None:
+def bearer_token(authorization: str | Sequence[str] | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1), or None.
 
-    None means no bearer credentials (an absent header or another scheme).
-    Raises :class:`BadRequestError` when the header says Bearer but is malformed.
+    ``authorization`` is the header's value, or every value when the
+    framework keeps repeated headers apart. None means no bearer credentials
+    (an absent header or another scheme). Raises :class:`BadRequestError`
+    for more than one ``Authorization`` header (kept apart, or joined with
+    commas as WSGI servers do), or a Bearer header that is malformed.
     """
-    if not authorization:
+    values = [authorization] if isinstance(authorization, str) else list(authorization or ())
+    values = [v for v in values if v.strip()]
+    if not values:
         return None
-    scheme, _, credentials = authorization.strip().partition(" ")
+    if len(values) > 1:
+        raise BadRequestError("more than one Authorization header")
+    scheme, _, credentials = values[0].strip().partition(" ")
     if scheme.lower() != "bearer":
+        joined = values[0].split(",")[1:]
+        if any(part.strip().lower().partition(" ")[0] == "bearer" for part in joined):
+            raise BadRequestError("more than one Authorization header")
         return None
     credentials = credentials.strip()
-    if not credentials or " " in credentials:
+    if not _B64TOKEN.fullmatch(credentials):
         raise BadRequestError("malformed Authorization: Bearer header")
     return credentials
 
@@ -327,7 +406,7 @@ def check_csrf(
     if settings.csrf_protection == "header":
         return
     expected = csrf_token_for(refresh_token).encode("ascii")
-    cookie_value = cookies.get(settings.csrf_cookie_name, "").encode("utf-8", "replace")
+    cookie_value = cookies.get(csrf_cookie_name(settings), "").encode("utf-8", "replace")
     header_ok = hmac.compare_digest(presented.encode("utf-8", "replace"), expected)
     cookie_ok = hmac.compare_digest(cookie_value, expected)
     if not (header_ok and cookie_ok):
@@ -342,6 +421,65 @@ def refresh_cookie_path(settings: Settings) -> str:
     return f"{settings.url_prefix}/token/refresh"
 
 
+_DEFAULT_NAMES = {
+    "cookie_name": Settings.__dataclass_fields__["cookie_name"].default,
+    "csrf_cookie_name": Settings.__dataclass_fields__["csrf_cookie_name"].default,
+}
+
+
+def _cookie_name(setting: str, path: str, settings: Settings) -> str:
+    """A cookie's name as sent: a default name gets the strongest prefix its attributes allow.
+
+    ``__Host-`` needs ``Secure``, no ``Domain`` and ``Path=/``; ``__Secure-``
+    needs ``Secure``. Without ``Secure`` (plain-HTTP development) browsers
+    drop prefixed cookies, so the default name goes bare. A name the
+    application chose is sent exactly as given.
+    """
+    name: str = getattr(settings, setting)
+    if name != _DEFAULT_NAMES[setting] or not settings.cookie_secure:
+        return name
+    if not settings.cookie_domain and path == "/":
+        return _HOST_PREFIX + name
+    return _SECURE_PREFIX + name
+
+
+def refresh_cookie_name(settings: Settings) -> str:
+    """The refresh cookie's name: ``__Secure-refresh_token`` by default over HTTPS.
+
+    Never ``__Host-``: that prefix requires ``Path=/``, which would send the
+    refresh token with every request to the site.
+    """
+    return _cookie_name("cookie_name", refresh_cookie_path(settings), settings)
+
+
+def csrf_cookie_name(settings: Settings) -> str:
+    """The double-submit CSRF cookie's name: ``__Host-refresh_csrf`` by default over HTTPS."""
+    return _cookie_name("csrf_cookie_name", "/", settings)
+
+
+def check_cookie_names(settings: Settings) -> None:
+    """Refuse cookie names that browsers would silently drop (RFC 6265bis §4.1.3).
+
+    A name the application gave a ``__Host-`` or ``__Secure-`` prefix must
+    have the attributes that prefix demands. Adapters call this when they
+    are built. Raises :class:`~refreshkit.errors.ConfigurationError`.
+    """
+    if not settings.cookie_mode:
+        return
+    cookies = [(refresh_cookie_name(settings), refresh_cookie_path(settings), "cookie_name")]
+    if settings.csrf_protection == "double_submit":
+        cookies.append((csrf_cookie_name(settings), "/", "csrf_cookie_name"))
+    for name, path, setting in cookies:
+        lowered = name.lower()
+        host = lowered.startswith(_HOST_PREFIX.lower())
+        if (host or lowered.startswith(_SECURE_PREFIX.lower())) and not settings.cookie_secure:
+            raise ConfigurationError(f"{setting}: a prefixed cookie name requires cookie_secure")
+        if host and (settings.cookie_domain or path != "/"):
+            raise ConfigurationError(
+                f"{setting}: a __Host- cookie must have Path=/ and no cookie_domain"
+            )
+
+
 def _cookies_for(
     refresh_token: str | None, expires_at: datetime | None, now: datetime, settings: Settings
 ) -> tuple[Cookie, ...]:
@@ -351,7 +489,7 @@ def _cookies_for(
         max_age = max(0, int((expires_at - now).total_seconds()))
         value, csrf_value = refresh_token, csrf_token_for(refresh_token)
     refresh = Cookie(
-        name=settings.cookie_name,
+        name=refresh_cookie_name(settings),
         value=value,
         path=refresh_cookie_path(settings),
         max_age=max_age,
@@ -363,7 +501,7 @@ def _cookies_for(
     if settings.csrf_protection != "double_submit":
         return (refresh,)
     csrf = Cookie(
-        name=settings.csrf_cookie_name,
+        name=csrf_cookie_name(settings),
         value=csrf_value,
         path="/",
         max_age=max_age,
@@ -450,7 +588,8 @@ def sessions_response(sessions: Iterable[Session], claims: AccessClaims) -> Http
 def _oauth_error(
     status: int, error: str, description: str, headers: tuple[tuple[str, str], ...] = ()
 ) -> HttpResponse:
-    body = {"error": error, "error_description": description}
+    # RFC 6749 §5.2 limits error_description to %x20-21 / %x23-5B / %x5D-7E.
+    body = {"error": error, "error_description": _quotable(description)}
     return HttpResponse(status, body, NO_STORE_HEADERS + headers)
 
 
@@ -487,10 +626,11 @@ def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -
     if isinstance(exc, StoreError):
         return _unavailable(exc)
     if exc is None:
-        challenge = f'Bearer realm="{realm}"'
-        return _oauth_error(
-            401, "invalid_token", "an access token is required", (("WWW-Authenticate", challenge),)
-        )
+        # RFC 6750 §3.1: no error code when the request carried no credentials,
+        # in the challenge or in the body.
+        bare = (("WWW-Authenticate", f'Bearer realm="{realm}"'),)
+        body = {"error_description": "an access token is required"}
+        return HttpResponse(401, body, NO_STORE_HEADERS + bare)
     if isinstance(exc, BadRequestError):
         error, status = "invalid_request", 400
     elif isinstance(exc, InsufficientScopeError):
@@ -507,7 +647,10 @@ def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -
 
 
 def _quotable(text: str) -> str:
-    """Text safe inside a quoted-string of RFC 6750 §3 (printable ASCII, no quote/backslash)."""
+    """Text in the RFC 6749 §5.2 / RFC 6750 §3 character set: printable ASCII, no quote/backslash.
+
+    Also safe inside the challenge's quoted-string.
+    """
     return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
 
 

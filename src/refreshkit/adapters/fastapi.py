@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import MissingExtraError, RefreshKitError, TokenError
+from ..errors import MissingExtraError, RefreshKitError
 
 try:
     from fastapi import APIRouter, Depends, FastAPI, Request, Response
     from fastapi.exceptions import HTTPException
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-    from pydantic import BaseModel
+    from pydantic import BaseModel, Field
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     hint = "pip install 'refreshkit[fastapi]'"
     raise MissingExtraError(
@@ -41,7 +41,13 @@ from ..config import Settings
 from ..models import AccessClaims
 from . import _http
 
-__all__ = ["OAuthErrorBody", "RefreshKit", "RefreshKitHTTPException", "TokenResponseBody"]
+__all__ = [
+    "AccessErrorBody",
+    "OAuthErrorBody",
+    "RefreshKit",
+    "RefreshKitHTTPException",
+    "TokenResponseBody",
+]
 
 DeviceResolver = Callable[[Request], str | None]
 
@@ -50,7 +56,8 @@ class TokenResponseBody(BaseModel):
     """RFC 6749 §5.1 successful token response (``refresh_token`` absent in cookie mode)."""
 
     access_token: str
-    token_type: str = "Bearer"
+    #: Required by RFC 6749 §5.1, so required in the schema too: always ``Bearer``.
+    token_type: str = Field(examples=["Bearer"])
     expires_in: int
     refresh_token: str | None = None
     scope: str | None = None
@@ -60,6 +67,13 @@ class OAuthErrorBody(BaseModel):
     """RFC 6749 §5.2 / RFC 6750 §3 error body."""
 
     error: str
+    error_description: str | None = None
+
+
+class AccessErrorBody(BaseModel):
+    """A protected route's refusal: no ``error`` when no credentials came (RFC 6750 §3.1)."""
+
+    error: str | None = None
     error_description: str | None = None
 
 
@@ -104,8 +118,10 @@ def render(response: _http.HttpResponse) -> Response:
     return rendered
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
-    return {"model": OAuthErrorBody, "description": description}
+def _error(
+    status: int, description: str, model: type[BaseModel] = OAuthErrorBody
+) -> dict[str, Any]:
+    return {"model": model, "description": description}
 
 
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -162,6 +178,7 @@ class RefreshKit:
         self.online = online
         self.realm = realm
         self._device = device
+        _http.check_cookie_names(self.settings)
         self.bearer: HTTPBearer = HTTPBearer(
             auto_error=False,
             scheme_name="BearerAccessToken",
@@ -173,7 +190,7 @@ class RefreshKit:
 
     #: Error responses to list in the OpenAPI entry of a protected route.
     error_responses: dict[int | str, dict[str, Any]] = {  # noqa: RUF012 - read-only by convention
-        401: _error(401, "Missing, invalid, expired or revoked access token"),
+        401: _error(401, "Missing, invalid, expired or revoked access token", AccessErrorBody),
         403: _error(403, "The access token lacks a required scope"),
         **_UNAVAILABLE,
     }
@@ -198,7 +215,7 @@ class RefreshKit:
             _credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         ) -> AccessClaims:
             try:
-                token = _http.bearer_token(request.headers.get("authorization"))
+                token = _http.bearer_token(request.headers.getlist("authorization"))
                 if token is None:
                     raise RefreshKitHTTPException(_http.access_error_response(None, realm=realm))
                 device = self._device(request) if self._device else None
@@ -287,9 +304,7 @@ class RefreshKit:
         )
         async def refresh_token(request: Request) -> Response:
             try:
-                fields = _http.parse_fields(
-                    request.headers.get("content-type"), await request.body()
-                )
+                fields = await _fields(request)
                 parsed = _http.read_refresh_request(
                     fields, request.cookies, request.headers, self.settings
                 )
@@ -309,14 +324,11 @@ class RefreshKit:
         )
         async def revoke_token(request: Request) -> Response:
             try:
-                fields = _http.parse_fields(
-                    request.headers.get("content-type"), await request.body()
-                )
-                parsed = _http.read_revocation_request(fields)
+                parsed = _http.read_revocation_request(await _fields(request))
                 if _http.revocation_target(parsed) == "refresh_token":
                     await self.manager.revoke(parsed.token)
                 else:
-                    await self._revoke_access_token(parsed.token)
+                    await self.manager.revoke_access_token(parsed.token)
             except RefreshKitError as exc:
                 return render(_http.token_error_response(exc))
             return render(_http.revocation_response())
@@ -365,17 +377,13 @@ class RefreshKit:
 
         return router
 
-    async def _revoke_access_token(self, token: str) -> None:
-        """Deny a still-valid access token; an invalid or expired one needs nothing."""
-        try:
-            claims = self.manager.verify_access(token)
-        except TokenError:
-            return
-        await self.manager.revoke_access(claims.jti, claims.expires)
-
 
 async def _fields(request: Request) -> dict[str, str]:
-    return _http.parse_fields(request.headers.get("content-type"), await request.body())
+    """The token request's parameters, read no further than the size cap."""
+    body = _http.CappedBody(request.headers.get("content-length"))
+    async for chunk in request.stream():
+        body.feed(chunk)
+    return _http.parse_fields(request.headers.get("content-type"), body.value())
 
 
 async def _render_http_exception(request: Request, exc: Exception) -> Response:

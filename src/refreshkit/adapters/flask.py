@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
-from ..errors import ConfigurationError, MissingExtraError, RefreshKitError, TokenError
+from ..errors import ConfigurationError, MissingExtraError, RefreshKitError
 
 try:
     from flask import Blueprint, Flask, Response, current_app, g, request
@@ -125,6 +125,7 @@ class RefreshKit:
         if manager is None:
             settings = Settings.from_mapping(app.config, prefix="REFRESHKIT_")
             manager = TokenManager(settings, keys=self._keys)
+        _http.check_cookie_names(manager.settings)
         app.extensions[EXTENSION_KEY] = _AppState(manager, self._online, self._realm, self._device)
         app.register_blueprint(_blueprint(manager.settings))
         app.register_error_handler(RefreshKitError, _render_error)
@@ -162,7 +163,7 @@ def _authenticate(scopes: tuple[str, ...], online: bool | None) -> None:
     """Verify the request's access token into ``g``, or raise :class:`AccessRefusedError`."""
     state = _state()
     try:
-        token = _http.bearer_token(request.headers.get("Authorization"))
+        token = _http.bearer_token(request.headers.getlist("Authorization"))
         if token is None:
             raise AccessRefusedError(_http.access_error_response(None, realm=state.realm))
         check_online = state.online if online is None else online
@@ -229,7 +230,12 @@ def _headers() -> dict[str, str]:
 
 
 def _fields() -> dict[str, str]:
-    return _http.parse_fields(request.content_type, request.get_data(cache=True))
+    """The token request's parameters, read no further than the size cap."""
+    body = _http.CappedBody(request.headers.get("Content-Length"))
+    stream = request.stream
+    while chunk := stream.read(body.read_size()):
+        body.feed(chunk)
+    return _http.parse_fields(request.content_type, body.value())
 
 
 def refresh_token() -> Response:
@@ -252,19 +258,10 @@ def revoke_token() -> Response:
         if _http.revocation_target(parsed) == "refresh_token":
             manager.revoke(parsed.token)
         else:
-            _revoke_access_token(manager, parsed.token)
+            manager.revoke_access_token(parsed.token)
     except RefreshKitError as exc:
         return render(_http.token_error_response(exc))
     return render(_http.revocation_response())
-
-
-def _revoke_access_token(manager: TokenManager, token: str) -> None:
-    """Deny a still-valid access token; an invalid or expired one needs nothing."""
-    try:
-        claims = manager.verify_access(token)
-    except TokenError:
-        return
-    manager.revoke_access(claims.jti, claims.expires)
 
 
 @require_access
