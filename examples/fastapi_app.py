@@ -147,7 +147,7 @@ const show = (label, status, body) => {
   out.dataset.status = String(status);
 };
 const csrfToken = () => {
-  const found = document.cookie.split("; ").find((c) => c.startsWith("refresh_csrf="));
+  const found = document.cookie.split("; ").find((c) => c.startsWith("__Host-refresh_csrf="));
   return found ? found.split("=")[1] : "";
 };
 const readJson = async (response) => {

@@ -122,7 +122,8 @@ class Settings:
     cookie_mode: bool = False
     #: Adapters accept the refresh token in the request body / JSON.
     body_mode: bool = True
-    #: Name of the refresh-token cookie.
+    #: Name of the refresh-token cookie. Left at this default, adapters send it as
+    #: ``__Secure-refresh_token`` when ``cookie_secure`` is on (see the security page).
     cookie_name: str = "refresh_token"
     #: ``Secure`` flag of the cookie; turning it off is for plain-HTTP development only.
     cookie_secure: bool = True
@@ -134,7 +135,9 @@ class Settings:
     csrf_protection: Literal["header", "double_submit"] = "double_submit"
     #: Header that carries the CSRF proof.
     csrf_header_name: str = "X-CSRF-Token"
-    #: Cookie that carries the double-submit CSRF token (readable by scripts).
+    #: Cookie that carries the double-submit CSRF token (readable by scripts). Left at
+    #: this default, adapters send it as ``__Host-refresh_csrf`` (``__Secure-`` with a
+    #: ``cookie_domain``) when ``cookie_secure`` is on.
     csrf_cookie_name: str = "refresh_csrf"
 
     def __post_init__(self) -> None:

@@ -256,8 +256,8 @@ def test_cookie_mode_refreshes_with_the_cookie_and_csrf_token(example: Server) -
     holder = TokenHolder(
         Tokens(
             tokens.access_token,
-            refresh_token=login.cookies["refresh_token"],
-            csrf_token=login.cookies["refresh_csrf"],
+            refresh_token=login.cookies["__Secure-refresh_token"],
+            csrf_token=login.cookies["__Host-refresh_csrf"],
             expires_at=tokens.expires_at,
             issued_at=tokens.issued_at,
         )
@@ -272,7 +272,7 @@ def test_cookie_mode_refreshes_with_the_cookie_and_csrf_token(example: Server) -
 
     assert example.log.statuses(REFRESH_PATH) == [200, 200]
     assert first is not None and holder.tokens is not None
-    assert first.refresh_token != login.cookies["refresh_token"]
+    assert first.refresh_token != login.cookies["__Secure-refresh_token"]
     assert holder.tokens.refresh_token != first.refresh_token
     assert holder.tokens.csrf_token not in (None, first.csrf_token)
 

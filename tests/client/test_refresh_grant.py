@@ -103,7 +103,7 @@ def test_cookie_mode_sends_the_refresh_token_as_a_cookie_with_the_csrf_proof() -
     held = Tokens("at-0", "rt-0", csrf_token="csrf-0")
     request = RefreshGrant("/t", cookie=CookieRefresh()).request(held, ORIGIN)
     assert form_of(request) == {"grant_type": "refresh_token"}
-    assert request.headers["cookie"] == "refresh_token=rt-0; refresh_csrf=csrf-0"
+    assert request.headers["cookie"] == "__Secure-refresh_token=rt-0; __Host-refresh_csrf=csrf-0"
     assert request.headers["x-csrf-token"] == "csrf-0"
 
 
@@ -144,8 +144,11 @@ def test_cookie_mode_reads_the_rotated_tokens_from_set_cookie() -> None:
         200,
         json={"access_token": "at-1", "token_type": "Bearer", "expires_in": 600},
         headers=[
-            ("Set-Cookie", "refresh_token=rt-1; Path=/t; HttpOnly; Secure; SameSite=Strict"),
-            ("Set-Cookie", "refresh_csrf=csrf-1; Path=/; Secure; SameSite=Strict"),
+            (
+                "Set-Cookie",
+                "__Secure-refresh_token=rt-1; Path=/t; HttpOnly; Secure; SameSite=Strict",
+            ),
+            ("Set-Cookie", "__Host-refresh_csrf=csrf-1; Path=/; Secure; SameSite=Strict"),
         ],
     )
     held = Tokens("at-0", "rt-0", csrf_token="csrf-0")

@@ -251,7 +251,7 @@ class AsyncTokenManager:
         :class:`~refreshkit.errors.StoreError` on outage.
         """
         try:
-            claims = self._decode(token)
+            claims = self._decode(token, self.keys)
             _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
         except TokenError:
             return False

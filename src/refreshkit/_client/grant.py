@@ -47,10 +47,13 @@ class CookieRefresh:
     ``csrf_cookie_name`` and again in ``csrf_header_name``. New values are
     read from the ``Set-Cookie`` headers of each refresh response.
     ``csrf_cookie_name=None`` suits servers that only require the header.
+    The default names carry the ``__Secure-`` / ``__Host-`` prefixes the
+    adapters give them over HTTPS; against a development server with
+    ``cookie_secure=False`` pass the bare ``refresh_token`` / ``refresh_csrf``.
     """
 
-    cookie_name: str = "refresh_token"
-    csrf_cookie_name: str | None = "refresh_csrf"
+    cookie_name: str = "__Secure-refresh_token"
+    csrf_cookie_name: str | None = "__Host-refresh_csrf"
     csrf_header_name: str = "X-CSRF-Token"
 
 
