@@ -73,7 +73,7 @@ class MissingExtraError(ConfigurationError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` that fixes it.
 
     Also an :class:`ImportError`, so code that probes for optional parts
-    (``try: import refreshkit.backends.redis``, :func:`pkgutil.walk_packages`)
+    (``try: import refreshkit.backends.redis``, ``pkgutil.walk_packages``)
     keeps working.
     """
 
