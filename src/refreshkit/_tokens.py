@@ -10,10 +10,15 @@ and a refresh token can never parse as a JWT.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import InvalidTokenError
 
@@ -24,7 +29,9 @@ __all__ = [
     "new_jti",
     "new_refresh_token",
     "new_session_id",
+    "open_successor",
     "parse_refresh_token",
+    "seal_successor",
     "secrets_match",
     "session_id_of",
 ]
@@ -86,3 +93,49 @@ def parse_refresh_token(token: object) -> tuple[str, str]:
     if match is None:
         raise InvalidTokenError("malformed refresh token")
     return match.group(1), hash_secret(match.group(2))
+
+
+_SEAL_SALT = b"refreshkit/successor/v1"
+_NONCE_LENGTH = 12
+
+
+def _seal_key(presented: str) -> tuple[AESGCM, bytes]:
+    """The AES-256-GCM key only ``presented``'s secret derives, and its token id as AAD.
+
+    Derived from the secret itself, not its stored SHA-256 (and under a salt
+    of its own): whoever holds the database has the hash, never the key.
+    """
+    token_id, _, secret = presented.removeprefix(PREFIX).partition(".")
+    # HKDF-Extract (RFC 5869 §2.2): HMAC-SHA256 keyed by the salt. The secret
+    # already carries 256 bits of entropy, so the 32-byte PRK is the key.
+    key = hmac.new(_SEAL_SALT, secret.encode("ascii"), hashlib.sha256).digest()
+    return AESGCM(key), token_id.encode("ascii")
+
+
+def seal_successor(presented: str, successor: str) -> str:
+    """``successor`` encrypted under a key derived from the ``presented`` token's secret.
+
+    Stored with the session at rotation so that a retry of ``presented`` (a
+    lost reply, a resent request, a racing tab) recovers the very same
+    successor; the stored text is useless without ``presented``. Both are
+    well-formed refresh tokens (the caller parsed or minted them).
+    """
+    cipher, aad = _seal_key(presented)
+    nonce = secrets.token_bytes(_NONCE_LENGTH)
+    sealed = nonce + cipher.encrypt(nonce, successor.encode("ascii"), aad)
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+
+def open_successor(sealed: str, presented: str) -> str | None:
+    """The successor :func:`seal_successor` sealed under ``presented``, or None.
+
+    None when ``sealed`` was not sealed under ``presented`` (or was altered):
+    the caller treats that as a token that is not the successor's predecessor.
+    """
+    cipher, aad = _seal_key(presented)
+    try:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        opened = cipher.decrypt(raw[:_NONCE_LENGTH], raw[_NONCE_LENGTH:], aad)
+        return opened.decode("ascii")
+    except (InvalidTag, ValueError, binascii.Error, UnicodeDecodeError):
+        return None

@@ -96,8 +96,11 @@ class Session:
     """A refresh family: one login on one device, until logout, revocation or expiry.
 
     ``generation`` counts rotations; ``current_token_id`` is the newest token.
-    A session expires at :attr:`expires_at`, the earlier of its sliding
-    (idle) and absolute expiry.
+    ``sealed_successor`` is that newest token, encrypted under a key only its
+    predecessor's secret derives (see :func:`refreshkit._tokens.seal_successor`),
+    so a retry of the predecessor gets the same token back while the stored
+    value alone yields nothing. A session expires at :attr:`expires_at`, the
+    earlier of its sliding (idle) and absolute expiry.
     """
 
     sid: str
@@ -108,7 +111,7 @@ class Session:
     last_used_at: datetime
     current_token_id: str
     generation: int = 0
-    grace_reuses: int = 0
+    sealed_successor: str | None = field(default=None, repr=False)
     device_hash: str | None = field(default=None, repr=False)
     scope: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
@@ -171,10 +174,12 @@ class ConsumeRequest:
     device_hash: str | None = field(default=None, repr=False)
     #: With rotation off: the most uses a token may have.
     max_uses: int | None = None
-    #: Tokens consumed after this instant may be replayed (grace); None: no grace.
-    grace_since: datetime | None = None
-    #: Siblings one generation may receive in grace.
-    max_grace_reuses: int = 0
+    #: The newest token's predecessor, consumed after this instant, is a retry
+    #: (the same successor is handed out again); None: strict rotation.
+    retry_since: datetime | None = None
+    #: The successor sealed under the presented token's secret, stored in the
+    #: session on rotation so a retry can recover it; None when rotation is off.
+    sealed_successor: str | None = field(default=None, repr=False)
 
 
 class ConsumeOutcome(enum.Enum):
@@ -182,8 +187,11 @@ class ConsumeOutcome(enum.Enum):
 
     #: Consumed now; the successor was inserted as the session's newest token.
     ROTATED = "rotated"
-    #: Already consumed, within grace: a sibling successor was inserted.
-    GRACE_REISSUED = "grace_reissued"
+    #: A retry: the token's successor is the session's newest, unused, and the
+    #: token was consumed within the retry window. Nothing is written; the
+    #: session (with its sealed successor) is reported so the same successor
+    #: is returned again.
+    REPLAYED = "replayed"
     #: Rotation off: the use was counted and the session slid.
     REUSED = "reused"
     #: Nothing written; the state is reported for the policy to judge.
@@ -206,8 +214,8 @@ class ConsumeResult:
 
     @property
     def applied(self) -> bool:
-        """Whether the store wrote anything."""
-        return self.outcome is not ConsumeOutcome.REJECTED
+        """Whether the store wrote anything (a rotation or a counted use)."""
+        return self.outcome is ConsumeOutcome.ROTATED or self.outcome is ConsumeOutcome.REUSED
 
 
 @dataclass(frozen=True, slots=True)
