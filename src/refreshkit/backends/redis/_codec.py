@@ -16,7 +16,7 @@ Session fields, all of them always present::
     v revoked: '' when not, else '<revoked at>' or '<revoked at>,<reason>'
     x y z the sealed successor ('' when None, else '.' + the value), cut in
           parts of at most 64 bytes: one longer value would turn the whole
-          hash into a hashtable (``hash-max-listpack-value``), about six
+          hash into a hashtable (``hash-max-listpack-value``), 2.0-2.4
           times the memory. ``z`` holds whatever is left of a longer value.
 
 A session stored before sealed successors existed has a grace counter
