@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -123,7 +124,9 @@ def test_with_strict_rotation_the_same_retry_is_reuse(proxy: LossyProxy) -> None
 async def test_an_async_retry_after_a_lost_refresh_reply_returns_the_same_successor(
     proxy: LossyProxy,
 ) -> None:
-    client = redis.asyncio.Redis(port=proxy.port, socket_timeout=5, retry=None)
+    client = redis.asyncio.Redis(
+        port=proxy.port, socket_timeout=5, retry=AsyncRetry(NoBackoff(), 0)
+    )
     store = AsyncRedisStore(client, prefix="rk")
     clock = FrozenClock()
     manager = AsyncTokenManager(SETTINGS, store=store, clock=clock)

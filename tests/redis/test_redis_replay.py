@@ -105,9 +105,10 @@ def test_a_rotation_stores_the_sealed_successor_with_the_session_in_listpack_par
 
     assert rotated.session is not None and rotated.session.sealed_successor == sealed
     key = store.keys.session(session.sid)
-    parts = client.hmget(key, list(SEALED_FIELDS))
-    assert b"".join(p or b"" for p in parts) == b"." + sealed.encode()
-    assert all(len(p or b"") <= SEALED_PART_BYTES for p in parts)
+    stored = client.hmget(key, list(SEALED_FIELDS))
+    parts = [p.encode() if isinstance(p, str) else p or b"" for p in stored]
+    assert b"".join(parts) == b"." + sealed.encode()
+    assert all(len(p) <= SEALED_PART_BYTES for p in parts)
     assert client.object("encoding", key) == b"listpack"
     assert rotated.issued is not None
     found = store.find(rotated.issued.token_id)
