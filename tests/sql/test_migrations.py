@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from refreshkit import _tokens
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _tokens
 from refreshkit.backends.sql import SQLStore, build_tables, migrate
-from refreshkit.errors import ConfigurationError
+from refreshkit.errors import ConfigurationError, TokenReuseError
 from refreshkit.models import (
     ConsumeOutcome,
     ConsumeRequest,
@@ -321,3 +321,32 @@ def _store_session(store: SQLStore) -> str:
     )
     store.create_session(session, record)
     return token
+
+
+def test_through_the_manager_a_0001_session_refreshes_but_a_retry_of_its_old_rotation_is_reuse(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0001", table_prefix=prefix)
+    _, _, current, current_id = _store_rotated_session_at_0001(sync_url, prefix)
+    old, _, _, other_id = _store_rotated_session_at_0001(sync_url, prefix)
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = TokenManager(
+        Settings(retry_window=RETRY_WINDOW),
+        keys=KeySet.generate(),
+        store=store,
+        clock=FrozenClock(T0),
+    )
+    try:
+        refreshed = manager.refresh(current)
+        assert manager.refresh(current).refresh_token == refreshed.refresh_token
+        # Rotated before the upgrade: no sealed successor to give back (documented).
+        with pytest.raises(TokenReuseError):
+            manager.refresh(old)
+        other = store.find(other_id)
+        assert other is not None and other.session.revoked_reason == "reuse"
+        mine = store.find(current_id)
+        assert mine is not None and mine.session.revoked_at is None
+    finally:
+        store.close()
