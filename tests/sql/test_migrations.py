@@ -163,6 +163,30 @@ def _micros(at: datetime) -> int:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
+_SESSION_COLUMNS_AT_0001 = [
+    "sid",
+    "subject",
+    "created_at",
+    "idle_expires_at",
+    "absolute_expires_at",
+    "expires_at",
+    "last_used_at",
+    "current_token_id",
+    "generation",
+    "grace_reuses",
+]
+_RECORD_COLUMNS = [
+    "token_id",
+    "sid",
+    "secret_hash",
+    "generation",
+    "created_at",
+    "parent_id",
+    "consumed_at",
+    "use_count",
+]
+
+
 def _store_rotated_session_at_0001(url: str, prefix: str) -> tuple[str, str, str, str]:
     """A session stored by the 0001 schema, rotated once (its old token consumed 10 s ago).
 
@@ -172,13 +196,16 @@ def _store_rotated_session_at_0001(url: str, prefix: str) -> tuple[str, str, str
     old, old_id, old_hash = _tokens.new_refresh_token(sid)
     current, current_id, current_hash = _tokens.new_refresh_token(sid)
     rotated_at = T0 - timedelta(seconds=10)
-    metadata = sa.MetaData()
+    # Revision 0001's columns, by hand: reflection cannot tell MariaDB's JSON from text.
+    sessions = sa.table(
+        prefix + "sessions",
+        *map(sa.column, _SESSION_COLUMNS_AT_0001),
+        sa.column("claims", sa.JSON()),
+    )
+    records = sa.table(prefix + "refresh_tokens", *map(sa.column, _RECORD_COLUMNS))
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            metadata.reflect(connection, only=[prefix + "sessions", prefix + "refresh_tokens"])
-            sessions = metadata.tables[prefix + "sessions"]
-            records = metadata.tables[prefix + "refresh_tokens"]
             connection.execute(
                 sa.insert(sessions).values(
                     sid=sid,
