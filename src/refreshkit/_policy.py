@@ -3,17 +3,24 @@
 Read it like a state machine. A refresh record is in one of these states
 relative to its session (see :func:`classify`)::
 
-    state        presented token is ...                        rotation on      rotation off
-    ---------    -------------------------------------------   -------------    ------------
-    CURRENT      the session's newest, unconsumed              ROTATED          REUSED
-    IN_GRACE     the newest one's parent, consumed < grace ago    GRACE_REISSUED   -
-    SPENT        consumed before, or an older generation        REUSE (revoke)   REUSE (revoke)
+    state        presented token is ...                          rotation on      rotation off
+    ---------    ---------------------------------------------   --------------   ------------
+    CURRENT      the session's newest, unconsumed                ROTATED          REUSED
+    IN_RETRY     the newest one's parent, consumed < retry_window REPLAYED         -
+                 ago (so its successor was never used)
+    SPENT        consumed before, or an older generation          REUSE (revoke)   REUSE (revoke)
     + guards that refuse before any of the above: UNKNOWN (no such token or
       wrong secret), REVOKED, EXPIRED, DEVICE_MISMATCH, USE_LIMIT.
 
+A REPLAYED refresh writes nothing: the store reports the session as found,
+whose ``sealed_successor`` the manager opens with the presented token to hand
+out the very same successor again (a retry after a lost reply, a resent
+request, a racing tab). The family never forks.
+
 :func:`transition` is the one function that moves between them. The memory
-store calls it under a lock; the SQL statements and Redis scripts implement
-exactly the same table, and the shared conformance suite holds them to it.
+store calls it under a lock (and writes only what it returns when the result
+is applied); the SQL statements and Redis scripts implement exactly the same
+table, and the shared conformance suite holds them to it.
 :func:`consequence_of` decides what a refusal costs (error, event, revocation).
 """
 
@@ -172,15 +179,24 @@ def sessions_to_evict(
 
 
 def consume_request(
-    token_id: str, secret_hash: str, now: datetime, settings: Settings, *, device: str | None
+    presented: str, now: datetime, settings: Settings, *, device: str | None
 ) -> tuple[ConsumeRequest, str | None]:
-    """Build the store request for one refresh: ``(request, new_refresh_token_or_None)``."""
+    """Build the store request for one refresh: ``(request, new_refresh_token_or_None)``.
+
+    ``presented`` is the refresh token as the client sent it (raises
+    :class:`~refreshkit.errors.InvalidTokenError` when malformed): with
+    rotation the successor is sealed under it, so that only a holder of
+    ``presented`` can recover the successor on a retry.
+    """
+    token_id, secret_hash = _tokens.parse_refresh_token(presented)
     successor: NewToken | None = None
     token: str | None = None
+    sealed: str | None = None
     if settings.rotation:
         token, new_id, new_hash = _tokens.new_refresh_token(_tokens.session_id_of(token_id))
         successor = NewToken(token_id=new_id, secret_hash=new_hash)
-    grace = settings.reuse_grace if settings.rotation else timedelta(0)
+        sealed = _tokens.seal_successor(presented, token)
+    window = settings.retry_window if settings.rotation else timedelta(0)
     request = ConsumeRequest(
         token_id=token_id,
         secret_hash=secret_hash,
@@ -189,8 +205,8 @@ def consume_request(
         successor=successor,
         device_hash=_tokens.hash_device(device) if device is not None else None,
         max_uses=None if settings.rotation else settings.max_uses,
-        grace_since=now - grace if grace > timedelta(0) else None,
-        max_grace_reuses=settings.max_grace_reuses,
+        retry_since=now - window if window > timedelta(0) else None,
+        sealed_successor=sealed,
     )
     return request, token
 
@@ -230,14 +246,15 @@ def classify(
         return ConsumeOutcome.REUSED
     if current:
         return ConsumeOutcome.ROTATED
-    in_grace = (
-        request.grace_since is not None
+    # A retry: the token's successor is the newest token (so, with rotation,
+    # never used) and the token was consumed within the window.
+    retry = (
+        request.retry_since is not None
         and record.consumed_at is not None
-        and record.consumed_at > request.grace_since
+        and record.consumed_at > request.retry_since
         and record.generation == session.generation - 1
-        and session.grace_reuses < request.max_grace_reuses
     )
-    return ConsumeOutcome.GRACE_REISSUED if in_grace else Rejection.REUSE
+    return ConsumeOutcome.REPLAYED if retry else Rejection.REUSE
 
 
 def transition(
@@ -245,24 +262,31 @@ def transition(
 ) -> ConsumeResult:
     """Apply one refresh to the stored state and return the new state.
 
-    Pure: the caller stores what comes back (all of it, atomically) or nothing.
-    The new values are built field by field rather than with
-    :func:`dataclasses.replace`, which costs twice as much on this hot path.
+    Pure: the caller stores what comes back (all of it, atomically) when
+    :attr:`~refreshkit.models.ConsumeResult.applied`, else nothing: a
+    rejection and a REPLAYED retry report the state as found. The new values
+    are built field by field rather than with :func:`dataclasses.replace`,
+    which costs twice as much on this hot path.
     """
     decision = classify(record, session, request)
     if isinstance(decision, Rejection):
         return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
+    if decision is ConsumeOutcome.REPLAYED:
+        return ConsumeResult(decision, record, session)
     assert record is not None and session is not None
     now = request.now
     if decision is ConsumeOutcome.REUSED:
         used = _record_after_use(record, record.consumed_at)
         slid = _session_after_refresh(
-            session, request, session.generation, session.current_token_id, session.grace_reuses
+            session,
+            request,
+            session.generation,
+            session.current_token_id,
+            session.sealed_successor,
         )
         return ConsumeResult(decision, used, slid)
     assert request.successor is not None
-    rotated = decision is ConsumeOutcome.ROTATED
-    generation = session.generation + 1 if rotated else session.generation
+    generation = session.generation + 1
     issued = RefreshRecord(
         token_id=request.successor.token_id,
         sid=session.sid,
@@ -271,9 +295,10 @@ def transition(
         created_at=now,
         parent_id=record.token_id,
     )
-    consumed = _record_after_use(record, now if rotated else record.consumed_at)
-    grace_reuses = 0 if rotated else session.grace_reuses + 1
-    moved = _session_after_refresh(session, request, generation, issued.token_id, grace_reuses)
+    consumed = _record_after_use(record, now)
+    moved = _session_after_refresh(
+        session, request, generation, issued.token_id, request.sealed_successor
+    )
     return ConsumeResult(decision, consumed, moved, issued)
 
 
@@ -295,7 +320,7 @@ def _session_after_refresh(
     request: ConsumeRequest,
     generation: int,
     current_token_id: str,
-    grace_reuses: int,
+    sealed_successor: str | None,
 ) -> Session:
     """The session slid to the request's idle expiry, with its token pointer moved."""
     return Session(
@@ -307,7 +332,7 @@ def _session_after_refresh(
         last_used_at=request.now,
         current_token_id=current_token_id,
         generation=generation,
-        grace_reuses=grace_reuses,
+        sealed_successor=sealed_successor,
         device_hash=session.device_hash,
         scope=session.scope,
         claims=session.claims,

@@ -31,6 +31,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: ``password=`` (and the like) in a URL's query, as redis-py and libpq accept them.
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#]*")
+_RETRY_WINDOW_DEFAULT = timedelta(seconds=30)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -90,11 +91,17 @@ class Settings:
     refresh_absolute_ttl: timedelta = timedelta(days=30)
     #: Rotate refresh tokens on every use (RFC 9700 §4.14.2); off keeps them reusable.
     rotation: bool = True
-    #: How long a just-rotated token may be replayed without counting as theft.
-    #: A deliberate deviation from RFC 9700: keep it 0 unless clients race.
-    reuse_grace: timedelta = timedelta(0)
-    #: How many sibling tokens one grace window may hand out.
-    max_grace_reuses: int = 10
+    #: How long after its rotation a token presented again is a retry (a lost
+    #: reply, a resent request, a racing tab) that gets the *same* successor
+    #: back, as long as that successor was never used. 0: strict RFC 9700
+    #: rotation, every second use is reuse. Must be shorter than ``refresh_idle_ttl``.
+    retry_window: timedelta = _RETRY_WINDOW_DEFAULT
+    #: Deprecated alias of ``retry_window`` (a :class:`DeprecationWarning`);
+    #: moved into ``retry_window`` and reset to None.
+    reuse_grace: timedelta | None = field(default=None, repr=False)
+    #: Deprecated and ignored (a :class:`DeprecationWarning`): a retry hands out
+    #: the same successor, so there are no sibling tokens left to count.
+    max_grace_reuses: int | None = field(default=None, repr=False)
     #: With rotation off: how often one refresh token may be used (None: unbounded).
     max_uses: int | None = None
     #: Live sessions per subject; starting one more revokes the oldest (None: unbounded).
@@ -157,10 +164,9 @@ class Settings:
             )
         if self.refresh_idle_ttl > self.refresh_absolute_ttl:
             raise ConfigurationError("refresh_idle_ttl must not exceed refresh_absolute_ttl")
-        if self.reuse_grace >= self.refresh_idle_ttl:
-            raise ConfigurationError("reuse_grace must be shorter than refresh_idle_ttl")
-        if self.max_grace_reuses < 0:
-            raise ConfigurationError("max_grace_reuses must be >= 0")
+        self._migrate_grace_settings()
+        if self.retry_window >= self.refresh_idle_ttl:
+            raise ConfigurationError("retry_window must be shorter than refresh_idle_ttl")
         for name in ("max_uses", "max_sessions"):
             limit = getattr(self, name)
             if limit is not None and limit < 1:
@@ -182,6 +188,35 @@ class Settings:
         if self.csrf_protection not in ("header", "double_submit"):
             raise ConfigurationError("csrf_protection must be 'header' or 'double_submit'")
 
+    def _migrate_grace_settings(self) -> None:
+        """Map the settings of the old grace window onto ``retry_window``, with a warning.
+
+        Both aliases are reset to None afterwards, so :meth:`replace` and
+        ``repr`` carry ``retry_window`` alone and warn no second time.
+        """
+        if self.reuse_grace is not None:
+            default = _RETRY_WINDOW_DEFAULT
+            if self.retry_window not in (default, self.reuse_grace):
+                raise ConfigurationError(
+                    "reuse_grace is the deprecated name of retry_window: set retry_window only"
+                )
+            warnings.warn(
+                "Settings.reuse_grace is deprecated: it is now retry_window, within which "
+                "a retried refresh gets the same successor token back",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            object.__setattr__(self, "retry_window", self.reuse_grace)
+            object.__setattr__(self, "reuse_grace", None)
+        if self.max_grace_reuses is not None:
+            warnings.warn(
+                "Settings.max_grace_reuses is deprecated and ignored: a retried refresh "
+                "gets the same successor token back, so no sibling tokens are counted",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            object.__setattr__(self, "max_grace_reuses", None)
+
     def __repr__(self) -> str:
         # Written out, not generated, only to mask store_url's password.
         shown = []
@@ -195,7 +230,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied (coerced and validated like any input)."""
-        return Settings.from_mapping({**self._as_dict(), **changes})
+        current = self._as_dict()
+        if "reuse_grace" in changes and "retry_window" not in changes:
+            del current["retry_window"]  # the deprecated alias names it
+        return Settings.from_mapping({**current, **changes})
 
     def _as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -22,7 +22,13 @@ logger: logging.Logger = logging.getLogger("refreshkit")
 logger.addHandler(logging.NullHandler())
 
 EventName = Literal[
-    "issued", "refreshed", "grace_reuse", "reuse_detected", "device_mismatch", "revoked", "expired"
+    "issued",
+    "refreshed",
+    "retry_replayed",
+    "reuse_detected",
+    "device_mismatch",
+    "revoked",
+    "expired",
 ]
 EVENT_NAMES: tuple[str, ...] = get_args(EventName)
 #: Events that mean something went wrong for the user (logged at WARNING).

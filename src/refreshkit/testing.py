@@ -11,13 +11,28 @@
               yield store
               await store.aclose()
 
+* :class:`LostReplyStore` / :class:`AsyncLostReplyStore`: wrap any store so
+  that its next consume replies are lost after the write was applied, to
+  prove a retry of the same refresh token is not taken for theft::
+
+      lossy = LostReplyStore(store, lose=1)
+      manager = TokenManager(settings, store=lossy)
+      # manager.refresh(token) raises StoreError, yet the rotation happened;
+      # manager.refresh(token) again returns the same successor token.
+
 This module imports pytest; import it from tests only.
 """
 
 from __future__ import annotations
 
-from ._async.conformance import AsyncStoreConformance
-from ._sync.conformance import StoreConformance
+from ._async.conformance import AsyncLostReplyStore, AsyncStoreConformance
+from ._sync.conformance import LostReplyStore, StoreConformance
 from .clock import FrozenClock
 
-__all__ = ["AsyncStoreConformance", "FrozenClock", "StoreConformance"]
+__all__ = [
+    "AsyncLostReplyStore",
+    "AsyncStoreConformance",
+    "FrozenClock",
+    "LostReplyStore",
+    "StoreConformance",
+]

@@ -15,17 +15,36 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from .. import _tokens
 from .._suite import run_in_own_loop
 from ..backends.base import AsyncTokenStore
-from ..models import ConsumeOutcome, ConsumeRequest, NewToken, RefreshRecord, Session
+from ..clock import FrozenClock
+from ..config import Settings
+from ..errors import StoreError, TokenReuseError
+from ..events import Event, EventHooks
+from ..keys import KeySet
+from ..models import (
+    AccessCheck,
+    ConsumeOutcome,
+    ConsumeRequest,
+    ConsumeResult,
+    NewToken,
+    RefreshRecord,
+    Session,
+    TokenState,
+)
+from .manager import AsyncTokenManager
 
-__all__ = ["AsyncStoreConformance"]
+__all__ = ["AsyncLostReplyStore", "AsyncStoreConformance"]
 
 #: A start instant with microseconds, to prove stores keep full precision.
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 IDLE = timedelta(days=1)
 ABSOLUTE = timedelta(days=7)
+#: The retry window the suite's requests use.
+RETRY = timedelta(seconds=30)
 
 
 def _session(
@@ -64,14 +83,21 @@ def _request(
     secret_hash: str | None = None,
     rotate: bool = True,
     device_hash: str | None = None,
-    grace: timedelta | None = None,
-    max_grace_reuses: int = 0,
+    retry: timedelta | None = None,
     max_uses: int | None = None,
 ) -> ConsumeRequest:
-    successor = None
+    """A consume request as the manager builds one; ``retry`` is the retry window.
+
+    Stores keep the sealed successor as given and never open it, so here it
+    is sealed under a stand-in for the presented token (whose raw form the
+    suite does not keep).
+    """
+    successor = sealed = None
     if rotate:
-        _, new_id, new_hash = _tokens.new_refresh_token(record.sid)
+        token, new_id, new_hash = _tokens.new_refresh_token(record.sid)
         successor = NewToken(new_id, new_hash)
+        stand_in, _, _ = _tokens.new_refresh_token(record.sid)
+        sealed = _tokens.seal_successor(stand_in, token)
     return ConsumeRequest(
         token_id=record.token_id,
         secret_hash=record.secret_hash if secret_hash is None else secret_hash,
@@ -80,9 +106,96 @@ def _request(
         successor=successor,
         device_hash=device_hash,
         max_uses=max_uses,
-        grace_since=now - grace if grace else None,
-        max_grace_reuses=max_grace_reuses,
+        retry_since=now - retry if retry else None,
+        sealed_successor=sealed,
     )
+
+
+class AsyncLostReplyStore:
+    """Any store whose next ``lose`` consume replies are lost after being applied.
+
+    Each lost consume runs on the wrapped store, so its writes are committed,
+    and then raises :class:`~refreshkit.errors.StoreError` as a dropped
+    connection would: the caller cannot tell whether anything happened. Use
+    it to prove that a retry of the same refresh token is not taken for
+    theft. :meth:`lose` arms it again; :attr:`lost` holds the results that
+    never reached the caller. Every other method passes straight through.
+    """
+
+    def __init__(self, store: AsyncTokenStore, *, lose: int = 1) -> None:
+        self.store: AsyncTokenStore = store
+        self.lost: list[ConsumeResult] = []
+        self._pending = lose
+
+    def lose(self, replies: int = 1) -> None:
+        """Lose the replies of the next ``replies`` consumes (after applying them)."""
+        self._pending = replies
+
+    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
+        """Apply the consume; then, while armed, raise instead of replying."""
+        result = await self.store.consume(request)
+        if self._pending > 0:
+            self._pending -= 1
+            self.lost.append(result)
+            raise StoreError("consume applied, but its reply was lost (AsyncLostReplyStore)")
+        return result
+
+    async def create_session(self, session: Session, record: RefreshRecord) -> None:
+        """Pass through."""
+        await self.store.create_session(session, record)
+
+    async def find(self, token_id: str) -> TokenState | None:
+        """Pass through."""
+        return await self.store.find(token_id)
+
+    async def get_session(self, sid: str) -> Session | None:
+        """Pass through."""
+        return await self.store.get_session(sid)
+
+    async def list_sessions(self, subject: str) -> list[Session]:
+        """Pass through."""
+        return await self.store.list_sessions(subject)
+
+    async def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
+        """Pass through."""
+        return await self.store.revoke_session(sid, now, reason)
+
+    async def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
+        """Pass through."""
+        return await self.store.revoke_subject(subject, now, reason)
+
+    async def deny_access(self, jti: str, until: datetime) -> None:
+        """Pass through."""
+        await self.store.deny_access(jti, until)
+
+    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+        """Pass through."""
+        return await self.store.check_access(jti, sid, now)
+
+    async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
+        """Pass through."""
+        return await self.store.purge_expired(now, batch_size)
+
+    async def aclose(self) -> None:
+        """Pass through: closes the wrapped store."""
+        await self.store.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store!r}, pending={self._pending})"
+
+
+def _manager(
+    store: AsyncTokenStore, **settings: Any
+) -> tuple[AsyncTokenManager, FrozenClock, list[Event]]:
+    """A manager on ``store`` with a frozen clock, and the events it emits."""
+    clock = FrozenClock(T0)
+    hooks = EventHooks()
+    events: list[Event] = []
+    hooks.on(None, events.append)
+    manager = AsyncTokenManager(
+        Settings(**settings), keys=KeySet.generate(), store=store, clock=clock, hooks=hooks
+    )
+    return manager, clock, events
 
 
 @run_in_own_loop
@@ -237,90 +350,222 @@ class AsyncStoreConformance:
         result = await store.consume(_request(record, now=T0, device_hash=_tokens.hash_device("x")))
         assert result.outcome is ConsumeOutcome.ROTATED
 
-    # ------------------------------------------------------------------ grace
+    # ------------------------------------------------------------------ retry
 
-    async def test_replay_within_grace_issues_a_sibling(self, store: AsyncTokenStore) -> None:
+    async def test_rotation_stores_the_sealed_successor_with_the_session(
+        self, store: AsyncTokenStore
+    ) -> None:
+        session, record, _ = _session()
+        await store.create_session(session, record)
+        request = _request(record, now=T0, retry=RETRY)
+        first = await store.consume(request)
+        assert first.session is not None and first.issued is not None
+        assert request.sealed_successor is not None
+        assert first.session.sealed_successor == request.sealed_successor
+        onward = _request(first.issued, now=T0 + timedelta(minutes=1), retry=RETRY)
+        second = await store.consume(onward)
+        assert second.session is not None
+        assert second.session.sealed_successor == onward.sealed_successor
+
+    async def test_the_sealed_successor_round_trips_through_every_read(
+        self, store: AsyncTokenStore
+    ) -> None:
+        session, record, _ = _session()
+        await store.create_session(session, record)
+        request = _request(record, now=T0, retry=RETRY)
+        result = await store.consume(request)
+        assert result.issued is not None and result.session is not None
+        sealed = request.sealed_successor
+        for token_id in (record.token_id, result.issued.token_id):
+            state = await store.find(token_id)
+            assert state is not None and state.session.sealed_successor == sealed
+        stored = await store.get_session(session.sid)
+        assert stored is not None and stored.sealed_successor == sealed
+        assert [s.sealed_successor for s in await store.list_sessions(session.subject)] == [sealed]
+        check = await store.check_access("jti", session.sid, T0)
+        assert check.session is not None and check.session.sealed_successor == sealed
+        assert stored == result.session
+
+    async def test_a_retry_within_the_window_is_replayed_and_writes_nothing(
+        self, store: AsyncTokenStore
+    ) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
         now = T0 + timedelta(minutes=1)
-        first = await store.consume(_request(record, now=now, grace=timedelta(seconds=10)))
-        later = now + timedelta(seconds=5)
-        again = await store.consume(
-            _request(record, now=later, grace=timedelta(seconds=10), max_grace_reuses=2)
-        )
-        assert again.outcome is ConsumeOutcome.GRACE_REISSUED
-        assert first.issued is not None and again.issued is not None and again.session is not None
-        assert again.issued.generation == first.issued.generation == 1
-        assert again.issued.parent_id == record.token_id
-        assert again.session.current_token_id == again.issued.token_id
-        assert again.session.grace_reuses == 1
-        assert again.record is not None and again.record.consumed_at == now
-        sibling = await store.find(again.issued.token_id)
-        assert sibling is not None and sibling.record == again.issued
+        request = _request(record, now=now, retry=RETRY)
+        first = await store.consume(request)
+        assert first.issued is not None
+        before = (await store.find(record.token_id), await store.find(first.issued.token_id))
+        later = now + RETRY - timedelta(microseconds=1)
+        again = await store.consume(_request(record, now=later, retry=RETRY))
+        assert again.outcome is ConsumeOutcome.REPLAYED
+        assert not again.applied
+        assert again.issued is None
+        assert again.record == first.record
+        assert again.session == first.session
+        assert again.session is not None
+        assert again.session.sealed_successor == request.sealed_successor
+        assert again.session.last_used_at == now  # no slide: nothing was written
+        after = (await store.find(record.token_id), await store.find(first.issued.token_id))
+        assert after == before
+        assert await store.get_session(session.sid) == first.session
 
-    async def test_grace_reuses_are_bounded(self, store: AsyncTokenStore) -> None:
+    async def test_every_retry_within_the_window_is_replayed_alike(
+        self, store: AsyncTokenStore
+    ) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        grace = timedelta(seconds=30)
-        await store.consume(_request(record, now=T0, grace=grace))
-        outcomes = [
-            (await store.consume(_request(record, now=T0, grace=grace, max_grace_reuses=2))).outcome
-            for _ in range(3)
+        first = await store.consume(_request(record, now=T0, retry=RETRY))
+        retries = [
+            await store.consume(_request(record, now=T0 + timedelta(seconds=n), retry=RETRY))
+            for n in range(5)
         ]
-        assert outcomes == [
-            ConsumeOutcome.GRACE_REISSUED,
-            ConsumeOutcome.GRACE_REISSUED,
-            ConsumeOutcome.REJECTED,
-        ]
+        assert {r.outcome for r in retries} == {ConsumeOutcome.REPLAYED}
+        assert all(r.session == first.session and r.record == first.record for r in retries)
+        assert first.issued is not None
+        onward = await store.consume(_request(first.issued, now=T0, retry=RETRY))
+        assert onward.outcome is ConsumeOutcome.ROTATED
 
-    async def test_replay_after_grace_is_rejected(self, store: AsyncTokenStore) -> None:
+    async def test_a_retry_once_the_window_has_passed_is_rejected(
+        self, store: AsyncTokenStore
+    ) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        grace = timedelta(seconds=10)
-        await store.consume(_request(record, now=T0, grace=grace))
-        late = await store.consume(
-            _request(record, now=T0 + grace, grace=grace, max_grace_reuses=5)
-        )
+        first = await store.consume(_request(record, now=T0, retry=RETRY))
+        late = await store.consume(_request(record, now=T0 + RETRY, retry=RETRY))
         assert late.outcome is ConsumeOutcome.REJECTED
+        assert late.session == first.session and late.record == first.record
 
-    async def test_grace_covers_only_the_immediate_predecessor(
+    async def test_strict_rotation_rejects_every_second_presentation(
         self, store: AsyncTokenStore
     ) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        grace = timedelta(seconds=30)
-        first = await store.consume(_request(record, now=T0, grace=grace))
+        first = await store.consume(_request(record, now=T0, retry=None))
+        again = await store.consume(_request(record, now=T0, retry=None))
+        assert again.outcome is ConsumeOutcome.REJECTED
+        assert again.session == first.session
+
+    async def test_only_the_immediate_predecessor_is_replayed(self, store: AsyncTokenStore) -> None:
+        session, record, _ = _session()
+        await store.create_session(session, record)
+        first = await store.consume(_request(record, now=T0, retry=RETRY))
         assert first.issued is not None
-        second = await store.consume(_request(first.issued, now=T0, grace=grace))
+        second = await store.consume(_request(first.issued, now=T0, retry=RETRY))
         assert second.outcome is ConsumeOutcome.ROTATED
-        stale = await store.consume(_request(record, now=T0, grace=grace, max_grace_reuses=5))
-        assert stale.outcome is ConsumeOutcome.REJECTED
+        parent = await store.consume(_request(first.issued, now=T0, retry=RETRY))
+        assert parent.outcome is ConsumeOutcome.REPLAYED
+        assert parent.session == second.session
+        grandparent = await store.consume(_request(record, now=T0, retry=RETRY))
+        assert grandparent.outcome is ConsumeOutcome.REJECTED
+        assert grandparent.session == second.session
 
-    async def test_a_sibling_goes_stale_once_another_sibling_rotates(
+    async def test_a_retry_once_the_successor_was_used_is_rejected(
         self, store: AsyncTokenStore
     ) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        grace = timedelta(seconds=30)
-        first = await store.consume(_request(record, now=T0, grace=grace))
-        sibling = await store.consume(_request(record, now=T0, grace=grace, max_grace_reuses=5))
-        assert first.issued is not None and sibling.issued is not None
-        moved_on = await store.consume(_request(first.issued, now=T0, grace=grace))
-        assert moved_on.outcome is ConsumeOutcome.ROTATED
-        stale = await store.consume(_request(sibling.issued, now=T0, grace=grace))
-        assert stale.outcome is ConsumeOutcome.REJECTED
+        first = await store.consume(_request(record, now=T0, retry=RETRY))
+        assert first.issued is not None
+        used = await store.consume(
+            _request(first.issued, now=T0 + timedelta(seconds=1), retry=RETRY)
+        )
+        assert used.outcome is ConsumeOutcome.ROTATED
+        replay = await store.consume(_request(record, now=T0 + timedelta(seconds=2), retry=RETRY))
+        assert replay.outcome is ConsumeOutcome.REJECTED
+        assert replay.session == used.session and replay.record == first.record
 
-    async def test_rotation_resets_the_grace_counter(self, store: AsyncTokenStore) -> None:
+    async def test_a_retry_of_a_revoked_session_is_rejected(self, store: AsyncTokenStore) -> None:
         session, record, _ = _session()
         await store.create_session(session, record)
-        grace = timedelta(seconds=30)
-        first = await store.consume(_request(record, now=T0, grace=grace))
-        await store.consume(_request(record, now=T0, grace=grace, max_grace_reuses=1))
-        assert first.issued is not None
-        state = await store.find(first.issued.token_id)
-        assert state is not None and state.session.grace_reuses == 1
-        rotated = await store.consume(_request(first.issued, now=T0, grace=grace))
-        assert rotated.session is not None and rotated.session.grace_reuses == 0
+        await store.consume(_request(record, now=T0, retry=RETRY))
+        assert await store.revoke_session(session.sid, T0, "logout")
+        retry = await store.consume(_request(record, now=T0 + timedelta(seconds=1), retry=RETRY))
+        assert retry.outcome is ConsumeOutcome.REJECTED
+
+    async def test_a_retry_with_the_wrong_secret_is_rejected(self, store: AsyncTokenStore) -> None:
+        session, record, _ = _session()
+        await store.create_session(session, record)
+        await store.consume(_request(record, now=T0, retry=RETRY))
+        forged = _request(record, now=T0, retry=RETRY, secret_hash=_tokens.hash_secret("x"))
+        assert (await store.consume(forged)).outcome is ConsumeOutcome.REJECTED
+
+    # ------------------------------------------------------------ lost replies
+
+    async def test_a_retry_after_a_lost_reply_gets_the_same_successor_and_no_reuse(
+        self, store: AsyncTokenStore
+    ) -> None:
+        lossy = AsyncLostReplyStore(store, lose=0)
+        manager, clock, events = _manager(lossy)
+        pair = await manager.issue("alice")
+        lossy.lose()
+        with pytest.raises(StoreError):
+            await manager.refresh(pair.refresh_token)
+        assert [r.outcome for r in lossy.lost] == [ConsumeOutcome.ROTATED]
+        clock.advance(timedelta(seconds=1))
+        retried = await manager.refresh(pair.refresh_token)
+        again = await manager.refresh(pair.refresh_token)
+        assert retried.refresh_token == again.refresh_token != pair.refresh_token
+        assert retried.access_token != again.access_token
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_at is None and stored.generation == 1
+        assert stored.current_token_id == _tokens.parse_refresh_token(retried.refresh_token)[0]
+        onward = await manager.refresh(retried.refresh_token)
+        assert onward.sid == pair.sid
+        names = [e.name for e in events]
+        assert "reuse_detected" not in names
+        assert names.count("retry_replayed") == 2
+
+    async def test_a_retry_after_several_lost_replies_gets_the_same_successor(
+        self, store: AsyncTokenStore
+    ) -> None:
+        lossy = AsyncLostReplyStore(store, lose=0)
+        manager, clock, events = _manager(lossy)
+        pair = await manager.issue("alice")
+        lossy.lose(3)
+        for _ in range(3):
+            with pytest.raises(StoreError):
+                await manager.refresh(pair.refresh_token)
+            clock.advance(timedelta(seconds=2))
+        assert [r.outcome for r in lossy.lost] == [ConsumeOutcome.ROTATED] + [
+            ConsumeOutcome.REPLAYED
+        ] * 2
+        retried = await manager.refresh(pair.refresh_token)
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.generation == 1 and stored.revoked_at is None
+        assert stored.current_token_id == _tokens.parse_refresh_token(retried.refresh_token)[0]
+        assert "reuse_detected" not in [e.name for e in events]
+
+    async def test_with_no_retry_window_a_retry_after_a_lost_reply_is_reuse(
+        self, store: AsyncTokenStore
+    ) -> None:
+        lossy = AsyncLostReplyStore(store, lose=0)
+        manager, _, events = _manager(lossy, retry_window=timedelta(0))
+        pair = await manager.issue("alice")
+        lossy.lose()
+        with pytest.raises(StoreError):
+            await manager.refresh(pair.refresh_token)
+        with pytest.raises(TokenReuseError):
+            await manager.refresh(pair.refresh_token)
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "reuse"
+        assert "reuse_detected" in [e.name for e in events]
+
+    async def test_a_retry_after_a_lost_reply_once_the_window_passed_is_reuse(
+        self, store: AsyncTokenStore
+    ) -> None:
+        lossy = AsyncLostReplyStore(store, lose=0)
+        manager, clock, events = _manager(lossy)
+        pair = await manager.issue("alice")
+        lossy.lose()
+        with pytest.raises(StoreError):
+            await manager.refresh(pair.refresh_token)
+        clock.advance(manager.settings.retry_window)
+        with pytest.raises(TokenReuseError):
+            await manager.refresh(pair.refresh_token)
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "reuse"
+        assert "reuse_detected" in [e.name for e in events]
 
     # ------------------------------------------------------------ rotation off
 

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import _jwt, _policy, _tokens
 from .._cache import VerifiedTokenCache
@@ -166,34 +166,56 @@ class AsyncTokenManager:
         :class:`~refreshkit.errors.TokenReuseError` (the session is now revoked),
         or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
         """
-        token_id, secret_hash = _tokens.parse_refresh_token(refresh_token)
         now = self.clock.now()
         request, successor = _policy.consume_request(
-            token_id, secret_hash, now, self.settings, device=device
+            refresh_token, now, self.settings, device=device
         )
         result = await self.store.consume(request)
-        rejected = result.outcome is ConsumeOutcome.REJECTED
-        if rejected and not _policy.already_applied(result.session, request):
+        outcome = result.outcome
+        if outcome is ConsumeOutcome.REJECTED and not _policy.already_applied(
+            result.session, request
+        ):
             await self._reject(result, request)
         session = result.session
         if session is None:
             raise StoreError("store reported a refresh without its session")
-        if result.outcome is ConsumeOutcome.GRACE_REISSUED:
-            self._emit("grace_reuse", now, session, details={"reuses": session.grace_reuses})
-        else:
-            self._emit("refreshed", now, session, details={"generation": session.generation})
+        if outcome is ConsumeOutcome.REPLAYED:
+            return await self._replay(session, refresh_token, request)
+        self._emit("refreshed", now, session, details={"generation": session.generation})
         return self._pair(session, successor if successor is not None else refresh_token, now)
 
-    async def _reject(self, result: ConsumeResult, request: ConsumeRequest) -> None:
+    async def _replay(self, session: Session, presented: str, request: ConsumeRequest) -> TokenPair:
+        """A retry within the window: the same successor as before, a fresh access token.
+
+        Only ``presented`` opens the sealed successor. A session without one
+        (stored before the upgrade), a seal that does not open, or one that
+        does not hold the session's newest token is reuse: the retry cannot
+        be told from a replay, and no second token may be minted for it.
+        """
+        sealed = session.sealed_successor
+        successor = _tokens.open_successor(sealed, presented) if sealed is not None else None
+        if successor is None or _successor_id(successor) != session.current_token_id:
+            await self._punish(_policy.Rejection.REUSE, session, request.now)
+        self._emit(
+            "retry_replayed", request.now, session, details={"generation": session.generation}
+        )
+        return self._pair(session, successor, request.now)
+
+    async def _reject(self, result: ConsumeResult, request: ConsumeRequest) -> NoReturn:
         rejection = _policy.classify(result.record, result.session, request)
         if not isinstance(rejection, _policy.Rejection):
             raise StoreError("store refused a refresh that its reported state allows")
+        await self._punish(rejection, result.session, request.now)
+
+    async def _punish(
+        self, rejection: _policy.Rejection, session: Session | None, now: datetime
+    ) -> NoReturn:
+        """Apply the policy's consequence of ``rejection``: event, revocation, error."""
         consequence = _policy.consequence_of(rejection, self.settings)
-        session = result.session
         if session is not None and consequence.event is not None:
-            self._emit(consequence.event, request.now, session)
+            self._emit(consequence.event, now, session)
         if session is not None and consequence.revoke_reason is not None:
-            await self._revoke(session.sid, session.subject, request.now, consequence.revoke_reason)
+            await self._revoke(session.sid, session.subject, now, consequence.revoke_reason)
         if consequence.error is TokenReuseError:
             raise TokenReuseError(consequence.message, sid=session.sid if session else None)
         raise consequence.error(consequence.message)
@@ -326,6 +348,14 @@ class AsyncTokenManager:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"
+
+
+def _successor_id(token: str) -> str | None:
+    """The token id of an opened successor, or None if it is not a refresh token."""
+    try:
+        return _tokens.parse_refresh_token(token)[0]
+    except InvalidTokenError:
+        return None
 
 
 def _scope_text(scope: str | Iterable[str] | None) -> str | None:
