@@ -44,6 +44,8 @@ from refreshkit import (
     TokenManager,
     _tokens,
 )
+from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
+from refreshkit.backends.memory._state import MemoryState
 from refreshkit.backends.redis import AsyncRedisStore, RedisStore
 from refreshkit.backends.sql import AsyncSQLStore, SQLStore
 from refreshkit.models import Session
@@ -279,15 +281,27 @@ def _sqlite(stack: ExitStack, runner: asyncio.Runner | None, directory: Path) ->
     direct = SQLStore(f"sqlite:///{path}")
     stack.callback(direct.close)
     direct.create_tables()
-    lossy: LostReplyStore | AsyncLostReplyStore
     if runner is None:
         inner = SQLStore(f"sqlite:///{path}")
         stack.callback(inner.close)
-        lossy = LostReplyStore(inner, lose=0)
-    else:
-        ainner = AsyncSQLStore(f"sqlite+aiosqlite:///{path}")
-        stack.callback(lambda: runner.run(ainner.aclose()))
-        lossy = AsyncLostReplyStore(ainner, lose=0)
+        return _wrapped(LostReplyStore(inner, lose=0), direct.get_session)
+    ainner = AsyncSQLStore(f"sqlite+aiosqlite:///{path}")
+    stack.callback(lambda: runner.run(ainner.aclose()))
+    return _wrapped(AsyncLostReplyStore(ainner, lose=0), direct.get_session)
+
+
+def _memory(runner: asyncio.Runner | None) -> Parts:
+    """The memory store in the wrapper: the lost-reply scenario with no I/O at all."""
+    state = MemoryState()
+    direct = MemoryStore(state)
+    if runner is None:
+        return _wrapped(LostReplyStore(MemoryStore(state), lose=0), direct.get_session)
+    return _wrapped(AsyncLostReplyStore(AsyncMemoryStore(state), lose=0), direct.get_session)
+
+
+def _wrapped(
+    lossy: LostReplyStore | AsyncLostReplyStore, peek: Callable[[str], Session | None]
+) -> Parts:
     before = [0]
 
     def arm(_: str) -> None:
@@ -299,7 +313,7 @@ def _sqlite(stack: ExitStack, runner: asyncio.Runner | None, directory: Path) ->
         lossy.lose(0)
         return hit
 
-    return Parts(lossy, arm, fired, direct.get_session)
+    return Parts(lossy, arm, fired, peek)
 
 
 #: Every backend the lost-reply tests run on, with the marker its tox env selects.
@@ -316,6 +330,8 @@ BACKENDS = [
     pytest.param(("mariadb", True), marks=pytest.mark.mariadb, id="mariadb-aiomysql"),
     pytest.param(("sqlite", False), marks=pytest.mark.sqlite, id="sqlite"),
     pytest.param(("sqlite", True), marks=pytest.mark.sqlite, id="sqlite-aiosqlite"),
+    pytest.param(("memory", False), id="memory"),
+    pytest.param(("memory", True), id="memory-async"),
 ]
 
 
@@ -329,6 +345,8 @@ def _parts(name: str, stack: ExitStack, runner: asyncio.Runner | None, directory
         return _sql("postgresql", "asyncpg" if asynchronous else "psycopg")(stack, runner)
     if name == "mariadb":
         return _sql("mysql", "aiomysql" if asynchronous else "pymysql")(stack, runner)
+    if name == "memory":
+        return _memory(runner)
     return _sqlite(stack, runner, directory)
 
 
