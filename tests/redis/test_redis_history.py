@@ -6,6 +6,7 @@ a replay of an older token is merely unknown (refused, nothing revoked).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,12 +19,13 @@ from refreshkit.backends import create_store
 from refreshkit.backends.redis import RedisStore
 from refreshkit.clock import FrozenClock
 from refreshkit.errors import ConfigurationError, InvalidTokenError, TokenReuseError
-from refreshkit.models import ConsumeOutcome, RefreshRecord
+from refreshkit.models import ConsumeOutcome
 
 pytestmark = [pytest.mark.redis]
 
-#: The session's own fields, its current record ('k', 'r') and the retired count ('h').
-FIXED_FIELDS = 15
+#: The session's own fields (its sealed successor in three), its current record ('k', 'r')
+#: and the retired count ('h').
+FIXED_FIELDS = 17
 #: Each retired record: its secret, its metadata, and its ring slot.
 FIELDS_PER_RETIRED_RECORD = 3
 EVERY_15_MINUTES = timedelta(minutes=15)
@@ -113,35 +115,23 @@ def test_a_session_keeps_exactly_history_retired_records_however_often_it_rotate
     assert [store.find(r.token_id) is not None for r in records] == [False] * 35 + [True] * 6
 
 
-def test_the_predecessor_outlives_a_history_of_one_through_every_grace_reissue(
+def test_a_history_of_one_keeps_the_predecessor_every_retry_needs(
     standalone_client: redis.Redis, key_prefix: str
 ) -> None:
-    """Grace reissues retire the displaced current token; the predecessor they need stays."""
+    """The predecessor is the newest retired record: a history of one always keeps it."""
     store = RedisStore(standalone_client, prefix=key_prefix, history=1)
     session, parent, _ = _session("alice")
     store.create_session(session, parent)
-    rotated = store.consume(_request(parent, now=T0))
-    assert rotated.outcome is ConsumeOutcome.ROTATED
     key = store.keys.session(session.sid)
-    issued: list[RefreshRecord] = []
-    for second in range(1, 4):
-        replay = _request(
-            parent,
-            now=T0 + timedelta(seconds=second),
-            grace=timedelta(minutes=1),
-            max_grace_reuses=3,
-        )
-        result = store.consume(replay)
-        assert result.outcome is ConsumeOutcome.GRACE_REISSUED and result.issued is not None
-        issued.append(result.issued)
-        assert standalone_client.hlen(key) == FIXED_FIELDS + FIELDS_PER_RETIRED_RECORD
-    # The grace budget spent, the same replay is reuse: the predecessor is still known.
-    spent = _request(
-        parent, now=T0 + timedelta(seconds=5), grace=timedelta(minutes=1), max_grace_reuses=3
-    )
-    refused = store.consume(spent)
-    assert refused.outcome is ConsumeOutcome.REJECTED
-    assert refused.record is not None  # found, so the manager treats it as reuse
-    assert store.find(parent.token_id) is not None
-    current = store.get_session(session.sid)
-    assert current is not None and current.current_token_id == issued[-1].token_id
+    for step in range(3):
+        rotated = store.consume(_request(parent, now=T0 + step * EVERY_15_MINUTES))
+        assert rotated.outcome is ConsumeOutcome.ROTATED and rotated.issued is not None
+        for second in range(1, 4):
+            retry = dataclasses.replace(
+                _request(parent, now=T0 + step * EVERY_15_MINUTES + timedelta(seconds=second)),
+                retry_since=T0 + step * EVERY_15_MINUTES - timedelta(seconds=1),
+            )
+            assert store.consume(retry).outcome is ConsumeOutcome.REPLAYED
+            assert standalone_client.hlen(key) == FIXED_FIELDS + FIELDS_PER_RETIRED_RECORD
+        assert store.find(parent.token_id) is not None
+        parent = rotated.issued

@@ -1,14 +1,16 @@
 """Many clients consuming one refresh token at the same instant (hand-written, not generated).
 
 16 threads behind a barrier (sync) and 200 tasks under ``gather`` (async),
-50 rounds each, on standalone Redis and on the cluster: without grace exactly
-one consume rotates; with enough grace every one succeeds, and still only
-one of them rotates. Never two successors outside grace.
+50 rounds each, on standalone Redis and on the cluster: exactly one consume
+rotates, always. Without a retry window every other one is refused; within
+it every other one is a replay that writes nothing and reports the one
+successor, sealed. The family never forks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -21,14 +23,20 @@ import pytest
 from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings, TokenManager, errors
 from refreshkit._async.conformance import T0, _request, _session
 from refreshkit.backends.redis import AsyncRedisStore, RedisStore
-from refreshkit.models import ConsumeOutcome, ConsumeResult, RefreshRecord
+from refreshkit.models import (
+    ConsumeOutcome,
+    ConsumeRequest,
+    ConsumeResult,
+    RefreshRecord,
+    Session,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ROUNDS = 50
 THREADS = 16
 TASKS = 200
-GRACE = timedelta(seconds=30)
+WINDOW = timedelta(seconds=30)
 
 
 @pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
@@ -57,77 +65,90 @@ async def async_store(redis_url: str, key_prefix: str) -> AsyncIterator[AsyncRed
     await store.aclose()
 
 
-def _assert_one_rotation(results: list[ConsumeResult], *, grace: bool) -> None:
+def _racing_request(record: RefreshRecord, window: bool) -> ConsumeRequest:
+    """A rotating request (its successor sealed, as the manager does) with or without a window."""
+    request = _request(record, now=T0)
+    assert request.successor is not None
+    return dataclasses.replace(
+        request,
+        retry_since=T0 - WINDOW if window else None,
+        sealed_successor=f"sealed:{request.successor.token_id}",
+    )
+
+
+def _assert_one_rotation(
+    requests: list[ConsumeRequest], results: list[ConsumeResult], *, window: bool
+) -> Session:
+    """Exactly one rotated; every other one replayed it (window) or was refused (strict)."""
     outcomes = Counter(r.outcome for r in results)
     assert outcomes[ConsumeOutcome.ROTATED] == 1
-    if grace:
-        assert outcomes[ConsumeOutcome.GRACE_REISSUED] == len(results) - 1
-    else:
-        assert outcomes[ConsumeOutcome.REJECTED] == len(results) - 1
-    issued = [r.issued.token_id for r in results if r.issued is not None]
-    assert len(set(issued)) == len(issued) == (len(results) if grace else 1)
+    other = ConsumeOutcome.REPLAYED if window else ConsumeOutcome.REJECTED
+    assert outcomes[other] == len(results) - 1
+    assert [r.issued is not None for r in results].count(True) == 1
+    winner = next(q for q, r in zip(requests, results, strict=True) if r.applied)
+    for result in results:
+        assert result.session is not None
+        if result.outcome is ConsumeOutcome.REPLAYED:
+            assert result.session.sealed_successor == winner.sealed_successor
+            assert winner.successor is not None
+            assert result.session.current_token_id == winner.successor.token_id
+    rotated = next(r.session for r in results if r.applied)
+    assert rotated is not None
+    return rotated
 
 
-def _consume_all_at_once(store: RedisStore, record: RefreshRecord, grace: bool) -> list[Any]:
+def _consume_all_at_once(
+    store: RedisStore, record: RefreshRecord, window: bool
+) -> tuple[list[ConsumeRequest], list[Any]]:
     barrier = threading.Barrier(THREADS, timeout=30)
+    requests = [_racing_request(record, window) for _ in range(THREADS)]
 
-    def worker(_: int) -> ConsumeResult:
-        request = _request(record, now=T0, grace=GRACE if grace else None, max_grace_reuses=THREADS)
+    def worker(request: ConsumeRequest) -> ConsumeResult:
         barrier.wait()
         return store.consume(request)
 
     with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(worker, range(THREADS)))
+        return requests, list(pool.map(worker, requests))
 
 
-@pytest.mark.parametrize("grace", [False, True], ids=["no_grace", "grace"])
+@pytest.mark.parametrize("window", [False, True], ids=["strict", "retry_window"])
 def test_threads_racing_on_one_token_rotate_it_exactly_once(
-    sync_store: RedisStore, grace: bool
+    sync_store: RedisStore, window: bool
 ) -> None:
     for _ in range(ROUNDS):
         session, record, _ = _session()
         sync_store.create_session(session, record)
-        results = _consume_all_at_once(sync_store, record, grace)
-        _assert_one_rotation(results, grace=grace)
+        requests, results = _consume_all_at_once(sync_store, record, window)
+        rotated = _assert_one_rotation(requests, results, window=window)
         stored = sync_store.get_session(session.sid)
-        assert stored is not None and stored.generation == 1
-        assert stored.grace_reuses == (THREADS - 1 if grace else 0)
-        assert stored.current_token_id in {r.issued.token_id for r in results if r.issued}
+        assert stored == rotated and stored.generation == 1
 
 
-@pytest.mark.parametrize("grace", [False, True], ids=["no_grace", "grace"])
+@pytest.mark.parametrize("window", [False, True], ids=["strict", "retry_window"])
 async def test_tasks_racing_on_one_token_rotate_it_exactly_once(
-    async_store: AsyncRedisStore, grace: bool
+    async_store: AsyncRedisStore, window: bool
 ) -> None:
     for _ in range(ROUNDS):
         session, record, _ = _session()
         await async_store.create_session(session, record)
-        requests = [
-            _request(record, now=T0, grace=GRACE if grace else None, max_grace_reuses=TASKS)
-            for _ in range(TASKS)
-        ]
+        requests = [_racing_request(record, window) for _ in range(TASKS)]
         results = await asyncio.gather(*(async_store.consume(r) for r in requests))
-        _assert_one_rotation(list(results), grace=grace)
+        rotated = _assert_one_rotation(requests, list(results), window=window)
         stored = await async_store.get_session(session.sid)
-        assert stored is not None and stored.generation == 1
-        assert stored.grace_reuses == (TASKS - 1 if grace else 0)
+        assert stored == rotated and stored.generation == 1
 
 
-def _settings(redis_url: str, grace: bool) -> Settings:
+def _settings(redis_url: str, window: bool) -> Settings:
     return Settings.from_mapping(
-        {
-            "reuse_grace": GRACE if grace else timedelta(0),
-            "max_grace_reuses": TASKS,
-            "store_url": redis_url,
-        }
+        {"retry_window": WINDOW if window else timedelta(0), "store_url": redis_url}
     )
 
 
-async def test_manager_refreshes_racing_without_grace_yield_one_pair_and_revoke(
+async def test_manager_refreshes_racing_without_a_window_yield_one_pair_and_revoke(
     async_store: AsyncRedisStore, redis_url: str
 ) -> None:
     manager = AsyncTokenManager(
-        _settings(redis_url, grace=False),
+        _settings(redis_url, window=False),
         keys=KeySet.generate(),
         store=async_store,
         clock=FrozenClock(),
@@ -145,11 +166,11 @@ async def test_manager_refreshes_racing_without_grace_yield_one_pair_and_revoke(
         assert stored is not None and stored.revoked and stored.generation == 1
 
 
-def test_manager_refreshes_racing_within_grace_all_succeed(
+def test_manager_refreshes_racing_within_the_window_all_get_the_same_successor(
     sync_store: RedisStore, redis_url: str
 ) -> None:
     manager = TokenManager(
-        _settings(redis_url, grace=True),
+        _settings(redis_url, window=True),
         keys=KeySet.generate(),
         store=sync_store,
         clock=FrozenClock(),
@@ -166,6 +187,6 @@ def test_manager_refreshes_racing_within_grace_all_succeed(
 
         with ThreadPoolExecutor(THREADS) as pool:
             tokens = list(pool.map(refresh, range(THREADS)))
-        assert len(set(tokens)) == THREADS
+        assert len(set(tokens)) == 1  # the family never forks
         stored = sync_store.get_session(pair.sid)
         assert stored is not None and not stored.revoked and stored.generation == 1

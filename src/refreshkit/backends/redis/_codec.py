@@ -10,10 +10,18 @@ so a shared client with ``decode_responses=True`` reads it too.
 Session fields, all of them always present::
 
     u subject   c created   i idle expiry   a absolute expiry   l last used
-    t current token selector   g generation   n grace reuses
+    t current token selector   g generation
     d device hash   p scope   ('' when None, else '.' + the value)
     m claims (JSON, '' when empty)
     v revoked: '' when not, else '<revoked at>' or '<revoked at>,<reason>'
+    x y z the sealed successor ('' when None, else '.' + the value), cut in
+          parts of at most 64 bytes: one longer value would turn the whole
+          hash into a hashtable (``hash-max-listpack-value``), about six
+          times the memory. ``z`` holds whatever is left of a longer value.
+
+A session stored before sealed successors existed has a grace counter
+``n`` and no ``x``, ``y``, ``z``: it reads as a session without a sealed
+successor, and its next rotation writes them and drops ``n``.
 
 A record is two values: its secret hash, and
 ``generation,created,consumed,use_count,parent`` (empty when absent). The
@@ -49,6 +57,7 @@ from .keys import KeyLayout
 __all__ = [
     "CURRENT_RECORD_FIELDS",
     "RETIRED_COUNT_FIELD",
+    "SEALED_FIELDS",
     "SESSION_FIELDS",
     "Reply",
     "decode_record",
@@ -65,6 +74,7 @@ __all__ = [
     "millis_ceiling",
     "record_fields",
     "record_from_text",
+    "sealed_parts",
     "session_from_text",
     "text",
 ]
@@ -77,8 +87,25 @@ _VERBATIM = "="
 #: Marks a parent id from another session, stored whole instead of as a selector.
 _FOREIGN_PARENT = "~"
 
+#: The fields holding the parts of the session's sealed successor, in order.
+SEALED_FIELDS: tuple[str, str, str] = ("x", "y", "z")
+#: The most bytes a part of the sealed successor holds (Redis' default hash-max-listpack-value).
+SEALED_PART_BYTES = 64
 #: The session's fields, in the order the scripts and :func:`decode_session` use.
-SESSION_FIELDS: tuple[str, ...] = ("u", "c", "i", "a", "l", "t", "g", "n", "d", "p", "m", "v")
+SESSION_FIELDS: tuple[str, ...] = (
+    "u",
+    "c",
+    "i",
+    "a",
+    "l",
+    "t",
+    "g",
+    "d",
+    "p",
+    "m",
+    "v",
+    *SEALED_FIELDS,
+)
 #: The fields of the session's current record: ``(secret, metadata)``.
 CURRENT_RECORD_FIELDS: tuple[str, str] = ("k", "r")
 #: Counts the records retired into the history so far (see ``scripts/consume.lua``).
@@ -140,7 +167,6 @@ def encode_session(session: Session) -> dict[str, str]:
         "l": str(micros(session.last_used_at)),
         "t": KeyLayout.token_selector(session.current_token_id),
         "g": str(session.generation),
-        "n": str(session.grace_reuses),
         "d": encode_optional(session.device_hash),
         "p": encode_optional(session.scope),
         "m": (
@@ -149,7 +175,26 @@ def encode_session(session: Session) -> dict[str, str]:
             else ""
         ),
         "v": revoked,
+        **dict(zip(SEALED_FIELDS, sealed_parts(session.sealed_successor), strict=True)),
     }
+
+
+def sealed_parts(sealed: str | None) -> tuple[str, str, str]:
+    """The stored parts of a sealed successor, as ``scripts/consume.lua`` cuts them.
+
+    Each of the first two holds at most :data:`SEALED_PART_BYTES` bytes of
+    UTF-8, cut between characters; the last holds the rest.
+    """
+    data = encode_optional(sealed).encode("utf-8")
+    parts: list[str] = []
+    for _ in range(len(SEALED_FIELDS) - 1):
+        cut = min(SEALED_PART_BYTES, len(data))
+        while cut < len(data) and cut > 0 and data[cut] & 0xC0 == 0x80:
+            cut -= 1  # a continuation byte: the character starts before the cut
+        parts.append(data[:cut].decode("utf-8"))
+        data = data[cut:]
+    parts.append(data.decode("utf-8"))
+    return parts[0], parts[1], parts[2]
 
 
 def encode_optional(value: str | None) -> str:
@@ -168,8 +213,8 @@ def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
 
 def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
     """:func:`decode_session` for values already decoded to str (None when absent)."""
-    (subject, created, idle, absolute, last, current, generation, grace) = values[:8]
-    device, scope, claims, revoked = values[8:12]
+    (subject, created, idle, absolute, last, current, generation) = values[:7]
+    device, scope, claims, revoked, first, second, rest = values[7:14]
     if (
         subject is None
         or created is None
@@ -178,7 +223,6 @@ def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
         or last is None
         or current is None
         or generation is None
-        or grace is None
     ):
         return None
     revoked_at = reason = None
@@ -195,7 +239,8 @@ def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
         last_used_at=from_micros(int(last)),
         current_token_id=sid + current,
         generation=int(generation),
-        grace_reuses=int(grace),
+        # Absent parts (a session stored before sealed successors existed) read as ''.
+        sealed_successor=_optional((first or "") + (second or "") + (rest or "")),
         device_hash=_optional(device),
         scope=_optional(scope),
         claims=json.loads(claims) if claims else {},

@@ -2,9 +2,9 @@
 
 Shared by the async store and its generated sync twin. What makes it cheap:
 
-- Five arguments at most (six with a device), like a hand-written rotate:
-  every number (the history bound too) travels in one comma-separated argument, which redis-py packs
-  once instead of five times.
+- Six arguments at most (seven with a device), like a hand-written rotate
+  plus the sealed successor: every number (the history bound too) travels in
+  one comma-separated argument, which redis-py packs once instead of four times.
 - The reply is one JSON string (``null`` for an absent field), decoded by the
   C JSON parser in one call.
 - A matching secret comes back as ``true``: the caller already holds it, so
@@ -47,18 +47,19 @@ def consume_arguments(request: ConsumeRequest, history: int) -> list[str]:
     token_id = request.token_id
     sid = token_id[:_SID_END]
     max_uses = "" if request.max_uses is None else str(request.max_uses)
-    grace_since = "" if request.grace_since is None else str(micros(request.grace_since))
+    retry_since = "" if request.retry_since is None else str(micros(request.retry_since))
     numbers = (
         f"{micros(request.now)},{micros(request.idle_expires_at)},"
-        f"{max_uses},{grace_since},{request.max_grace_reuses},{history}"
+        f"{max_uses},{retry_since},{history}"
     )
-    arguments = [numbers, token_id[_SID_END:], encode_secret(request.secret_hash), "", ""]
+    arguments = [numbers, token_id[_SID_END:], encode_secret(request.secret_hash), "", "", ""]
     successor = request.successor
     if successor is not None:
         if successor.token_id[:_SID_END] != sid:
             raise ValueError("a successor token must belong to the consumed token's session")
         arguments[3] = successor.token_id[_SID_END:]
         arguments[4] = encode_secret(successor.secret_hash)
+        arguments[5] = encode_optional(request.sealed_successor)
     if request.device_hash is not None:
         arguments.append(encode_optional(request.device_hash))
     return arguments

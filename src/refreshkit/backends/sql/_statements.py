@@ -168,9 +168,10 @@ class Statements:
         version) if it is unrevoked, unexpired and the device fits;
         ``consumed`` marks the record consumed if the secret matches, it is
         unconsumed and of the session's generation; ``moved`` advances the
-        session; ``issued`` inserts the successor. It returns one row (the
-        consumed record and the moved session) or none, in which case nothing
-        was written and the store finds out what happened on the locked path.
+        session and stores the sealed successor; ``issued`` inserts the
+        successor. It returns one row (the consumed record and the moved
+        session) or none, in which case nothing was written and a plain read
+        tells what happened (a retry to replay, most often).
         """
         s, r = self.tables.sessions, self.tables.records
         now, idle = _at("now"), _at("idle")
@@ -204,7 +205,7 @@ class Statements:
             .values(
                 generation=consumed.c.generation + 1,
                 current_token_id=_text("successor"),
-                grace_reuses=0,
+                sealed_successor=_text("sealed"),
                 idle_expires_at=idle,
                 expires_at=sa.case(
                     (idle < s.c.absolute_expires_at, idle), else_=s.c.absolute_expires_at
@@ -281,7 +282,8 @@ class Statements:
     def _advance_session(self) -> sa.Update:
         """Move the session to the successor after :attr:`consume_current` (SQLite).
 
-        Guarded by the generation the consumed record had; returns the moved session.
+        Stores the sealed successor with it. Guarded by the generation the
+        consumed record had; returns the moved session.
         """
         s = self.tables.sessions
         idle = _at("idle")
@@ -291,7 +293,7 @@ class Statements:
             .values(
                 generation=s.c.generation + 1,
                 current_token_id=_text("successor"),
-                grace_reuses=0,
+                sealed_successor=_text("sealed"),
                 idle_expires_at=idle,
                 expires_at=sa.case(
                     (idle < s.c.absolute_expires_at, idle), else_=s.c.absolute_expires_at
@@ -305,9 +307,11 @@ class Statements:
         """The updates that store an applied transition, guarded by the values read.
 
         ``use_count`` grows on every applied outcome and the session's
-        generation, newest token and grace count pin its state, so a write
-        that somehow raced matches no row and voids the transaction instead of
-        double-consuming. MySQL updates both rows in one joined ``UPDATE``.
+        generation and newest token pin its state (the sealed successor only
+        changes with them), so a write that somehow raced matches no row and
+        voids the transaction instead of double-consuming. A REPLAYED or
+        REJECTED outcome writes nothing, so it never gets here. MySQL updates
+        both rows in one joined ``UPDATE``.
         """
         s, r = self.tables.sessions, self.tables.records
         record_guard = [r.c.token_id == _text("token"), r.c.use_count == _number("was_use_count")]
@@ -315,7 +319,6 @@ class Statements:
             s.c.sid == _text("session"),
             s.c.generation == _number("was_generation"),
             s.c.current_token_id == _text("was_current"),
-            s.c.grace_reuses == _number("was_grace_reuses"),
             s.c.revoked_at.is_(None),
         ]
         record_values: dict[Any, Any] = {
@@ -325,7 +328,7 @@ class Statements:
         session_values: dict[Any, Any] = {
             s.c.generation: _number("new_generation"),
             s.c.current_token_id: _text("new_current"),
-            s.c.grace_reuses: _number("new_grace_reuses"),
+            s.c.sealed_successor: _text("new_sealed"),
             s.c.idle_expires_at: _at("new_idle"),
             s.c.expires_at: _at("new_expires"),
             s.c.last_used_at: _at("new_last_used"),
@@ -441,6 +444,7 @@ def rotation_params(request: ConsumeRequest) -> dict[str, Any]:
         "idle": request.idle_expires_at,
         "successor": request.successor.token_id,
         "successor_secret": request.successor.secret_hash,
+        "sealed": request.sealed_successor,
     }
 
 
@@ -458,10 +462,9 @@ def transition_params(
         "session": session.sid,
         "was_generation": session.generation,
         "was_current": session.current_token_id,
-        "was_grace_reuses": session.grace_reuses,
         "new_generation": after_session.generation,
         "new_current": after_session.current_token_id,
-        "new_grace_reuses": after_session.grace_reuses,
+        "new_sealed": after_session.sealed_successor,
         "new_idle": after_session.idle_expires_at,
         "new_expires": after_session.expires_at,
         "new_last_used": after_session.last_used_at,

@@ -10,19 +10,21 @@ are listed in ``docs/backends/sql.rst``. ``consume`` takes the cheapest safe
 road:
 
 * PostgreSQL, rotation on: one statement (``rotate_in_one``) locks the
-  session, consumes the record if it is current, advances the session and
-  inserts the successor: one round trip. When it finds nothing to rotate, a
-  plain read tells what happened, and the locked path applies a grace reissue.
+  session, consumes the record if it is current, advances the session (with
+  its sealed successor) and inserts the successor: one round trip. When it
+  finds nothing to rotate, a plain read of the committed state settles it: a
+  retry is REPLAYED, anything else refused, and nothing is written.
 * SQLite, rotation on: one guarded ``UPDATE ... RETURNING`` consumes the
   record only if it is the current token of a live session, then the session
   advances and the successor is inserted, in one transaction whose first
   statement (the guarded update) takes the database write lock. When it
   touches no row, the locked path runs in the same transaction.
-* The locked path (MariaDB, grace, rotation off, rejections): read the
+* The locked path (MariaDB, rotation off, retries, rejections): read the
   session and record locked (``FOR UPDATE``), apply
-  :func:`refreshkit._policy.transition` and write the result with updates
-  guarded by the values read, checked by row count (on MariaDB one joined
-  ``UPDATE`` of both rows).
+  :func:`refreshkit._policy.transition` and write the result, if it is one
+  that writes (ROTATED or REUSED), with updates guarded by the values read,
+  checked by row count (on MariaDB one joined ``UPDATE`` of both rows). A
+  retry (REPLAYED) and a refusal write nothing.
 """
 
 from __future__ import annotations
@@ -272,8 +274,9 @@ class SQLStore:
                 row = (conn.execute(self._sql.rotate_in_one, params)).first()
             if row is not None:
                 return _statements.rotated(*state_from_row(row._mapping), request)
-            # Nothing rotated: mostly a replay or a lost race, which a plain read
-            # of the committed state settles without a transaction.
+            # Nothing rotated: mostly a retry (REPLAYED, which writes nothing) or
+            # a lost race, which a plain read of the committed state settles
+            # without a transaction.
             with self._connect("consume", _Mode.READ) as conn:
                 record, session = self._state(conn, request.token_id, lock=False)
             result = _policy.transition(record, session, request)

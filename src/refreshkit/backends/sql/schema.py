@@ -10,6 +10,9 @@ Times are stored as ``BIGINT`` microseconds since the Unix epoch (UTC), see
 and compared as plain integers inside SQL. ``sessions.expires_at`` is the
 earlier of the idle and absolute expiry, kept in one indexed column so both
 the liveness guard of ``consume`` and :meth:`purge_expired` use one index.
+``sessions.sealed_successor`` is the session's newest token sealed under its
+predecessor's secret (NULL until the first rotation): opaque text the store
+writes with each rotation and reports back, never reads into.
 
 There is deliberately no foreign key from refresh tokens to sessions: on
 InnoDB a foreign-key check takes a shared lock on the parent row, which would
@@ -120,7 +123,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("last_used_at", time(), nullable=False),
         sa.Column("current_token_id", sa.String(TOKEN_ID_LENGTH), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("grace_reuses", sa.Integer(), nullable=False),
+        sa.Column("sealed_successor", sa.Text(), nullable=True),
         sa.Column("device_hash", sa.String(HASH_LENGTH), nullable=True),
         sa.Column("scope", sa.Text(), nullable=True),
         sa.Column("claims", sa.JSON(), nullable=False),

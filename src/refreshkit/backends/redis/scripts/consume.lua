@@ -1,17 +1,20 @@
 -- consume: apply refreshkit._policy.transition to one record and its session, atomically.
 --
 -- KEYS[1]  the session hash (the record lives in it; layout in _codec.py)
--- ARGV     1 'now,idle expiry,max uses,grace since,max grace reuses,history'
+-- ARGV     1 'now,idle expiry,max uses,retry since,history'
 --            (times in us; '' = none; history: how many retired records a session keeps)
 --          2 record selector    3 presented secret (stored form)
 --          4 successor selector ('' = rotation off)    5 successor secret
---          6 '.' .. device hash (absent when the request has none)
+--          6 the successor sealed under the presented token ('' = none, else '.' .. value)
+--          7 '.' .. device hash (absent when the request has none)
 --
--- Returns JSON [outcome, <12 session fields>, record secret, record metadata] with the state
+-- Returns JSON [outcome, <14 session fields>, record secret, record metadata] with the state
 -- as found BEFORE the write (null for a missing field; the record secret is true when it
--- equals the presented one, which the caller already holds); outcome is ROTATED,
--- GRACE_REISSUED, REUSED or REJECTED. The guards run in _policy.classify's order: unknown or
--- wrong secret, revoked, expired, device, then the token's own state. REJECTED writes nothing.
+-- equals the presented one, which the caller already holds); outcome is ROTATED, REPLAYED,
+-- REUSED or REJECTED. The guards run in _policy.classify's order: unknown or wrong secret,
+-- revoked, expired, device, then the token's own state. REJECTED and REPLAYED write nothing:
+-- a replay (a retry of the newest token's predecessor within the retry window) only reports
+-- what it found, the session's sealed successor ('x', 'y', 'z') included.
 --
 -- Only fields near the front of the hash are read on the way to a rotation (a listpack finds
 -- a field by scanning from the front): the session and its current record ('k', 'r'). A
@@ -19,30 +22,29 @@
 --
 -- The history is bounded: a rotation retires one record (the one leaving 'k'/'r') into a
 -- ring of `history` slots, field '#<n % history>' naming the n-th retired record's selector
--- ('h' counts them); the record it replaces in that slot, the oldest, is deleted. The
--- presented record (the new current's parent, needed for the grace window) is never deleted.
+-- ('h' counts them); the record it replaces in that slot, the oldest, is deleted.
 local key, selector = KEYS[1], ARGV[2]
-local now_text, idle_text, max_uses, grace_since, max_grace_reuses, history =
-  string.match(ARGV[1], '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),(%d+)$')
-local found = redis.call('HMGET', key, 'u', 'c', 'i', 'a', 'l', 't', 'g', 'n', 'd', 'p', 'm',
-  'v', 'k', 'r', 'h')
-local retired_count = tonumber(found[15]) or 0
-found[15] = nil
-local current_secret, current_meta = found[13], found[14]
+local now_text, idle_text, max_uses, retry_since, history =
+  string.match(ARGV[1], '^([^,]*),([^,]*),([^,]*),([^,]*),(%d+)$')
+local found = redis.call('HMGET', key, 'u', 'c', 'i', 'a', 'l', 't', 'g', 'd', 'p', 'm', 'v',
+  'x', 'y', 'z', 'k', 'r', 'h')
+local retired_count = tonumber(found[17]) or 0
+found[17] = nil
+local current_secret, current_meta = found[15], found[16]
 local is_current = found[6] == selector and current_secret
 if not is_current then
   local record = redis.call('HMGET', key, ':' .. selector, '.' .. selector)
-  found[13], found[14] = record[1], record[2]
+  found[15], found[16] = record[1], record[2]
 end
-local secret, meta = found[13], found[14]
+local secret, meta = found[15], found[16]
 -- Constant time where it matters: what is compared are SHA-1 digests of both secrets, so
 -- the time == takes says nothing about how much of the stored secret the presented one shares.
 local same_secret = secret and redis.sha1hex(secret) == redis.sha1hex(ARGV[3])
 
--- One JSON string rather than a 15-element array: far cheaper for the client to parse.
+-- One JSON string rather than a 17-element array: far cheaper for the client to parse.
 local function reply(outcome)
-  if same_secret then found[13] = true end
-  for index = 1, 14 do
+  if same_secret then found[15] = true end
+  for index = 1, 16 do
     if not found[index] then found[index] = cjson.null end
   end
   table.insert(found, 1, outcome)
@@ -50,13 +52,13 @@ local function reply(outcome)
 end
 
 if not found[1] or not meta or not same_secret then return reply('REJECTED') end
-local revoked = found[12]
+local revoked = found[11]
 if revoked and revoked ~= '' and string.byte(revoked) ~= 44 then return reply('REJECTED') end
 local now = tonumber(now_text)
 local absolute = tonumber(found[4])
 if now >= math.min(tonumber(found[3]), absolute) then return reply('REJECTED') end
-local device = found[9]
-if device and device ~= '' and device ~= ARGV[6] then return reply('REJECTED') end
+local device = found[8]
+if device and device ~= '' and device ~= ARGV[7] then return reply('REJECTED') end
 
 local generation, created, consumed, uses, parent = string.match(meta,
   '^(%-?%d+),(%-?%d+),(%-?%d*),(%d+),(.*)$')
@@ -83,23 +85,38 @@ if successor == '' then
   return reply('REUSED')
 end
 
-local outcome, successor_generation, consumed_now, grace_reuses
-if current then
-  outcome, successor_generation, consumed_now, grace_reuses =
-    'ROTATED', session_generation + 1, now_text, 0
-else
-  local in_grace = grace_since ~= '' and consumed ~= ''
-    and tonumber(consumed) > tonumber(grace_since)
-    and generation == session_generation - 1 and tonumber(found[8]) < tonumber(max_grace_reuses)
-  if not in_grace then return reply('REJECTED') end
-  outcome, successor_generation, consumed_now, grace_reuses =
-    'GRACE_REISSUED', session_generation, consumed, tonumber(found[8]) + 1
+if not current then
+  -- The newest token's predecessor, consumed within the retry window: a retry. The newest
+  -- token is unconsumed by construction (a rotation makes it, only a rotation consumes it).
+  local is_retry = retry_since ~= '' and consumed ~= ''
+    and tonumber(consumed) > tonumber(retry_since) and generation == session_generation - 1
+  return reply(is_retry and 'REPLAYED' or 'REJECTED')
 end
+
+-- The sealed successor in parts of at most 64 bytes (hash-max-listpack-value: one longer
+-- value would turn the whole hash into a hashtable), cut between UTF-8 characters.
+local sealed, parts, from = ARGV[6], {}, 1
+for part = 1, 3 do
+  local last = part == 3 and #sealed or math.min(from + 63, #sealed)
+  while last < #sealed and last >= from do
+    local byte = string.byte(sealed, last + 1)
+    if byte < 128 or byte >= 192 then break end
+    last = last - 1
+  end
+  parts[part] = string.sub(sealed, from, last)
+  from = last + 1
+end
+
 -- The successor becomes the current record; the one it replaces joins the history.
-local used = record_meta(generation, created, consumed_now, uses + 1, parent)
+local used = record_meta(generation, created, now_text, uses + 1, parent)
+local successor_generation = session_generation + 1
 local writes = {'k', ARGV[5], 'r', record_meta(successor_generation, now_text, '', 0, selector),
-  'g', successor_generation, 't', successor, 'n', grace_reuses, 'i', idle_text, 'l', now_text,
-  '.' .. selector, used}
+  'g', successor_generation, 't', successor, 'x', parts[1], 'y', parts[2], 'z', parts[3],
+  'i', idle_text, 'l', now_text, '.' .. selector, used}
+if not found[12] then
+  -- Stored before sealed successors existed: drop the retired grace counter with them.
+  redis.call('HDEL', key, 'n')
+end
 local leaving, leaving_secret, leaving_meta
 if is_current then
   leaving, leaving_secret, leaving_meta = selector, secret, used
@@ -123,9 +140,9 @@ if leaving then
     table.insert(writes, 'h')
     table.insert(writes, retired_count + 1)
   end
-  -- Otherwise the oldest slot holds the presented record, which stays (a grace reissue's
-  -- parent): the displaced current record is the one dropped, so the ring never grows.
+  -- Otherwise the oldest slot holds the presented record, which stays: the displaced
+  -- current record is the one dropped, so the ring never grows.
 end
 redis.call('HSET', key, unpack(writes))
 slide_expiry()
-return reply(outcome)
+return reply('ROTATED')
