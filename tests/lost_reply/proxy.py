@@ -258,7 +258,7 @@ class LossyProxy:
             with self._lock:
                 self.drops += 1
                 link.trap = None
+            self.fired.set()  # before the cut: the client learns of it only afterwards
             link.close()
-            self.fired.set()
             return
         link.close()
