@@ -63,6 +63,7 @@ from tests.services import (
     require_port,
 )
 
+from ._racing import StoreSpec
 from .proxy import LossyProxy, Trap, any_reply, postgres_ready, redis_noscript
 
 #: Direct URLs of the shared databases (the proxied ones swap in the proxy's port).
@@ -384,3 +385,42 @@ def make_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeRig
             return rig
 
         yield make
+
+
+#: The stores several processes share, for the race tests.
+SHARED = [
+    pytest.param("sqlite", marks=pytest.mark.sqlite, id="sqlite-file"),
+    pytest.param("postgres", marks=pytest.mark.postgres, id="postgres"),
+    pytest.param("mariadb", marks=pytest.mark.mariadb, id="mariadb"),
+    pytest.param("redis", marks=pytest.mark.redis, id="redis"),
+    pytest.param("cluster", marks=[pytest.mark.redis, pytest.mark.cluster], id="cluster"),
+]
+
+
+@pytest.fixture(params=SHARED)
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
+    """A store (this run's tables or keys only) that threads and processes can all open."""
+    kind: str = request.param
+    with ExitStack() as stack:
+        if kind in ("redis", "cluster"):
+            prefix = f"rklost{secrets.token_hex(5)}"
+            if kind == "redis":
+                require_port("Redis", REDIS_HOST, REDIS_PORT)
+                url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+                _direct_redis(stack, redis.Redis(REDIS_HOST, REDIS_PORT), prefix)
+            else:
+                cluster = _shared_cluster(stack)
+                url = cluster.url
+                port = cluster.nodes[0].port
+                _direct_redis(stack, RedisCluster("127.0.0.1", port), prefix)
+            yield StoreSpec("redis", url, prefix)
+            return
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path / 'shared.db'}"
+        elif kind == "postgres":
+            require_port("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+            url = POSTGRES_URL.format(driver="psycopg", port=POSTGRES_PORT)
+        else:
+            require_port("MariaDB", MARIADB_HOST, MARIADB_PORT)
+            url = MARIADB_URL.format(driver="pymysql", port=MARIADB_PORT)
+        yield StoreSpec("sql", url, _sql_tables(stack, url))
