@@ -12,6 +12,7 @@ from refreshkit import KeySet, Settings, TokenManager
 from refreshkit.backends.base import TokenStore
 from refreshkit.backends.redis import RedisStore
 from refreshkit.backends.sql import SQLStore
+from refreshkit.config import parse_duration
 
 #: Bounded wait of every racer at the start line.
 START_TIMEOUT = 60.0
@@ -66,7 +67,9 @@ def process_worker(
     """
     store = spec.open()
     managers = {
-        window: TokenManager(Settings(retry_window=window), keys=KeySet.generate(), store=store)
+        window: TokenManager(
+            Settings(retry_window=parse_duration(window)), keys=KeySet.generate(), store=store
+        )
         for window in {window for window, _ in rounds}
     }
     found: list[tuple[int, str, str | None]] = []

@@ -21,6 +21,7 @@ import pytest
 
 from refreshkit import Event, EventHooks, FrozenClock, KeySet, Settings, TokenManager, _tokens
 from refreshkit.backends.base import TokenStore
+from refreshkit.config import parse_duration
 
 from ._racing import START_TIMEOUT, Answer, StoreSpec, process_worker, race_threads
 from .conftest import token_id_of
@@ -37,7 +38,7 @@ def _assert_round(store: TokenStore, token: str, answers: list[Answer], window: 
     stored = store.get_session(sid)
     assert stored is not None
     assert stored.generation == 1, "exactly one rotation, however many racers"
-    winners = [issued for outcome, issued in answers if outcome == "ok"]
+    winners = [issued for outcome, issued in answers if outcome == "ok" and issued is not None]
     refused = Counter(outcome for outcome, _ in answers if outcome != "ok")
     if window != "0s":
         assert refused == Counter(), f"a racer was refused within the window: {refused}"
@@ -62,7 +63,11 @@ def test_sixteen_threads_presenting_one_token_get_one_successor(
     hooks.on(None, events.append)
     clock = FrozenClock()
     manager = TokenManager(
-        Settings(retry_window=window), keys=KeySet.generate(), store=store, clock=clock, hooks=hooks
+        Settings(retry_window=parse_duration(window)),
+        keys=KeySet.generate(),
+        store=store,
+        clock=clock,
+        hooks=hooks,
     )
     try:
         reuses = 0
