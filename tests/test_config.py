@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -40,7 +42,7 @@ def test_settings_from_env_coerces_every_type() -> None:
             "REFRESHKIT_ACCESS_TTL": "5m",
             "REFRESHKIT_REFRESH_IDLE_TTL": "7d",
             "REFRESHKIT_ROTATION": "yes",
-            "REFRESHKIT_REUSE_GRACE": "10s",
+            "REFRESHKIT_RETRY_WINDOW": "10s",
             "REFRESHKIT_MAX_SESSIONS": "3",
             "REFRESHKIT_MAX_USES": "none",
             "REFRESHKIT_AUDIENCE": "api, web",
@@ -49,7 +51,7 @@ def test_settings_from_env_coerces_every_type() -> None:
         }
     )
     assert settings.access_ttl == timedelta(minutes=5)
-    assert settings.reuse_grace == timedelta(seconds=10)
+    assert settings.retry_window == timedelta(seconds=10)
     assert settings.max_sessions == 3 and settings.max_uses is None
     assert settings.audience == ("api", "web")
     assert settings.cookie_samesite == "lax"
@@ -66,7 +68,8 @@ def test_strings_are_accepted_in_code_too() -> None:
         ({"refresh_idle_ttl": "60d"}, "refresh_idle_ttl must not exceed"),
         ({"access_ttl": "0s"}, "access_ttl must be positive"),
         ({"max_sessions": 0}, "max_sessions"),
-        ({"reuse_grace": timedelta(seconds=-1)}, "negative"),
+        ({"retry_window": timedelta(seconds=-1)}, "negative"),
+        ({"retry_window": "14d"}, "retry_window must be shorter than refresh_idle_ttl"),
         ({"rotation": "maybe"}, "boolean"),
         ({"cookie_samesite": "sometimes"}, "cookie_samesite"),
         ({"cookie_samesite": "none", "cookie_secure": False}, "cookie_secure"),
@@ -156,3 +159,73 @@ def test_the_store_urls_password_is_masked_in_repr(url: str) -> None:
 )
 def test_store_urls_without_a_password_show_as_they_are(url: str) -> None:
     assert f"store_url={url!r}" in repr(Settings(store_url=url))
+
+
+def test_the_retry_window_defaults_to_thirty_seconds_and_zero_is_strict() -> None:
+    assert Settings().retry_window == timedelta(seconds=30)
+    assert Settings(retry_window="0s").retry_window == timedelta(0)  # type: ignore[arg-type]
+    assert "retry_window=datetime.timedelta(seconds=30)" in repr(Settings())
+    assert "reuse_grace" not in repr(Settings()) and "max_grace_reuses" not in repr(Settings())
+
+
+def test_reuse_grace_in_code_is_a_deprecated_alias_of_retry_window() -> None:
+    with pytest.warns(DeprecationWarning, match="reuse_grace is deprecated.*retry_window"):
+        settings = Settings(reuse_grace=timedelta(seconds=10))
+    assert settings.retry_window == timedelta(seconds=10)
+    assert settings.reuse_grace is None
+    with pytest.warns(DeprecationWarning, match="reuse_grace"):
+        strict = Settings(reuse_grace=timedelta(0))
+    assert strict.retry_window == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Settings.from_env({"REFRESHKIT_REUSE_GRACE": "10s"}),
+        lambda: Settings.from_mapping({"REFRESHKIT_REUSE_GRACE": "10s"}, prefix="REFRESHKIT_"),
+        lambda: Settings.from_mapping({"reuse_grace": "10s"}),
+        lambda: Settings().replace(reuse_grace="10s"),
+    ],
+    ids=["from_env", "from_mapping_prefixed", "from_mapping", "replace"],
+)
+def test_reuse_grace_from_env_or_a_mapping_becomes_retry_window_with_a_warning(
+    build: Any,
+) -> None:
+    with pytest.warns(DeprecationWarning, match="reuse_grace"):
+        settings = build()
+    assert settings.retry_window == timedelta(seconds=10)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Settings(max_grace_reuses=3),
+        lambda: Settings.from_env({"REFRESHKIT_MAX_GRACE_REUSES": "3"}),
+        lambda: Settings.from_mapping({"REFRESHKIT_MAX_GRACE_REUSES": "3"}, prefix="REFRESHKIT_"),
+    ],
+    ids=["code", "from_env", "from_mapping"],
+)
+def test_max_grace_reuses_is_deprecated_and_ignored(build: Any) -> None:
+    with pytest.warns(DeprecationWarning, match="max_grace_reuses is deprecated and ignored"):
+        settings = build()
+    assert settings.max_grace_reuses is None
+    assert settings == Settings()
+
+
+def test_a_deprecated_setting_warns_once_and_is_not_carried_by_replace() -> None:
+    with pytest.warns(DeprecationWarning, match="grace"):
+        settings = Settings(reuse_grace=timedelta(seconds=5), max_grace_reuses=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy = settings.replace(access_ttl="1m")
+    assert copy.retry_window == timedelta(seconds=5)
+
+
+def test_reuse_grace_and_a_different_retry_window_together_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="set retry_window only"):
+        Settings(retry_window=timedelta(seconds=5), reuse_grace=timedelta(seconds=10))
+
+
+def test_a_negative_reuse_grace_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="reuse_grace must not be negative"):
+        Settings(reuse_grace=timedelta(seconds=-1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -25,8 +26,11 @@ from refreshkit import (
     StoreError,
     TokenManager,
     TokenReuseError,
+    _policy,
+    _tokens,
 )
 from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
+from refreshkit.models import ConsumeOutcome
 
 from ._managers import FLAVOURS, manager_factory
 
@@ -68,6 +72,7 @@ def test_reuse_after_rotation_revokes_the_whole_session(make: Callable[..., Any]
     events = _events(manager)
     stolen = manager.issue("alice")
     victim = manager.refresh(stolen.refresh_token)
+    manager.clock.advance(manager.settings.retry_window)
     with pytest.raises(TokenReuseError) as caught:
         manager.refresh(stolen.refresh_token)
     assert caught.value.sid == stolen.sid
@@ -79,19 +84,78 @@ def test_reuse_after_rotation_revokes_the_whole_session(make: Callable[..., Any]
     assert events[-1].reason == "reuse"
 
 
-def test_replay_within_grace_gets_a_sibling_and_revokes_nothing(make: Callable[..., Any]) -> None:
-    manager = make(reuse_grace="10s", max_grace_reuses=2)
-    events = _events(manager)
+def test_with_strict_rotation_a_second_use_at_once_is_reuse(make: Callable[..., Any]) -> None:
+    manager = make(retry_window="0s")
     first = manager.issue("alice")
     manager.refresh(first.refresh_token)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+    assert manager.sessions("alice") == []
+
+
+def test_a_retry_within_the_window_gets_the_same_successor_and_revokes_nothing(
+    make: Callable[..., Any],
+) -> None:
+    manager = make(retry_window="10s")
+    events = _events(manager)
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
     manager.clock.advance(5)
-    sibling = manager.refresh(first.refresh_token)
-    assert manager.refresh(sibling.refresh_token).sid == first.sid
-    assert [e.name for e in events] == ["issued", "refreshed", "grace_reuse", "refreshed"]
+    retried = manager.refresh(first.refresh_token)
+    assert retried.refresh_token == second.refresh_token
+    assert retried.access_token != second.access_token
+    assert manager.verify_access(retried.access_token).sid == first.sid
+    assert retried.refresh_expires_at == second.refresh_expires_at  # nothing slid
+    assert manager.refresh(retried.refresh_token).sid == first.sid
+    names = [e.name for e in events]
+    assert names == ["issued", "refreshed", "retry_replayed", "refreshed"]
+    assert events[2].details == {"generation": 1}
 
 
-def test_reuse_after_grace_revokes_the_whole_session(make: Callable[..., Any]) -> None:
-    manager = make(reuse_grace="10s")
+def test_racing_tabs_presenting_one_token_get_the_same_successor(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    pair = manager.issue("alice")
+    tabs = [manager.refresh(pair.refresh_token) for _ in range(4)]
+    assert len({tab.refresh_token for tab in tabs}) == 1
+    assert len({tab.access_token for tab in tabs}) == 4
+    (session,) = manager.sessions("alice")
+    assert session.generation == 1
+
+
+def test_a_retry_after_the_successor_was_used_is_reuse_and_revokes(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    events = _events(manager)
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
+    third = manager.refresh(second.refresh_token)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(third.refresh_token)
+    assert "reuse_detected" in [e.name for e in events]
+
+
+def test_the_first_token_replayed_after_three_rotations_is_reuse(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    first = manager.issue("alice")
+    pair = first
+    for _ in range(3):
+        pair = manager.refresh(pair.refresh_token)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+    assert manager.sessions("alice") == []
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(pair.refresh_token)
+
+
+def test_a_retry_once_the_window_passed_is_reuse(make: Callable[..., Any]) -> None:
+    manager = make(retry_window="10s")
     first = manager.issue("alice")
     second = manager.refresh(first.refresh_token)
     manager.clock.advance(10)
@@ -99,6 +163,63 @@ def test_reuse_after_grace_revokes_the_whole_session(make: Callable[..., Any]) -
         manager.refresh(first.refresh_token)
     with pytest.raises(RevokedTokenError):
         manager.refresh(second.refresh_token)
+
+
+def test_thief_and_victim_share_one_chain_and_the_second_user_is_caught(
+    make: Callable[..., Any],
+) -> None:
+    """A stolen token retried within the window buys the thief the victim's own
+    successor, never a token of its own: the two now hold one chain, and
+    whichever of them presents a rotated token after the window is caught."""
+    manager = make()
+    events = _events(manager)
+    stolen = manager.issue("alice")
+    victim = manager.refresh(stolen.refresh_token)  # the victim refreshes first
+    manager.clock.advance(2)
+    thief = manager.refresh(stolen.refresh_token)  # within the window: a "retry"
+    assert thief.refresh_token == victim.refresh_token  # the same chain, no fork
+    victim = manager.refresh(victim.refresh_token)  # the victim carries on
+    manager.clock.advance(manager.settings.retry_window)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(thief.refresh_token)  # the thief comes back: reuse
+    with pytest.raises(RevokedTokenError):
+        manager.refresh(victim.refresh_token)  # the whole family is gone
+    assert [e.name for e in events].count("reuse_detected") == 1
+
+
+def test_a_session_rotated_without_a_seal_cannot_replay_and_a_retry_is_reuse(
+    make: Callable[..., Any],
+) -> None:
+    """A rotation stored before the upgrade left no sealed successor: the retry
+    cannot recover the successor, and no second token may be minted, so it is reuse."""
+    manager = make()
+    first = manager.issue("alice")
+    request, _ = _policy.consume_request(
+        first.refresh_token, manager.clock.now(), manager.settings, device=None
+    )
+    old_style = dataclasses.replace(request, sealed_successor=None)
+    assert manager.store.state.consume(old_style).outcome is ConsumeOutcome.ROTATED
+    with pytest.raises(TokenReuseError):
+        manager.refresh(first.refresh_token)
+    assert manager.sessions("alice") == []
+
+
+def test_the_stored_seal_opens_with_the_predecessor_alone(make: Callable[..., Any]) -> None:
+    """Whoever reads the database gets the seal and every secret's hash; none opens it."""
+    manager = make()
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
+    stored = manager.store.state
+    first_id, _ = _tokens.parse_refresh_token(first.refresh_token)
+    second_id, _ = _tokens.parse_refresh_token(second.refresh_token)
+    sealed = stored.get_session(first.sid).sealed_successor
+    assert sealed is not None and second.refresh_token.split(".")[1] not in sealed
+    assert _tokens.open_successor(sealed, first.refresh_token) == second.refresh_token
+    for token_id in (first_id, second_id):
+        stored_hash = stored.find(token_id).record.secret_hash
+        assert _tokens.open_successor(sealed, f"{_tokens.PREFIX}{first_id}.{stored_hash}") is None
+    assert _tokens.open_successor(sealed, second.refresh_token) is None
+    assert _tokens.open_successor(sealed, manager.issue("alice").refresh_token) is None
 
 
 def test_sliding_expiry_never_passes_the_absolute_cap(make: Callable[..., Any]) -> None:
@@ -255,7 +376,7 @@ def test_a_failing_hook_never_breaks_a_login(
 def test_no_token_secret_or_hash_appears_in_logs_events_reprs_or_errors(
     make: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    manager = make(reuse_grace="5s")
+    manager = make(retry_window="5s")
     events = _events(manager)
     caught: list[str] = []
     with caplog.at_level(logging.DEBUG, logger="refreshkit"):
@@ -405,3 +526,16 @@ async def test_an_async_refresh_resent_after_a_lost_reply_succeeds() -> None:
     first = await manager.issue("alice")
     second = await manager.refresh(first.refresh_token)
     assert (await manager.refresh(second.refresh_token)).sid == first.sid
+
+
+def test_strict_rotation_still_recognises_a_resent_request_as_itself() -> None:
+    """With no retry window, the redis-py resend of one request is not reuse (already_applied)."""
+    manager = TokenManager(
+        Settings(retry_window="0s"),  # type: ignore[arg-type]
+        keys=KeySet.generate(),
+        store=_ResendingStore(),
+        clock=FrozenClock(),
+    )
+    first = manager.issue("alice")
+    second = manager.refresh(first.refresh_token)
+    assert manager.refresh(second.refresh_token).sid == first.sid

@@ -1,6 +1,7 @@
 """Hypothesis drives the manager against a simple model of DESIGN.md §3.
 
-After every step: at most one live token per session outside grace, a revoked
+After every step: at most one live token per session (a retry within the
+window gets the session's newest token back, never a sibling), a revoked
 session never yields a token, and no expiry passes the absolute cap.
 """
 
@@ -24,10 +25,9 @@ from refreshkit import (
 
 from ._managers import manager_factory
 
-GRACE = timedelta(seconds=5)
+WINDOW = timedelta(seconds=5)
 IDLE = timedelta(hours=1)
 ABSOLUTE = timedelta(hours=3)
-MAX_GRACE = 1
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ModelSession:
     created: datetime
     idle_expires: datetime
     generation: int = 0
-    grace_reuses: int = 0
+    newest: str = ""
     revoked: bool = False
     tokens: list[str] = field(default_factory=list)
 
@@ -63,8 +63,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             access_ttl="5m",
             refresh_idle_ttl=IDLE,
             refresh_absolute_ttl=ABSOLUTE,
-            reuse_grace=GRACE,
-            max_grace_reuses=MAX_GRACE,
+            retry_window=WINDOW,
         )
         self.sessions: dict[str, ModelSession] = {}
         self.model_tokens: dict[str, ModelToken] = {}
@@ -80,6 +79,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _remember(self, token: str, sid: str, generation: int) -> None:
         self.model_tokens[token] = ModelToken(sid, generation)
         self.sessions[sid].tokens.append(token)
+        self.sessions[sid].newest = token
 
     @rule(target=tokens, subject=st.sampled_from(["alice", "bob"]))
     def issue(self, subject: str) -> str:
@@ -103,26 +103,29 @@ class LifecycleMachine(RuleBasedStateMachine):
             expected = "rotate"
         elif (
             known.consumed_at is not None
-            and now - known.consumed_at < GRACE
+            and now - known.consumed_at < WINDOW
             and known.generation == session.generation - 1
-            and session.grace_reuses < MAX_GRACE
         ):
-            expected = "grace"
+            expected = "retry"
         else:
             expected = TokenReuseError
-        if isinstance(expected, str):
+        if expected == "retry":
+            pair = self.manager.refresh(token)
+            assert pair.sid == known.sid
+            assert pair.refresh_token == session.newest  # the same successor again
+            assert pair.refresh_expires_at == session.expires()  # nothing slid
+            return str(pair.refresh_token)
+        if expected == "rotate":
             pair = self.manager.refresh(token)
             assert pair.sid == known.sid
             assert pair.refresh_expires_at <= session.created + ABSOLUTE
+            assert pair.refresh_token not in self.model_tokens
             session.idle_expires = now + IDLE
-            if expected == "rotate":
-                known.consumed_at = now
-                session.generation += 1
-                session.grace_reuses = 0
-            else:
-                session.grace_reuses += 1
+            known.consumed_at = now
+            session.generation += 1
             self._remember(pair.refresh_token, known.sid, session.generation)
             return str(pair.refresh_token)
+        assert not isinstance(expected, str)
         with pytest.raises(expected):
             self.manager.refresh(token)
         if expected is TokenReuseError:
@@ -160,7 +163,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert live == expected
 
     @invariant()
-    def at_most_one_live_token_per_session_outside_grace(self) -> None:
+    def at_most_one_live_token_per_session(self) -> None:
         for sid, session in self.sessions.items():
             current = [
                 t
@@ -168,7 +171,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 if self.model_tokens[t].generation == session.generation
                 and self.model_tokens[t].consumed_at is None
             ]
-            assert len(current) <= 1 + session.grace_reuses, sid
+            assert current == [session.newest], sid
 
     @invariant()
     def no_session_outlives_its_absolute_cap(self) -> None:

@@ -1,4 +1,4 @@
-"""Table tests over the pure lifecycle rules: every state x grace x expiry x binding."""
+"""Table tests over the pure lifecycle rules: every state x retry window x expiry x binding."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from refreshkit.models import ConsumeOutcome, RefreshRecord, Session
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
-GRACE = timedelta(seconds=10)
+WINDOW = timedelta(seconds=10)
 PHONE, LAPTOP = _tokens.hash_device("phone"), _tokens.hash_device("laptop")
 
 # How the presented token relates to its session (which is at generation 2).
@@ -29,7 +29,7 @@ TOKEN_STATES = {
     "parent_consumed_just_now": dict(generation=1, consumed=NOW - timedelta(seconds=3)),
     "parent_consumed_long_ago": dict(generation=1, consumed=NOW - timedelta(minutes=5)),
     "grandparent": dict(generation=0, consumed=NOW - timedelta(seconds=3)),
-    "stale_sibling": dict(generation=1, consumed=None),
+    "older_generation_unconsumed": dict(generation=1, consumed=None),
 }
 EXPIRIES = {
     "live": dict(idle=NOW + timedelta(days=1), absolute=NOW + timedelta(days=9)),
@@ -44,9 +44,14 @@ BINDINGS = {
 }
 
 
-def _state(token: str, expiry: str, bound: str | None, *, revoked: bool, grace_reuses: int = 0):
+#: The raw refresh token of every record ``_state`` builds, by token id.
+RAW: dict[str, str] = {}
+
+
+def _state(token: str, expiry: str, bound: str | None, *, revoked: bool):
     sid = _tokens.new_session_id()
-    _, token_id, secret_hash = _tokens.new_refresh_token(sid)
+    raw, token_id, secret_hash = _tokens.new_refresh_token(sid)
+    RAW[token_id] = raw
     shape = TOKEN_STATES[token]
     record = RefreshRecord(
         token_id=token_id,
@@ -65,7 +70,7 @@ def _state(token: str, expiry: str, bound: str | None, *, revoked: bool, grace_r
         last_used_at=T0,
         current_token_id=token_id if token == "current" else sid + "f" * 16,
         generation=2,
-        grace_reuses=grace_reuses,
+        sealed_successor="sealed-newest-token",
         device_hash=bound,
         revoked_at=T0 if revoked else None,
         revoked_reason="logout" if revoked else None,
@@ -74,13 +79,11 @@ def _state(token: str, expiry: str, bound: str | None, *, revoked: bool, grace_r
 
 
 def _request(record: RefreshRecord, settings: Settings, device_hash: str | None):
-    request, _ = _policy.consume_request(
-        record.token_id, record.secret_hash, NOW, settings, device=None
-    )
+    request, _ = _policy.consume_request(RAW[record.token_id], NOW, settings, device=None)
     return dataclasses.replace(request, device_hash=device_hash)
 
 
-def _expected(token: str, grace: bool, expiry: str, binding: str, revoked: bool):
+def _expected(token: str, window: bool, expiry: str, binding: str, revoked: bool):
     """The specification, in priority order (DESIGN.md §3)."""
     if revoked:
         return _policy.Rejection.REVOKED
@@ -90,27 +93,30 @@ def _expected(token: str, grace: bool, expiry: str, binding: str, revoked: bool)
         return _policy.Rejection.DEVICE_MISMATCH
     if token == "current":
         return ConsumeOutcome.ROTATED
-    if token == "parent_consumed_just_now" and grace:
-        return ConsumeOutcome.GRACE_REISSUED
+    if token == "parent_consumed_just_now" and window:
+        return ConsumeOutcome.REPLAYED
     return _policy.Rejection.REUSE
 
 
 CASES = list(itertools.product(TOKEN_STATES, (False, True), EXPIRIES, BINDINGS, (False, True)))
 
 
-@pytest.mark.parametrize(("token", "grace", "expiry", "binding", "revoked"), CASES)
-def test_every_state_grace_expiry_and_binding_combination(
-    token: str, grace: bool, expiry: str, binding: str, revoked: bool
+@pytest.mark.parametrize(("token", "window", "expiry", "binding", "revoked"), CASES)
+def test_every_state_retry_window_expiry_and_binding_combination(
+    token: str, window: bool, expiry: str, binding: str, revoked: bool
 ) -> None:
-    settings = Settings(reuse_grace=GRACE if grace else timedelta(0), max_grace_reuses=3)
+    settings = Settings(retry_window=WINDOW if window else timedelta(0))
     bound, presented = BINDINGS[binding]
     record, session = _state(token, expiry, bound, revoked=revoked)
     request = _request(record, settings, presented)
-    expected = _expected(token, grace, expiry, binding, revoked)
+    expected = _expected(token, window, expiry, binding, revoked)
     assert _policy.classify(record, session, request) == expected
     result = _policy.transition(record, session, request)
     if isinstance(expected, _policy.Rejection):
         assert result.outcome is ConsumeOutcome.REJECTED
+        assert (result.record, result.session, result.issued) == (record, session, None)
+    elif expected is ConsumeOutcome.REPLAYED:
+        assert result.outcome is expected and not result.applied
         assert (result.record, result.session, result.issued) == (record, session, None)
     else:
         assert result.outcome is expected
@@ -122,37 +128,63 @@ def test_every_state_grace_expiry_and_binding_combination(
 
 def test_rotation_consumes_and_moves_the_session_one_generation_on() -> None:
     record, session = _state("current", "live", None, revoked=False)
-    result = _policy.transition(record, session, _request(record, Settings(), None))
-    assert result.outcome is ConsumeOutcome.ROTATED
+    request = _request(record, Settings(), None)
+    result = _policy.transition(record, session, request)
+    assert result.outcome is ConsumeOutcome.ROTATED and result.applied
     assert result.record is not None and result.record.consumed_at == NOW
     assert result.issued is not None and result.issued.generation == 3
     assert result.issued.parent_id == record.token_id
     assert result.session is not None and result.session.generation == 3
-    assert result.session.grace_reuses == 0
+    assert request.sealed_successor is not None
+    assert result.session.sealed_successor == request.sealed_successor
 
 
-def test_grace_issues_a_sibling_in_the_same_generation_and_counts_it() -> None:
+def test_the_successor_is_sealed_under_the_presented_token_only() -> None:
+    record, _ = _state("current", "live", None, revoked=False)
+    presented = RAW[record.token_id]
+    request, successor = _policy.consume_request(presented, NOW, Settings(), device=None)
+    assert successor is not None and request.successor is not None
+    assert request.sealed_successor is not None
+    assert successor not in request.sealed_successor
+    assert _tokens.open_successor(request.sealed_successor, presented) == successor
+    other, _, _ = _tokens.new_refresh_token(record.sid)
+    assert _tokens.open_successor(request.sealed_successor, other) is None
+    # Whoever holds the database holds the hash, which opens nothing.
+    from_hash = f"{_tokens.PREFIX}{record.token_id}.{record.secret_hash}"
+    assert _tokens.open_successor(request.sealed_successor, from_hash) is None
+    assert _tokens.open_successor(request.sealed_successor, successor) is None
+
+
+def test_the_retry_window_sets_retry_since_and_zero_is_strict() -> None:
+    record, _ = _state("current", "live", None, revoked=False)
+    assert _request(record, Settings(retry_window=WINDOW), None).retry_since == NOW - WINDOW
+    assert _request(record, Settings(retry_window=timedelta(0)), None).retry_since is None
+
+
+def test_rotation_off_seals_nothing_and_never_replays() -> None:
+    record, session = _state("current", "live", None, revoked=False)
+    request = _request(record, Settings(rotation=False), None)
+    assert request.successor is None and request.sealed_successor is None
+    assert request.retry_since is None
+    result = _policy.transition(record, session, request)
+    assert result.outcome is ConsumeOutcome.REUSED
+    assert result.session is not None
+    assert result.session.sealed_successor == session.sealed_successor
+
+
+def test_a_retry_replays_the_found_state_and_writes_nothing() -> None:
     record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
-    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
-    result = _policy.transition(record, session, _request(record, settings, None))
-    assert result.outcome is ConsumeOutcome.GRACE_REISSUED
-    assert result.issued is not None and result.issued.generation == session.generation
-    assert result.session is not None and result.session.grace_reuses == 1
-    assert result.record is not None and result.record.consumed_at == record.consumed_at
+    request = _request(record, Settings(retry_window=WINDOW), None)
+    result = _policy.transition(record, session, request)
+    assert result.outcome is ConsumeOutcome.REPLAYED
+    assert not result.applied
+    assert result.record is record and result.session is session and result.issued is None
 
 
-def test_grace_is_bounded_by_max_grace_reuses() -> None:
+def test_a_retry_exactly_at_the_end_of_the_window_is_reuse() -> None:
     record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
-    session = dataclasses.replace(session, grace_reuses=3)
-    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
-    request = _request(record, settings, None)
-    assert _policy.classify(record, session, request) is _policy.Rejection.REUSE
-
-
-def test_a_replay_exactly_at_the_end_of_grace_is_reuse() -> None:
-    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
-    record = dataclasses.replace(record, consumed_at=NOW - GRACE)
-    settings = Settings(reuse_grace=GRACE, max_grace_reuses=3)
+    record = dataclasses.replace(record, consumed_at=NOW - WINDOW)
+    settings = Settings(retry_window=WINDOW)
     assert _policy.classify(record, session, _request(record, settings, None)) is (
         _policy.Rejection.REUSE
     )

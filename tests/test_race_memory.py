@@ -1,8 +1,9 @@
 """Many clients refreshing one token at the same instant, on the memory store.
 
 Hand-written (not generated): threads for the sync manager, tasks for the
-async one. With grace 0 exactly one racer wins and the rest see reuse, which
-revokes the session; with grace, every racer inside the window succeeds.
+async one. With ``retry_window = 0`` exactly one racer wins and the rest see
+reuse, which revokes the session; within the (default) window every racer
+gets the very same successor, and the family never forks.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def _manager(**overrides: object) -> TokenManager:
     )
 
 
-def test_without_grace_exactly_one_thread_wins_and_the_session_is_revoked() -> None:
-    manager = _manager()
+def test_strict_rotation_lets_exactly_one_thread_win_and_revokes_the_session() -> None:
+    manager = _manager(retry_window="0s")
     for _ in range(ROUNDS):
         pair = manager.issue("alice")
         outcomes, issued = _race_threads(manager, pair.refresh_token)
@@ -75,19 +76,19 @@ def test_without_grace_exactly_one_thread_wins_and_the_session_is_revoked() -> N
             manager.refresh(issued[0])
 
 
-def test_with_grace_every_thread_in_the_window_succeeds_in_one_session() -> None:
-    manager = _manager(reuse_grace="10s", max_grace_reuses=RACERS)
+def test_threads_presenting_one_token_at_once_all_get_the_same_successor() -> None:
+    manager = _manager()
     for _ in range(ROUNDS):
         pair = manager.issue("alice")
         outcomes, issued = _race_threads(manager, pair.refresh_token)
         assert outcomes == Counter(ok=RACERS)
-        assert len(set(issued)) == RACERS
+        assert len(set(issued)) == 1
         (session,) = [s for s in manager.sessions("alice") if s.sid == pair.sid]
-        assert session.generation == 1 and session.grace_reuses == RACERS - 1
-        # Any sibling may carry the session on; after that the others are stale.
-        assert manager.refresh(issued[-1]).sid == pair.sid
+        assert session.generation == 1
+        # The one successor carries the session on; then the first token is reuse.
+        assert manager.refresh(issued[0]).sid == pair.sid
         with pytest.raises(TokenReuseError):
-            manager.refresh(issued[0])
+            manager.refresh(pair.refresh_token)
 
 
 async def _race_tasks(manager: AsyncTokenManager, token: str) -> Counter[str]:
@@ -96,10 +97,10 @@ async def _race_tasks(manager: AsyncTokenManager, token: str) -> Counter[str]:
     async def racer() -> str:
         await gate.wait()
         try:
-            await manager.refresh(token)
+            pair = await manager.refresh(token)
         except (TokenReuseError, RevokedTokenError) as exc:
             return type(exc).__name__
-        return "ok"
+        return pair.refresh_token
 
     tasks = [asyncio.create_task(racer()) for _ in range(RACERS)]
     await asyncio.sleep(0)
@@ -107,22 +108,27 @@ async def _race_tasks(manager: AsyncTokenManager, token: str) -> Counter[str]:
     return Counter(await asyncio.gather(*tasks))
 
 
-async def test_async_tasks_racing_without_grace_yield_one_winner() -> None:
+async def test_async_tasks_racing_with_strict_rotation_yield_one_winner() -> None:
     manager = AsyncTokenManager(
-        keys=KeySet.generate(), store=AsyncMemoryStore(), clock=FrozenClock()
-    )
-    for _ in range(ROUNDS):
-        pair = await manager.issue("alice")
-        outcomes = await _race_tasks(manager, pair.refresh_token)
-        assert outcomes["ok"] == 1 and sum(outcomes.values()) == RACERS
-
-
-async def test_async_tasks_racing_within_grace_all_succeed() -> None:
-    manager = AsyncTokenManager(
-        Settings(reuse_grace="10s", max_grace_reuses=RACERS),
+        Settings(retry_window="0s"),  # type: ignore[arg-type]
         keys=KeySet.generate(),
         store=AsyncMemoryStore(),
         clock=FrozenClock(),
     )
+    for _ in range(ROUNDS):
+        pair = await manager.issue("alice")
+        outcomes = await _race_tasks(manager, pair.refresh_token)
+        winners = [name for name in outcomes if name.startswith("rk_")]
+        assert len(winners) == 1 and outcomes[winners[0]] == 1
+        assert sum(outcomes.values()) == RACERS
+
+
+async def test_async_tasks_racing_within_the_window_all_get_the_same_successor() -> None:
+    manager = AsyncTokenManager(
+        keys=KeySet.generate(), store=AsyncMemoryStore(), clock=FrozenClock()
+    )
     pair = await manager.issue("alice")
-    assert await _race_tasks(manager, pair.refresh_token) == Counter(ok=RACERS)
+    outcomes = await _race_tasks(manager, pair.refresh_token)
+    assert len(outcomes) == 1 and sum(outcomes.values()) == RACERS
+    (successor,) = outcomes
+    assert successor.startswith("rk_") and successor != pair.refresh_token

@@ -94,7 +94,7 @@ def test_a_replay_beyond_history_is_refused_as_unknown_without_revoking(
     # The legitimate client is unaffected, and a replay inside the history is still caught.
     _refresh_times(manager, tokens[-1], 1)
     with pytest.raises(TokenReuseError):
-        manager.refresh(tokens[-1])
+        manager.refresh(tokens[-2])  # its successor was used: no retry, reuse
 
 
 def test_a_session_keeps_exactly_history_retired_records_however_often_it_rotates(

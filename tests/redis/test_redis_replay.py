@@ -18,10 +18,12 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from refreshkit import _tokens
+from refreshkit import Settings, TokenManager, _tokens
 from refreshkit._async.conformance import T0, _request, _session
 from refreshkit.backends.redis import RedisStore
 from refreshkit.backends.redis._codec import SEALED_FIELDS, SEALED_PART_BYTES
+from refreshkit.clock import FrozenClock
+from refreshkit.errors import TokenReuseError
 from refreshkit.models import ConsumeOutcome, ConsumeRequest, RefreshRecord
 
 pytestmark = [pytest.mark.redis]
@@ -103,9 +105,10 @@ def test_a_rotation_stores_the_sealed_successor_with_the_session_in_listpack_par
 
     assert rotated.session is not None and rotated.session.sealed_successor == sealed
     key = store.keys.session(session.sid)
-    parts = client.hmget(key, list(SEALED_FIELDS))
-    assert b"".join(p or b"" for p in parts) == b"." + sealed.encode()
-    assert all(len(p or b"") <= SEALED_PART_BYTES for p in parts)
+    stored = client.hmget(key, list(SEALED_FIELDS))
+    parts = [p.encode() if isinstance(p, str) else p or b"" for p in stored]
+    assert b"".join(parts) == b"." + sealed.encode()
+    assert all(len(p) <= SEALED_PART_BYTES for p in parts)
     assert client.object("encoding", key) == b"listpack"
     assert rotated.issued is not None
     found = store.find(rotated.issued.token_id)
@@ -198,3 +201,28 @@ def test_a_session_stored_before_the_upgrade_has_no_sealed_successor_until_it_ro
     assert replayed.outcome is ConsumeOutcome.REPLAYED
     assert replayed.session is not None
     assert replayed.session.sealed_successor == rotation.sealed_successor
+
+
+def test_a_manager_retry_in_the_upgrade_gap_is_reuse_and_after_one_rotation_a_replay(
+    store: RedisStore, client: redis.Redis | RedisCluster
+) -> None:
+    """Documented in docs/backends/redis.rst: nothing to recover until the next rotation."""
+    clock = FrozenClock(T0)
+    manager = TokenManager(Settings(secret_key="s" * 32), store=store, clock=clock)
+    gap = manager.issue("alice")
+    rotated = manager.refresh(gap.refresh_token)
+    _as_stored_before_the_upgrade(client, store.keys.session(gap.sid))
+    clock.advance(1)
+    with pytest.raises(TokenReuseError):
+        manager.refresh(gap.refresh_token)
+    revoked = store.get_session(gap.sid)
+    assert revoked is not None and revoked.revoked_reason == "reuse"
+
+    upgraded = manager.issue("bob")
+    first = manager.refresh(upgraded.refresh_token)
+    _as_stored_before_the_upgrade(client, store.keys.session(upgraded.sid))
+    clock.advance(1)
+    second = manager.refresh(first.refresh_token)  # rotates: the sealed successor is back
+    clock.advance(1)
+    assert manager.refresh(first.refresh_token).refresh_token == second.refresh_token
+    assert rotated.refresh_token != second.refresh_token

@@ -13,13 +13,13 @@ from refreshkit.backends.sql import SQLStore
 from refreshkit.models import ConsumeRequest, NewToken, RefreshRecord
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-GRACE = timedelta(seconds=30)
+RETRY_WINDOW = timedelta(seconds=30)
 #: The racers of one round: 16 threads, or 4 processes x 4 threads.
 RACERS = 16
 
 
-def race_request(record: RefreshRecord, *, now: datetime, grace: bool) -> ConsumeRequest:
-    """A rotating refresh of ``record`` with its own successor."""
+def race_request(record: RefreshRecord, *, now: datetime, retry: bool) -> ConsumeRequest:
+    """A rotating refresh of ``record`` with its own successor (sealed: opaque to stores)."""
     _, token_id, secret_hash = _tokens.new_refresh_token(record.sid)
     return ConsumeRequest(
         token_id=record.token_id,
@@ -27,8 +27,8 @@ def race_request(record: RefreshRecord, *, now: datetime, grace: bool) -> Consum
         now=now,
         idle_expires_at=now + timedelta(days=1),
         successor=NewToken(token_id, secret_hash),
-        grace_since=now - GRACE if grace else None,
-        max_grace_reuses=RACERS if grace else 0,
+        retry_since=now - RETRY_WINDOW if retry else None,
+        sealed_successor=f"sealed:{token_id}",
     )
 
 
@@ -36,33 +36,34 @@ def process_worker(
     url: str,
     prefix: str,
     records: Sequence[RefreshRecord],
-    grace: bool,
+    retry: bool,
     threads: int,
     barrier: Any,
     results: Any,
 ) -> None:
     """One racing process: ``threads`` threads consume each round's token at the barrier.
 
-    Puts ``[(round, outcome, issued_token_id_or_None, error_repr_or_None), ...]``
-    on ``results``.
+    Puts ``[(round, outcome, issued_token_id_or_None, sealed_successor_or_None,
+    error_repr_or_None), ...]`` on ``results``.
     """
     store = SQLStore(url, table_prefix=prefix, engine_options={"pool_size": threads})
     lock = threading.Lock()
-    found: list[tuple[int, str, str | None, str | None]] = []
+    found: list[tuple[int, str, str | None, str | None, str | None]] = []
 
     def racer(_: int) -> None:
         for index, record in enumerate(records):
-            request = race_request(record, now=T0 + timedelta(minutes=1), grace=grace)
+            request = race_request(record, now=T0 + timedelta(minutes=1), retry=retry)
             barrier.wait()
             try:
                 result = store.consume(request)
             except Exception as error:  # reported to the parent, which fails the test
                 with lock:
-                    found.append((index, "error", None, repr(error)))
+                    found.append((index, "error", None, None, repr(error)))
                 continue
             issued = result.issued.token_id if result.issued is not None else None
+            sealed = result.session.sealed_successor if result.session is not None else None
             with lock:
-                found.append((index, result.outcome.value, issued, None))
+                found.append((index, result.outcome.value, issued, sealed, None))
 
     try:
         with ThreadPoolExecutor(threads) as pool:

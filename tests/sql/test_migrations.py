@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from refreshkit import _tokens
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _tokens
 from refreshkit.backends.sql import SQLStore, build_tables, migrate
-from refreshkit.errors import ConfigurationError
+from refreshkit.errors import ConfigurationError, TokenReuseError
 from refreshkit.models import (
     ConsumeOutcome,
     ConsumeRequest,
@@ -163,6 +163,30 @@ def _micros(at: datetime) -> int:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
+_SESSION_COLUMNS_AT_0001 = [
+    "sid",
+    "subject",
+    "created_at",
+    "idle_expires_at",
+    "absolute_expires_at",
+    "expires_at",
+    "last_used_at",
+    "current_token_id",
+    "generation",
+    "grace_reuses",
+]
+_RECORD_COLUMNS = [
+    "token_id",
+    "sid",
+    "secret_hash",
+    "generation",
+    "created_at",
+    "parent_id",
+    "consumed_at",
+    "use_count",
+]
+
+
 def _store_rotated_session_at_0001(url: str, prefix: str) -> tuple[str, str, str, str]:
     """A session stored by the 0001 schema, rotated once (its old token consumed 10 s ago).
 
@@ -172,13 +196,16 @@ def _store_rotated_session_at_0001(url: str, prefix: str) -> tuple[str, str, str
     old, old_id, old_hash = _tokens.new_refresh_token(sid)
     current, current_id, current_hash = _tokens.new_refresh_token(sid)
     rotated_at = T0 - timedelta(seconds=10)
-    metadata = sa.MetaData()
+    # Revision 0001's columns, by hand: reflection cannot tell MariaDB's JSON from text.
+    sessions = sa.table(
+        prefix + "sessions",
+        *map(sa.column, _SESSION_COLUMNS_AT_0001),
+        sa.column("claims", sa.JSON()),
+    )
+    records = sa.table(prefix + "refresh_tokens", *map(sa.column, _RECORD_COLUMNS))
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            metadata.reflect(connection, only=[prefix + "sessions", prefix + "refresh_tokens"])
-            sessions = metadata.tables[prefix + "sessions"]
-            records = metadata.tables[prefix + "refresh_tokens"]
             connection.execute(
                 sa.insert(sessions).values(
                     sid=sid,
@@ -321,3 +348,32 @@ def _store_session(store: SQLStore) -> str:
     )
     store.create_session(session, record)
     return token
+
+
+def test_through_the_manager_a_0001_session_refreshes_but_a_retry_of_its_old_rotation_is_reuse(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0001", table_prefix=prefix)
+    _, _, current, current_id = _store_rotated_session_at_0001(sync_url, prefix)
+    old, _, _, other_id = _store_rotated_session_at_0001(sync_url, prefix)
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = TokenManager(
+        Settings(retry_window=RETRY_WINDOW),
+        keys=KeySet.generate(),
+        store=store,
+        clock=FrozenClock(T0),
+    )
+    try:
+        refreshed = manager.refresh(current)
+        assert manager.refresh(current).refresh_token == refreshed.refresh_token
+        # Rotated before the upgrade: no sealed successor to give back (documented).
+        with pytest.raises(TokenReuseError):
+            manager.refresh(old)
+        other = store.find(other_id)
+        assert other is not None and other.session.revoked_reason == "reuse"
+        mine = store.find(current_id)
+        assert mine is not None and mine.session.revoked_at is None
+    finally:
+        store.close()

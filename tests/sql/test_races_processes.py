@@ -21,11 +21,11 @@ __all__ = ["store"]
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("grace", [False, True], ids=["no-grace", "grace"])
+@pytest.mark.parametrize("retry", [False, True], ids=["strict", "retry"])
 def test_processes_racing_on_one_token_rotate_it_exactly_once(
-    store: SQLStore, database: Database, grace: bool
+    store: SQLStore, database: Database, retry: bool
 ) -> None:
-    rounds = ROUNDS["processes-grace" if grace else "processes"]
+    rounds = ROUNDS["processes-retry" if retry else "processes"]
     records = _start_sessions(store, rounds)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(RACERS, timeout=120)
@@ -34,7 +34,7 @@ def test_processes_racing_on_one_token_rotate_it_exactly_once(
     workers = [
         context.Process(
             target=process_worker,
-            args=(database.url, database.prefix, records, grace, threads, barrier, results),
+            args=(database.url, database.prefix, records, retry, threads, barrier, results),
         )
         for _ in range(PROCESSES)
     ]
@@ -44,11 +44,11 @@ def test_processes_racing_on_one_token_rotate_it_exactly_once(
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
-    by_round: dict[int, list[tuple[str, str | None]]] = {i: [] for i in range(rounds)}
+    by_round: dict[int, list[tuple[str, str | None, str | None]]] = {i: [] for i in range(rounds)}
     for found in reported:
-        for index, outcome, issued, error in found:
+        for index, outcome, issued, sealed, error in found:
             assert error is None, error
-            by_round[index].append((outcome, issued))
+            by_round[index].append((outcome, issued, sealed))
     for index, record in enumerate(records):
         assert len(by_round[index]) == RACERS
-        _assert_round(store, record, by_round[index], grace)
+        _assert_round(store, record, by_round[index], retry)

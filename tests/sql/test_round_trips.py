@@ -97,10 +97,11 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "postgres": ["WITH", "SELECT"],
         "mariadb": ["SELECT", "COMMIT"],
     },
-    "grace sibling": {
-        "sqlite": ["UPDATE", "SELECT", "UPDATE", "UPDATE", "INSERT", "COMMIT"],
-        "postgres": ["WITH", "SELECT", "BEGIN", "SELECT", "UPDATE", "UPDATE", "INSERT", "COMMIT"],
-        "mariadb": ["SELECT", "UPDATE", "INSERT", "COMMIT"],
+    # A retry writes nothing: the same reads as a refused replay.
+    "retry replayed": {
+        "sqlite": ["UPDATE", "SELECT", "COMMIT"],
+        "postgres": ["WITH", "SELECT"],
+        "mariadb": ["SELECT", "COMMIT"],
     },
     "rotation off": {
         "sqlite": ["BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT"],
@@ -125,10 +126,16 @@ def test_create_session_sends_what_the_docs_say(store: SQLStore, log: StatementL
 
 def test_a_rotation_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
     record = _started(store)
+    request = _request(record, now=record.created_at + T1)
     with log.record() as sent:
-        result = store.consume(_request(record, now=record.created_at + T1))
+        result = store.consume(request)
     assert result.outcome is ConsumeOutcome.ROTATED
     assert sent == EXPECTED["rotation"][_kind(store)]
+    # The same statements store the sealed successor with the session.
+    assert result.session is not None
+    assert result.session.sealed_successor == request.sealed_successor is not None
+    stored = store.get_session(record.sid)
+    assert stored is not None and stored.sealed_successor == request.sealed_successor
 
 
 def test_a_refused_replay_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
@@ -140,14 +147,21 @@ def test_a_refused_replay_sends_what_the_docs_say(store: SQLStore, log: Statemen
     assert sent == EXPECTED["replay refused"][_kind(store)]
 
 
-def test_a_grace_sibling_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
+def test_a_replayed_retry_sends_what_the_docs_say_and_writes_nothing(
+    store: SQLStore, log: StatementLog
+) -> None:
     record = _started(store)
     now = record.created_at + T1
-    store.consume(_request(record, now=now))
+    first = store.consume(_request(record, now=now))
+    before = store.find(record.token_id)
     with log.record() as sent:
-        result = store.consume(_request(record, now=now, grace=T1, max_grace_reuses=3))
-    assert result.outcome is ConsumeOutcome.GRACE_REISSUED
-    assert sent == EXPECTED["grace sibling"][_kind(store)]
+        result = store.consume(_request(record, now=now + T1 / 2, retry=T1))
+    assert result.outcome is ConsumeOutcome.REPLAYED and result.issued is None
+    assert sent == EXPECTED["retry replayed"][_kind(store)]
+    assert not {"INSERT", "DELETE"} & set(sent)
+    assert store.find(record.token_id) == before
+    assert result.session is not None and first.session is not None
+    assert result.session.sealed_successor == first.session.sealed_successor
 
 
 def test_a_refresh_without_rotation_sends_what_the_docs_say(

@@ -16,7 +16,7 @@ Session fields, all of them always present::
     v revoked: '' when not, else '<revoked at>' or '<revoked at>,<reason>'
     x y z the sealed successor ('' when None, else '.' + the value), cut in
           parts of at most 64 bytes: one longer value would turn the whole
-          hash into a hashtable (``hash-max-listpack-value``), about six
+          hash into a hashtable (``hash-max-listpack-value``), 2.0-2.4
           times the memory. ``z`` holds whatever is left of a longer value.
 
 A session stored before sealed successors existed has a grace counter
@@ -214,7 +214,7 @@ def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
 def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
     """:func:`decode_session` for values already decoded to str (None when absent)."""
     (subject, created, idle, absolute, last, current, generation) = values[:7]
-    device, scope, claims, revoked, first, second, rest = values[7:14]
+    device, scope, claims, revoked, sealed_1, sealed_2, sealed_3 = values[7:14]
     if (
         subject is None
         or created is None
@@ -240,7 +240,7 @@ def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
         current_token_id=sid + current,
         generation=int(generation),
         # Absent parts (a session stored before sealed successors existed) read as ''.
-        sealed_successor=_optional((first or "") + (second or "") + (rest or "")),
+        sealed_successor=_optional((sealed_1 or "") + (sealed_2 or "") + (sealed_3 or "")),
         device_hash=_optional(device),
         scope=_optional(scope),
         claims=json.loads(claims) if claims else {},
