@@ -12,6 +12,7 @@ user stays signed in: no ``reuse_detected``, no revocation.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pytest
 
 from refreshkit import Event, FrozenClock, KeySet, _tokens
 from refreshkit.backends.sql import SQLStore
-from refreshkit.client import RefreshingAuth, TokenHolder, Tokens
+from refreshkit.client import AsyncRefreshingAuth, RefreshingAuth, TokenHolder, Tokens
 from refreshkit.testing import AsyncLostReplyStore
 from tests.lost_reply.proxy import LossyProxy, Trap
 
@@ -145,6 +146,34 @@ def test_a_lost_store_reply_answers_503_and_the_clients_retry_gets_the_same_succ
     assert len(lossy.lossy_store.lost) == 1, "the rotation behind the 503 was applied"
     lost = lossy.lossy_store.lost[0].issued
     assert lost is not None and _token_id(holder.tokens) == lost.token_id
+    assert _token_id(holder.tokens) == lossy.stored_token_id(sid)
+    assert holder.tokens is not None and holder.tokens.refresh_token != first
+    assert not lossy.named("reuse_detected")
+    assert len(lossy.named("retry_replayed")) == 1
+
+
+def test_a_lost_refresh_response_is_retried_by_the_async_client_too(lossy: Lossy) -> None:
+    holder, sid, first = _signed_in(lossy)
+    waits: list[float] = []
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def scenario() -> int:
+        async with (
+            AsyncRefreshingAuth(
+                REFRESH_PATH, holder=holder, clock=lossy.server.epoch, sleep=wait
+            ) as auth,
+            httpx.AsyncClient(base_url=lossy.proxied_url, auth=auth) as api,
+        ):
+            return (await api.get("/me")).status_code
+
+    lossy.proxy.arm(Trap(f"POST {REFRESH_PATH} ".encode()))
+    lossy.server.expire_access_token()
+    assert asyncio.run(scenario()) == 200
+    assert lossy.proxy.fired.is_set()
+    assert lossy.server.log.statuses(REFRESH_PATH) == [200, 200]
+    assert waits == [0.5]
     assert _token_id(holder.tokens) == lossy.stored_token_id(sid)
     assert holder.tokens is not None and holder.tokens.refresh_token != first
     assert not lossy.named("reuse_detected")
