@@ -101,6 +101,8 @@ class Rig:
 
 @dataclass
 class Parts:
+    """A backend's lossy store, how to arm it, whether it fired, and the direct view."""
+
     store: Any
     arm: Callable[[str], None]
     fired: Callable[[], bool]
@@ -148,90 +150,72 @@ def _no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def _redis(asynchronous: bool) -> Callable[[ExitStack, asyncio.Runner | None], Parts]:
-    def build(stack: ExitStack, runner: asyncio.Runner | None) -> Parts:
-        require_port("Redis", REDIS_HOST, REDIS_PORT)
-        prefix = f"rklost{secrets.token_hex(5)}"
-        proxy = _proxy(stack, REDIS_HOST, REDIS_PORT)
-        direct = _direct_redis(stack, redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=5), prefix)
-        store: Any
-        if runner is None:
-            client = redis.Redis(proxy.host, proxy.port, socket_timeout=5, retry=_no_retry())
-            stack.callback(client.close)
-            store = RedisStore(client, prefix=prefix)
-        else:
-            aclient = redis.asyncio.Redis(
-                host=proxy.host,
-                port=proxy.port,
-                socket_timeout=5,
-                retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
-            )
-            stack.callback(lambda: runner.run(aclient.aclose()))
-            store = AsyncRedisStore(aclient, prefix=prefix)
-        return _proxy_parts([proxy], store, direct, redis_trap)
-
-    return build
+def _redis(stack: ExitStack, runner: asyncio.Runner | None) -> Parts:
+    require_port("Redis", REDIS_HOST, REDIS_PORT)
+    prefix = f"rklost{secrets.token_hex(5)}"
+    proxy = _proxy(stack, REDIS_HOST, REDIS_PORT)
+    direct = _direct_redis(stack, redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=5), prefix)
+    store: Any
+    if runner is None:
+        client = redis.Redis(proxy.host, proxy.port, socket_timeout=5, retry=_no_retry())
+        stack.callback(client.close)
+        store = RedisStore(client, prefix=prefix)
+    else:
+        aclient = redis.asyncio.Redis(
+            host=proxy.host,
+            port=proxy.port,
+            socket_timeout=5,
+            retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        )
+        stack.callback(lambda: runner.run(aclient.aclose()))
+        store = AsyncRedisStore(aclient, prefix=prefix)
+    return _proxy_parts([proxy], store, direct, redis_trap)
 
 
-def _cluster(asynchronous: bool) -> Callable[[ExitStack, asyncio.Runner | None], Parts]:
-    def build(stack: ExitStack, runner: asyncio.Runner | None) -> Parts:
-        cluster = _shared_cluster(stack)
-        prefix = f"rklost{secrets.token_hex(5)}"
-        proxies = {node.port: _proxy(stack, "127.0.0.1", node.port) for node in cluster.nodes}
+def _cluster(stack: ExitStack, runner: asyncio.Runner | None, cluster: Cluster) -> Parts:
+    prefix = f"rklost{secrets.token_hex(5)}"
+    proxies = {node.port: _proxy(stack, "127.0.0.1", node.port) for node in cluster.nodes}
 
-        def remap(address: tuple[str, int]) -> tuple[str, int]:
-            host, port = address
-            proxy = proxies.get(int(port))
-            return (proxy.host, proxy.port) if proxy is not None else (host, port)
+    def remap(address: tuple[str, int]) -> tuple[str, int]:
+        host, port = address
+        proxy = proxies.get(int(port))
+        return (proxy.host, proxy.port) if proxy is not None else (host, port)
 
-        first = cluster.nodes[0].port
-        direct = _direct_redis(stack, RedisCluster("127.0.0.1", first, socket_timeout=5), prefix)
-        store: Any
-        if runner is None:
-            client = RedisCluster(
-                host=proxies[first].host,
-                port=proxies[first].port,
-                address_remap=remap,
-                socket_timeout=5,
-                retry=_no_retry(),
-            )
-            stack.callback(client.close)
-            store = RedisStore(client, prefix=prefix)
-        else:
-            aclient = redis.asyncio.cluster.RedisCluster(
-                host=proxies[first].host,
-                port=proxies[first].port,
-                address_remap=remap,
-                socket_timeout=5,
-                retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
-            )
-            stack.callback(lambda: runner.run(aclient.aclose()))
-            store = AsyncRedisStore(aclient, prefix=prefix)
-        return _proxy_parts(list(proxies.values()), store, direct, redis_trap)
-
-    return build
+    first = cluster.nodes[0].port
+    direct = _direct_redis(stack, RedisCluster("127.0.0.1", first, socket_timeout=5), prefix)
+    store: Any
+    if runner is None:
+        client = RedisCluster(
+            host=proxies[first].host,
+            port=proxies[first].port,
+            address_remap=remap,
+            socket_timeout=5,
+            retry=_no_retry(),
+        )
+        stack.callback(client.close)
+        store = RedisStore(client, prefix=prefix)
+    else:
+        aclient = redis.asyncio.cluster.RedisCluster(
+            host=proxies[first].host,
+            port=proxies[first].port,
+            address_remap=remap,
+            socket_timeout=5,
+            retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
+        )
+        stack.callback(lambda: runner.run(aclient.aclose()))
+        store = AsyncRedisStore(aclient, prefix=prefix)
+    return _proxy_parts(list(proxies.values()), store, direct, redis_trap)
 
 
-_CLUSTER: list[Cluster] = []
-
-
-def _shared_cluster(stack: ExitStack) -> Cluster:
-    """This module's Redis Cluster, started on first use (stopped by ``lost_reply_cluster``)."""
-    if not _CLUSTER:
-        require_binary("redis-server")
-        require_binary("redis-cli")
-        cluster = Cluster(masters=3)
-        cluster.start()
-        _CLUSTER.append(cluster)
-    return _CLUSTER[0]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def lost_reply_cluster() -> Iterator[None]:
-    """Stop the cluster the cluster rigs started, once the session ends."""
-    yield
-    while _CLUSTER:
-        _CLUSTER.pop().stop()
+@pytest.fixture(scope="session")
+def lost_reply_cluster() -> Iterator[Cluster]:
+    """A 3-master Redis Cluster on free loopback ports, for the cluster rigs of this package."""
+    require_binary("redis-server")
+    require_binary("redis-cli")
+    cluster = Cluster(masters=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 def _sql_tables(stack: ExitStack, url: str) -> str:
@@ -336,12 +320,18 @@ BACKENDS = [
 ]
 
 
-def _parts(name: str, stack: ExitStack, runner: asyncio.Runner | None, directory: Path) -> Parts:
+def _parts(
+    request: pytest.FixtureRequest,
+    name: str,
+    stack: ExitStack,
+    runner: asyncio.Runner | None,
+    directory: Path,
+) -> Parts:
     asynchronous = runner is not None
     if name == "redis":
-        return _redis(asynchronous)(stack, runner)
+        return _redis(stack, runner)
     if name == "cluster":
-        return _cluster(asynchronous)(stack, runner)
+        return _cluster(stack, runner, request.getfixturevalue("lost_reply_cluster"))
     if name == "postgres":
         return _sql("postgresql", "asyncpg" if asynchronous else "psycopg")(stack, runner)
     if name == "mariadb":
@@ -362,7 +352,7 @@ def make_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeRig
         runner = asyncio.Runner() if asynchronous else None
         if runner is not None:
             stack.callback(runner.close)
-        parts = _parts(name, stack, runner, tmp_path)
+        parts = _parts(request, name, stack, runner, tmp_path)
         keys = KeySet.generate()
 
         def make(**settings: Any) -> Rig:
@@ -409,7 +399,7 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
                 url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
                 _direct_redis(stack, redis.Redis(REDIS_HOST, REDIS_PORT), prefix)
             else:
-                cluster = _shared_cluster(stack)
+                cluster: Cluster = request.getfixturevalue("lost_reply_cluster")
                 url = cluster.url
                 port = cluster.nodes[0].port
                 _direct_redis(stack, RedisCluster("127.0.0.1", port), prefix)
