@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from refreshkit import AsyncTokenStore, TokenStore
 from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
-from refreshkit.testing import AsyncStoreConformance, StoreConformance
+from refreshkit.testing import (
+    AsyncLostReplyStore,
+    AsyncStoreConformance,
+    LostReplyStore,
+    StoreConformance,
+)
 
 
 class TestAsyncMemoryStore(AsyncStoreConformance):
@@ -26,6 +32,27 @@ class TestMemoryStore(StoreConformance):
         store = MemoryStore()
         yield store
         store.close()
+
+
+class TestDisarmedLostReplyStore(StoreConformance):
+    """Disarmed, the lost-reply wrapper is the store it wraps: the whole contract holds."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[LostReplyStore]:
+        store = LostReplyStore(MemoryStore(), lose=0)
+        yield store
+        store.close()
+
+
+class TestDisarmedAsyncLostReplyStore(AsyncStoreConformance):
+    @pytest.fixture
+    def store(self) -> AsyncLostReplyStore:
+        return AsyncLostReplyStore(AsyncMemoryStore(), lose=0)
+
+
+def test_the_lost_reply_wrappers_are_stores() -> None:
+    assert isinstance(LostReplyStore(MemoryStore()), TokenStore)
+    assert isinstance(AsyncLostReplyStore(AsyncMemoryStore()), AsyncTokenStore)
 
 
 _THIRD_PARTY_SUITE = """

@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.redis]
 #: The issue's budget per live session: its hash plus its subject-index entry.
 MEMORY_BUDGET = 1024
 #: Measured on Redis 7.0 (MEMORY USAGE rounds to allocator size classes), after 0, 1, 2, 3 and
-#: 16 refreshes: 496, 880, 1008, 1264 and 3312 bytes (and 3312 after 1000). The sealed successor costs ~170 bytes from the
-#: first rotation on; each retired record ~190 until the history of 16 is full.
+#: 16 refreshes: 496, 880, 1008, 1264 and 3312 bytes (and 3312 after 1000). The sealed
+#: successor costs ~170 bytes from the first rotation on; each retired record ~190 until the
+#: history of 16 is full.
 OVER_BUDGET = (
     "over the 1 KiB budget: the sealed successor (~170 B) and the retired records (~190 B "
     "each, up to 16) are not bounded yet (issue 12 part 3)"

@@ -121,7 +121,7 @@ class LostReplyStore:
     and then raises :class:`~refreshkit.errors.StoreError` as a dropped
     connection would: the caller cannot tell whether anything happened. Use
     it to prove that a retry of the same refresh token is not taken for
-    theft. :meth:`lose` arms it again; :attr:`lost` holds the results that
+    theft. :meth:`lose` arms it again; ``lost`` holds the results that
     never reached the caller. Every other method passes straight through.
     """
 

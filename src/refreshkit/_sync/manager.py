@@ -160,6 +160,9 @@ class TokenManager:
     def refresh(self, refresh_token: str, *, device: str | None = None) -> TokenPair:
         """Exchange a refresh token for a new pair (RFC 6749 §6), rotating it.
 
+        Idempotent within ``retry_window``: the token presented again while
+        its successor is unused (a lost reply, a resent request, a racing
+        tab) returns that same successor with a fresh access token.
         Raises :class:`~refreshkit.errors.InvalidTokenError` (unknown, malformed),
         :class:`~refreshkit.errors.RevokedTokenError`,
         :class:`~refreshkit.errors.ExpiredTokenError`,

@@ -8,7 +8,14 @@ every other method reports or writes state. The guarantees, held by
 :class:`refreshkit.testing.StoreConformance`:
 
 * **Atomic consume.** Under any concurrency a record is consumed at most
-  once, and the successor is stored in the same atomic step.
+  once, and the successor is stored in the same atomic step, together with
+  the request's ``sealed_successor`` as the session's.
+* **A retry writes nothing.** The newest token's predecessor, consumed after
+  ``request.retry_since``, is ``REPLAYED``: the record and session are
+  reported as found (their ``sealed_successor`` included) and nothing is
+  written, so every retry of one token gets the one successor back.
+* **Opaque seals.** ``Session.sealed_successor`` is stored and returned
+  exactly as given, by every read; a store never interprets it.
 * **No clock.** Every time a store needs is passed in (``now``); expiry in
   Redis uses absolute ``PEXPIREAT``.
 * **Monotonic, idempotent revocation.** A revoked session stays revoked; its
@@ -44,7 +51,10 @@ class AsyncTokenStore(Protocol):
 
         One atomic step (and, where the backend allows, one round trip): read
         the record named by ``request.token_id`` and its session, compute the
-        transition, and store all of it or nothing.
+        transition, and store all of it (``ROTATED``: the consumed record, the
+        successor and the session with ``request.sealed_successor``;
+        ``REUSED``: the counted use and the slid session) or nothing
+        (``REPLAYED`` and ``REJECTED``: the state as found).
         """
         ...
 

@@ -41,6 +41,11 @@ class MemoryState:
             self._wrote(session.created_at)
 
     def consume(self, request: ConsumeRequest) -> ConsumeResult:
+        """The policy's transition under the lock; only an applied one is stored.
+
+        A ``REPLAYED`` retry and a rejection write nothing: the state found
+        (the session's sealed successor included) is what they report.
+        """
         with self._lock:
             record = self._records.get(request.token_id)
             session = self._sessions.get(record.sid) if record is not None else None
