@@ -102,6 +102,15 @@ def test_the_refresh_rotates_the_refresh_token(narration: str) -> None:
     assert "server event: refreshed" in refresh
 
 
+def test_a_retry_within_the_window_gets_the_same_successor(narration: str) -> None:
+    refresh = section(narration, "4. Refresh with rotation")
+    received = re.findall(r'"refresh_token": "(rk_[^"]+)"', refresh)
+    assert len(received) == 2
+    assert received[0] == received[1], "the retry got the very same successor"
+    assert "server event: retry_replayed" in refresh
+    assert "reuse_detected" not in refresh
+
+
 def test_the_replay_is_detected_and_the_session_revoked(narration: str) -> None:
     replay = section(narration, "5. Replay of the old refresh token")
     assert "< 400 Bad Request" in replay

@@ -295,11 +295,20 @@ def narrate(
             raise DemoError("the refresh token was not rotated")
         say.note("a new refresh token: the old one is now spent.")
         say.call("GET", "/me", 200, headers=_bearer(second["access_token"]))
+        retried = say.call("POST", "/token/refresh", 200, form=grant)
+        if retried["refresh_token"] != second["refresh_token"]:
+            raise DemoError("a retry within the window did not get the same successor")
+        say.note(
+            "the same spent token again within the retry window (a lost reply, a racing tab):\n"
+            "the very same successor comes back, so nobody is logged out."
+        )
 
         say.title(
             "Replay of the old refresh token",
-            "Someone presents the spent refresh token again, as a thief who copied it would.",
+            "Later, someone presents the spent refresh token again, as a thief who copied it\n"
+            "would: past the retry window, it is reuse.",
         )
+        say.call("POST", "/_demo/clock/advance?seconds=60", 200)
         say.call("POST", "/token/refresh", 400, form=grant)
 
         say.title(

@@ -76,6 +76,7 @@ def test_authlib_refresh_token_call_and_replay_detection(example_url: str) -> No
     with authlib_httpx.OAuth2Client(token=token) as client:
         fresh = client.refresh_token(f"{example_url}/token/refresh")
         assert fresh["access_token"] != token["access_token"]
+        client.refresh_token(f"{example_url}/token/refresh")  # the successor is used
         with pytest.raises(OAuthError, match="invalid_grant"):
             client.refresh_token(
                 f"{example_url}/token/refresh", refresh_token=token["refresh_token"]
