@@ -106,8 +106,8 @@ def _fill_sql(store: Any, start: int, count: int, *, expired: bool = False) -> N
             conn.exec_driver_sql(
                 f"INSERT INTO {sessions} (sid, subject, created_at, idle_expires_at, "
                 "absolute_expires_at, expires_at, last_used_at, current_token_id, generation, "
-                f"grace_reuses, claims) SELECT {sid}, {concat}, {created}, {idle}, {absolute}, "
-                f"{idle}, {created}, {concat}, 0, 0, '{{}}' FROM ({series}) AS s"
+                f"claims) SELECT {sid}, {concat}, {created}, {idle}, {absolute}, "
+                f"{idle}, {created}, {concat}, 0, '{{}}' FROM ({series}) AS s"
             )
             conn.exec_driver_sql(
                 f"INSERT INTO {records} (token_id, sid, secret_hash, generation, created_at, "

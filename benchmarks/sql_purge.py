@@ -38,10 +38,10 @@ def fill(store: SQLStore, count: int, expired_at: datetime) -> float:
         connection.exec_driver_sql(
             f"INSERT INTO {sessions} (sid, subject, created_at, idle_expires_at,"
             " absolute_expires_at, expires_at, last_used_at, current_token_id, generation,"
-            " grace_reuses, claims)"
+            " claims)"
             " SELECT md5(i::text), 'user' || (i %% 50000), %(at)s - 86400000000, %(at)s,"
             " %(at)s + 86400000000, %(at)s - (i %% 1000), %(at)s,"
-            " md5(i::text) || substr(md5('t' || i), 1, 16), 0, 0, '{}'"
+            " md5(i::text) || substr(md5('t' || i), 1, 16), 0, '{}'"
             " FROM generate_series(1, %(count)s) AS i",
             {"at": at, "count": count},
         )
