@@ -306,3 +306,21 @@ def test_the_session_to_keep_is_never_evicted_even_when_created_at_ties() -> Non
     for keep in sessions:
         evicted = _policy.sessions_to_evict(sessions, 1, NOW, keep=keep.sid)
         assert len(evicted) == 3 and keep not in evicted
+
+
+def test_a_retry_gets_back_only_the_newest_token_its_own_secret_opens() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    session, _, presented = _policy.new_session("alice", now, Settings())
+    successor, successor_id, _ = _tokens.new_refresh_token(session.sid)
+    stranger, _, _ = _tokens.new_refresh_token(session.sid)
+    rotated = dataclasses.replace(
+        session,
+        current_token_id=successor_id,
+        sealed_successor=_tokens.seal_successor(presented, successor),
+    )
+    assert _policy.replayed_successor(rotated, presented) == successor
+    assert _policy.replayed_successor(rotated, stranger) is None, "another token cannot open it"
+    moved_on = dataclasses.replace(rotated, current_token_id=stranger[3:51])
+    assert _policy.replayed_successor(moved_on, presented) is None, "not the newest token"
+    unsealed = dataclasses.replace(rotated, sealed_successor=None)
+    assert _policy.replayed_successor(unsealed, presented) is None, "stored before the upgrade"

@@ -72,6 +72,7 @@ __all__ = [
     "device_matches",
     "is_live",
     "new_session",
+    "replayed_successor",
     "sessions_to_evict",
     "transition",
 ]
@@ -339,6 +340,26 @@ def _session_after_refresh(
         revoked_at=session.revoked_at,
         revoked_reason=session.revoked_reason,
     )
+
+
+def replayed_successor(session: Session, presented: str) -> str | None:
+    """The refresh token a retry of ``presented`` gets back, or None: then it is reuse.
+
+    Only ``presented`` opens the session's sealed successor, and what it
+    opens must be the session's newest token. A session without a seal
+    (stored before the upgrade), a seal that does not open or one that holds
+    another token cannot be told from a replay, and no second token may be
+    minted for it.
+    """
+    sealed = session.sealed_successor
+    successor = _tokens.open_successor(sealed, presented) if sealed is not None else None
+    if successor is None:
+        return None
+    try:
+        successor_id = _tokens.parse_refresh_token(successor)[0]
+    except InvalidTokenError:
+        return None
+    return successor if successor_id == session.current_token_id else None
 
 
 def already_applied(session: Session | None, request: ConsumeRequest) -> bool:

@@ -189,16 +189,9 @@ class TokenManager:
         return self._pair(session, successor if successor is not None else refresh_token, now)
 
     def _replay(self, session: Session, presented: str, request: ConsumeRequest) -> TokenPair:
-        """A retry within the window: the same successor as before, a fresh access token.
-
-        Only ``presented`` opens the sealed successor. A session without one
-        (stored before the upgrade), a seal that does not open, or one that
-        does not hold the session's newest token is reuse: the retry cannot
-        be told from a replay, and no second token may be minted for it.
-        """
-        sealed = session.sealed_successor
-        successor = _tokens.open_successor(sealed, presented) if sealed is not None else None
-        if successor is None or _successor_id(successor) != session.current_token_id:
+        """A retry within the window: the same successor as before, a fresh access token."""
+        successor = _policy.replayed_successor(session, presented)
+        if successor is None:
             self._punish(_policy.Rejection.REUSE, session, request.now)
         self._emit(
             "retry_replayed", request.now, session, details={"generation": session.generation}
@@ -350,14 +343,6 @@ class TokenManager:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"
-
-
-def _successor_id(token: str) -> str | None:
-    """The token id of an opened successor, or None if it is not a refresh token."""
-    try:
-        return _tokens.parse_refresh_token(token)[0]
-    except InvalidTokenError:
-        return None
 
 
 def _scope_text(scope: str | Iterable[str] | None) -> str | None:
