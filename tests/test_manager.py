@@ -112,6 +112,17 @@ def test_a_retry_within_the_window_gets_the_same_successor_and_revokes_nothing(
     assert events[2].details == {"generation": 1}
 
 
+def test_a_retry_gets_the_same_successor_whatever_whitespace_either_request_carried(
+    make: Callable[..., Any],
+) -> None:
+    manager = make()
+    pair = manager.issue("alice")
+    first = manager.refresh(f"  {pair.refresh_token}\n")  # parsing strips it, so sealing must too
+    retried = manager.refresh(pair.refresh_token)
+    assert retried.refresh_token == first.refresh_token
+    assert manager.refresh(f"{pair.refresh_token} ").refresh_token == first.refresh_token
+
+
 def test_racing_tabs_presenting_one_token_get_the_same_successor(
     make: Callable[..., Any],
 ) -> None:

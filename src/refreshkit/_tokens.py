@@ -105,7 +105,9 @@ def _seal_key(presented: str) -> tuple[AESGCM, bytes]:
     Derived from the secret itself, not its stored SHA-256 (and under a salt
     of its own): whoever holds the database has the hash, never the key.
     """
-    token_id, _, secret = presented.removeprefix(PREFIX).partition(".")
+    # The canonical token, as parse_refresh_token reads it: a retry sent with or
+    # without surrounding whitespace must derive the same key.
+    token_id, _, secret = presented.strip().removeprefix(PREFIX).partition(".")
     # HKDF-Extract (RFC 5869 §2.2): HMAC-SHA256 keyed by the salt. The secret
     # already carries 256 bits of entropy, so the 32-byte PRK is the key.
     key = hmac.new(_SEAL_SALT, secret.encode("ascii"), hashlib.sha256).digest()

@@ -180,10 +180,11 @@ def encode_session(session: Session) -> dict[str, str]:
 
 
 def sealed_parts(sealed: str | None) -> tuple[str, str, str]:
-    """The stored parts of a sealed successor, as ``scripts/consume.lua`` cuts them.
+    """The stored parts of a sealed successor (``scripts/consume.lua`` stores them as given).
 
     Each of the first two holds at most :data:`SEALED_PART_BYTES` bytes of
-    UTF-8, cut between characters; the last holds the rest.
+    UTF-8, cut between characters (hash-max-listpack-value: one longer value
+    would turn the whole hash into a hashtable); the last holds the rest.
     """
     data = encode_optional(sealed).encode("utf-8")
     parts: list[str] = []

@@ -2,8 +2,8 @@
 
 Shared by the async store and its generated sync twin. What makes it cheap:
 
-- Six arguments at most (seven with a device), like a hand-written rotate
-  plus the sealed successor: every number (the history bound too) travels in
+- Eight arguments at most (nine with a device), like a hand-written rotate
+  plus the sealed successor in its stored parts: every number (the history bound too) travels in
   one comma-separated argument, which redis-py packs once instead of four times.
 - The reply is one JSON string (``null`` for an absent field), decoded by the
   C JSON parser in one call.
@@ -25,6 +25,7 @@ from ._codec import (
     encode_secret,
     micros,
     record_from_text,
+    sealed_parts,
     session_from_text,
 )
 
@@ -52,14 +53,15 @@ def consume_arguments(request: ConsumeRequest, history: int) -> list[str]:
         f"{micros(request.now)},{micros(request.idle_expires_at)},"
         f"{max_uses},{retry_since},{history}"
     )
-    arguments = [numbers, token_id[_SID_END:], encode_secret(request.secret_hash), "", "", ""]
+    selector, secret = token_id[_SID_END:], encode_secret(request.secret_hash)
+    arguments = [numbers, selector, secret, "", "", "", "", ""]
     successor = request.successor
     if successor is not None:
         if successor.token_id[:_SID_END] != sid:
             raise ValueError("a successor token must belong to the consumed token's session")
         arguments[3] = successor.token_id[_SID_END:]
         arguments[4] = encode_secret(successor.secret_hash)
-        arguments[5] = encode_optional(request.sealed_successor)
+        arguments[5:8] = sealed_parts(request.sealed_successor)
     if request.device_hash is not None:
         arguments.append(encode_optional(request.device_hash))
     return arguments

@@ -5,8 +5,9 @@
 --            (times in us; '' = none; history: how many retired records a session keeps)
 --          2 record selector    3 presented secret (stored form)
 --          4 successor selector ('' = rotation off)    5 successor secret
---          6 the successor sealed under the presented token ('' = none, else '.' .. value)
---          7 '.' .. device hash (absent when the request has none)
+--          6-8 the successor sealed under the presented token, in the parts
+--            _codec.sealed_parts cuts ('' = none, else '.' .. value)
+--          9 '.' .. device hash (absent when the request has none)
 --
 -- Returns JSON [outcome, <14 session fields>, record secret, record metadata] with the state
 -- as found BEFORE the write (null for a missing field; the record secret is true when it
@@ -58,7 +59,7 @@ local now = tonumber(now_text)
 local absolute = tonumber(found[4])
 if now >= math.min(tonumber(found[3]), absolute) then return reply('REJECTED') end
 local device = found[8]
-if device and device ~= '' and device ~= ARGV[7] then return reply('REJECTED') end
+if device and device ~= '' and device ~= ARGV[9] then return reply('REJECTED') end
 
 local generation, created, consumed, uses, parent = string.match(meta,
   '^(%-?%d+),(%-?%d+),(%-?%d*),(%d+),(.*)$')
@@ -93,25 +94,11 @@ if not current then
   return reply(is_retry and 'REPLAYED' or 'REJECTED')
 end
 
--- The sealed successor in parts of at most 64 bytes (hash-max-listpack-value: one longer
--- value would turn the whole hash into a hashtable), cut between UTF-8 characters.
-local sealed, parts, from = ARGV[6], {}, 1
-for part = 1, 3 do
-  local last = part == 3 and #sealed or math.min(from + 63, #sealed)
-  while last < #sealed and last >= from do
-    local byte = string.byte(sealed, last + 1)
-    if byte < 128 or byte >= 192 then break end
-    last = last - 1
-  end
-  parts[part] = string.sub(sealed, from, last)
-  from = last + 1
-end
-
 -- The successor becomes the current record; the one it replaces joins the history.
 local used = record_meta(generation, created, now_text, uses + 1, parent)
 local successor_generation = session_generation + 1
 local writes = {'k', ARGV[5], 'r', record_meta(successor_generation, now_text, '', 0, selector),
-  'g', successor_generation, 't', successor, 'x', parts[1], 'y', parts[2], 'z', parts[3],
+  'g', successor_generation, 't', successor, 'x', ARGV[6], 'y', ARGV[7], 'z', ARGV[8],
   'i', idle_text, 'l', now_text, '.' .. selector, used}
 if not found[12] then
   -- Stored before sealed successors existed: drop the retired grace counter with them.
