@@ -1,34 +1,42 @@
 """The pure rules of the token lifecycle: no I/O, no clock, no framework.
 
-Read it like a state machine. A refresh record is in one of these states
-relative to its session (see :func:`classify`)::
+Read it like a state machine. A presented refresh token plays one of these
+roles in its session (see :func:`token_role`), and the session's state
+decides the rest (see :func:`classify`)::
 
-    state        presented token is ...                          rotation on      rotation off
-    ---------    ---------------------------------------------   --------------   ------------
-    CURRENT      the session's newest, unconsumed                ROTATED          REUSED
-    IN_RETRY     the newest one's parent, consumed < retry_window REPLAYED         -
-                 ago (so its successor was never used)
-    SPENT        consumed before, or an older generation          REUSE (revoke)   REUSE (revoke)
-    + guards that refuse before any of the above: UNKNOWN (no such token or
-      wrong secret), REVOKED, EXPIRED, DEVICE_MISMATCH, USE_LIMIT.
+    role       presented token is ...                          rotation on      rotation off
+    ---------  ----------------------------------------------  ---------------  ------------
+    CURRENT    the session's newest                            ROTATED          REUSED
+    PREVIOUS   the one the newest replaced (so the newest was  REPLAYED within  REUSE
+               never used), consumed < retry_window ago        the window, else
+                                                               REUSE (revoke)
+    EARLIER    any older token of the session (it carries the  REUSE (revoke)   REUSE (revoke)
+               session's chain key)
+    + guards that refuse before any of the above: UNKNOWN (no such session,
+      wrong secret, or a forgery), REVOKED, EXPIRED, DEVICE_MISMATCH, USE_LIMIT.
 
-A REPLAYED refresh writes nothing: the store reports the session as found,
-whose ``sealed_successor`` the manager opens with the presented token to hand
-out the very same successor again (a retry after a lost reply, a resent
-request, a racing tab). The family never forks.
+A session keeps only its newest and previous token and the hash of its chain
+key, so its storage is bounded however often it is refreshed, and a replay
+of any earlier token is still recognised as reuse.
 
-:func:`transition` is the one function that moves between them. The memory
-store calls it under a lock (and writes only what it returns when the result
-is applied); the SQL statements and Redis scripts implement exactly the same
-table, and the shared conformance suite holds them to it.
-:func:`consequence_of` decides what a refusal costs (error, event, revocation).
+Every write is a :class:`~refreshkit.models.SessionUpdate`, a compare-and-set
+that a store applies atomically: :func:`refresh_attempt` builds the common
+refresh's update (its checks *are* the CURRENT row's guards), so the common
+refresh is one store round trip; when its checks fail the store reports the
+session as found and :func:`classify` decides what the refusal is. A
+REPLAYED retry writes nothing: the manager opens the session's
+``sealed_successor`` with the presented token and hands out the very same
+successor again (a retry after a lost reply, a resent request, a racing tab);
+the family never forks. :func:`consequence_of` decides what a refusal costs
+(error, event, revocation), and :func:`revocation` is the update that
+revokes.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,34 +55,36 @@ from .events import EventName
 from .models import (
     AccessCheck,
     AccessClaims,
-    ConsumeOutcome,
-    ConsumeRequest,
-    ConsumeResult,
-    NewToken,
-    RefreshRecord,
+    Check,
+    CheckOp,
+    FieldValue,
     Session,
+    SessionUpdate,
 )
 
 __all__ = [
     "MAX_TIME_CLAIM",
     "RESERVED_CLAIMS",
     "Consequence",
+    "Outcome",
+    "RefreshAttempt",
     "Rejection",
+    "Role",
     "access_claims_from_payload",
     "access_expiry",
     "access_payload",
-    "already_applied",
     "check_access_state",
     "check_access_times",
     "classify",
     "consequence_of",
-    "consume_request",
     "device_matches",
     "is_live",
     "new_session",
+    "refresh_attempt",
     "replayed_successor",
+    "revocation",
     "sessions_to_evict",
-    "transition",
+    "token_role",
 ]
 
 #: Claims refreshkit owns; an application's own claims may not set them.
@@ -94,6 +104,26 @@ class Rejection(enum.Enum):
     DEVICE_MISMATCH = "device_mismatch"
     USE_LIMIT = "use_limit"
     REUSE = "reuse"
+
+
+class Role(enum.Enum):
+    """What a presented refresh token is to the session it names."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    EARLIER = "earlier"
+    UNKNOWN = "unknown"
+
+
+class Outcome(enum.Enum):
+    """What a refresh that is not refused does."""
+
+    #: Rotated: the successor is now the session's newest token.
+    ROTATED = "rotated"
+    #: Rotation off: the use was counted and the session slid.
+    REUSED = "reused"
+    #: A retry within the window: the same successor is handed out again.
+    REPLAYED = "replayed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +147,8 @@ def new_session(
     device: str | None = None,
     scope: str | None = None,
     claims: Mapping[str, Any] | None = None,
-) -> tuple[Session, RefreshRecord, str]:
-    """A new session and its first refresh record: ``(session, record, refresh_token)``.
+) -> tuple[Session, str]:
+    """A new session and its first refresh token: ``(session, refresh_token)``.
 
     Raises :class:`ValueError` when ``claims`` try to set a reserved claim.
     """
@@ -138,14 +168,13 @@ def new_session(
         absolute_expires_at=now + settings.refresh_absolute_ttl,
         last_used_at=now,
         current_token_id=token_id,
+        current_secret_hash=secret_hash,
+        chain_hash=_tokens.read_refresh_token(token).chain_hash,
         device_hash=_tokens.hash_device(device) if device is not None else None,
         scope=scope,
         claims=own_claims,
     )
-    record = RefreshRecord(
-        token_id=token_id, sid=sid, secret_hash=secret_hash, generation=0, created_at=now
-    )
-    return session, record, token
+    return session, token
 
 
 def is_live(session: Session, now: datetime) -> bool:
@@ -179,37 +208,81 @@ def sessions_to_evict(
 # ---------------------------------------------------------------------- refresh
 
 
-def consume_request(
-    presented: str, now: datetime, settings: Settings, *, device: str | None
-) -> tuple[ConsumeRequest, str | None]:
-    """Build the store request for one refresh: ``(request, new_refresh_token_or_None)``.
+@dataclass(frozen=True, slots=True)
+class RefreshAttempt:
+    """One refresh, prepared before any store call: the common path's update and its context."""
 
-    ``presented`` is the refresh token as the client sent it (raises
-    :class:`~refreshkit.errors.InvalidTokenError` when malformed): with
-    rotation the successor is sealed under it, so that only a holder of
-    ``presented`` can recover the successor on a retry.
+    presented: _tokens.PresentedToken
+    now: datetime
+    #: The compare-and-set that rotates (or, rotation off, counts a use of) a CURRENT token.
+    update: SessionUpdate
+    #: The successor refresh token (None: rotation off, the presented token stays).
+    successor: str | None = field(repr=False)
+    successor_id: str | None
+    device_hash: str | None = field(repr=False)
+    #: A PREVIOUS token rotated after this instant is a retry; None: strict rotation.
+    retry_since: datetime | None
+    #: With rotation off: the most uses a token may have.
+    max_uses: int | None
+
+
+def refresh_attempt(
+    presented: str, now: datetime, settings: Settings, *, device: str | None
+) -> RefreshAttempt:
+    """Prepare one refresh (raises :class:`~refreshkit.errors.InvalidTokenError` when malformed).
+
+    The update's checks are exactly the guards a CURRENT token passes (known
+    secret, not revoked, not expired, the same device, under the use limit),
+    so a store that applies it has made the refresh in one round trip. With
+    rotation, the successor is minted now, carrying the session's chain key,
+    and sealed under ``presented`` so only a holder of ``presented`` can
+    recover it on a retry.
     """
-    token_id, secret_hash = _tokens.parse_refresh_token(presented)
-    successor: NewToken | None = None
-    token: str | None = None
-    sealed: str | None = None
-    if settings.rotation:
-        token, new_id, new_hash = _tokens.new_refresh_token(_tokens.session_id_of(token_id))
-        successor = NewToken(token_id=new_id, secret_hash=new_hash)
-        sealed = _tokens.seal_successor(presented, token)
-    window = settings.retry_window if settings.rotation else timedelta(0)
-    request = ConsumeRequest(
-        token_id=token_id,
-        secret_hash=secret_hash,
-        now=now,
-        idle_expires_at=now + settings.refresh_idle_ttl,
-        successor=successor,
-        device_hash=_tokens.hash_device(device) if device is not None else None,
-        max_uses=None if settings.rotation else settings.max_uses,
-        retry_since=now - window if window > timedelta(0) else None,
-        sealed_successor=sealed,
+    token = _tokens.read_refresh_token(presented)
+    device_hash = _tokens.hash_device(device) if device is not None else None
+    checks: tuple[Check, ...] = (
+        Check("current_token_id", CheckOp.EQUALS, token.token_id),
+        Check("current_secret_hash", CheckOp.EQUALS, token.secret_hash),
+        Check("revoked_at", CheckOp.EQUALS, None),
+        Check("idle_expires_at", CheckOp.AFTER, now),
+        Check("absolute_expires_at", CheckOp.AFTER, now),
+        Check("device_hash", CheckOp.UNSET_OR_EQUALS, device_hash),
     )
-    return request, token
+    idle = now + settings.refresh_idle_ttl
+    if not settings.rotation:
+        max_uses = settings.max_uses
+        if max_uses is not None:
+            checks += (Check("use_count", CheckOp.BELOW, max_uses),)
+        update = SessionUpdate(
+            token.sid,
+            checks,
+            {"idle_expires_at": idle, "last_used_at": now},
+            ("use_count",),
+        )
+        return RefreshAttempt(token, now, update, None, None, device_hash, None, max_uses)
+    successor, successor_id, successor_hash = _tokens.new_refresh_token(
+        token.sid, token.chain_key
+    )
+    changes: dict[str, FieldValue] = {
+        "current_token_id": successor_id,
+        "current_secret_hash": successor_hash,
+        "previous_token_id": token.token_id,
+        "previous_secret_hash": token.secret_hash,
+        "rotated_at": now,
+        "sealed_successor": _tokens.seal_successor(token.token, successor),
+        # The same value on every rotation of a session; it also gives a session
+        # stored before chain keys existed its hash at its first rotation.
+        "chain_hash": token.chain_hash,
+        "use_count": 0,
+        "idle_expires_at": idle,
+        "last_used_at": now,
+    }
+    update = SessionUpdate(token.sid, checks, changes, ("generation",))
+    window = settings.retry_window
+    retry_since = now - window if window > timedelta(0) else None
+    return RefreshAttempt(
+        token, now, update, successor, successor_id, device_hash, retry_since, None
+    )
 
 
 def device_matches(bound_hash: str | None, presented_hash: str | None) -> bool:
@@ -217,128 +290,76 @@ def device_matches(bound_hash: str | None, presented_hash: str | None) -> bool:
     return bound_hash is None or bound_hash == presented_hash
 
 
-def classify(
-    record: RefreshRecord | None, session: Session | None, request: ConsumeRequest
-) -> ConsumeOutcome | Rejection:
-    """Decide what a refresh does, from the stored state alone.
+def token_role(session: Session | None, token: _tokens.PresentedToken) -> Role:
+    """Which of the session's tokens ``token`` is, judged in constant time.
+
+    EARLIER needs only the chain key: every token of a session carries it and
+    the session keeps its hash, so a token from any number of rotations ago is
+    recognised while a forged one (someone who knows only the session id) is
+    UNKNOWN and revokes nothing.
+    """
+    if session is None or token.sid != session.sid:
+        return Role.UNKNOWN
+    if token.token_id == session.current_token_id and _tokens.secrets_match(
+        session.current_secret_hash, token.secret_hash
+    ):
+        return Role.CURRENT
+    previous = session.previous_secret_hash
+    if (
+        token.token_id == session.previous_token_id
+        and previous is not None
+        and _tokens.secrets_match(previous, token.secret_hash)
+    ):
+        return Role.PREVIOUS
+    chain = session.chain_hash
+    if chain is not None and _tokens.secrets_match(chain, token.chain_hash):
+        return Role.EARLIER
+    return Role.UNKNOWN
+
+
+def classify(session: Session | None, attempt: RefreshAttempt) -> Outcome | Rejection:
+    """Decide what a refresh does, from the session's stored state alone.
 
     The guards run in a fixed order, so every backend refuses for the same
-    reason: unknown, revoked, expired, device, then the token's own state.
+    reason: unknown, revoked, expired, device, then the token's own role.
+    ROTATED for a PREVIOUS token means this very attempt was applied already
+    (its successor, a random id nobody else could choose, is the newest): a
+    client library re-sent it after losing the reply.
     """
-    if (
-        record is None
-        or session is None
-        or record.sid != session.sid
-        or not _tokens.secrets_match(record.secret_hash, request.secret_hash)
-    ):
+    role = token_role(session, attempt.presented)
+    if session is None or role is Role.UNKNOWN:
         return Rejection.UNKNOWN
     if session.revoked_at is not None:
         return Rejection.REVOKED
-    if request.now >= session.expires_at:
+    if attempt.now >= session.expires_at:
         return Rejection.EXPIRED
-    if not device_matches(session.device_hash, request.device_hash):
+    if not device_matches(session.device_hash, attempt.device_hash):
         return Rejection.DEVICE_MISMATCH
-    current = record.consumed_at is None and record.generation == session.generation
-    if request.successor is None:
-        if not current:
-            return Rejection.REUSE
-        if request.max_uses is not None and record.use_count >= request.max_uses:
+    if role is Role.CURRENT:
+        if attempt.successor is not None:
+            return Outcome.ROTATED
+        if attempt.max_uses is not None and session.use_count >= attempt.max_uses:
             return Rejection.USE_LIMIT
-        return ConsumeOutcome.REUSED
-    if current:
-        return ConsumeOutcome.ROTATED
-    # A retry: the token's successor is the newest token (so, with rotation,
-    # never used) and the token was consumed within the window.
-    retry = (
-        request.retry_since is not None
-        and record.consumed_at is not None
-        and record.consumed_at > request.retry_since
-        and record.generation == session.generation - 1
-    )
-    return ConsumeOutcome.REPLAYED if retry else Rejection.REUSE
+        return Outcome.REUSED
+    if role is Role.PREVIOUS and attempt.successor is not None:
+        if session.current_token_id == attempt.successor_id:
+            return Outcome.ROTATED
+        rotated = session.rotated_at
+        if (
+            attempt.retry_since is not None
+            and rotated is not None
+            and rotated > attempt.retry_since
+        ):
+            return Outcome.REPLAYED
+    return Rejection.REUSE
 
 
-def transition(
-    record: RefreshRecord | None, session: Session | None, request: ConsumeRequest
-) -> ConsumeResult:
-    """Apply one refresh to the stored state and return the new state.
-
-    Pure: the caller stores what comes back (all of it, atomically) when
-    :attr:`~refreshkit.models.ConsumeResult.applied`, else nothing: a
-    rejection and a REPLAYED retry report the state as found. The new values
-    are built field by field rather than with :func:`dataclasses.replace`,
-    which costs twice as much on this hot path.
-    """
-    decision = classify(record, session, request)
-    if isinstance(decision, Rejection):
-        return ConsumeResult(ConsumeOutcome.REJECTED, record, session)
-    if decision is ConsumeOutcome.REPLAYED:
-        return ConsumeResult(decision, record, session)
-    assert record is not None and session is not None
-    now = request.now
-    if decision is ConsumeOutcome.REUSED:
-        used = _record_after_use(record, record.consumed_at)
-        slid = _session_after_refresh(
-            session,
-            request,
-            session.generation,
-            session.current_token_id,
-            session.sealed_successor,
-        )
-        return ConsumeResult(decision, used, slid)
-    assert request.successor is not None
-    generation = session.generation + 1
-    issued = RefreshRecord(
-        token_id=request.successor.token_id,
-        sid=session.sid,
-        secret_hash=request.successor.secret_hash,
-        generation=generation,
-        created_at=now,
-        parent_id=record.token_id,
-    )
-    consumed = _record_after_use(record, now)
-    moved = _session_after_refresh(
-        session, request, generation, issued.token_id, request.sealed_successor
-    )
-    return ConsumeResult(decision, consumed, moved, issued)
-
-
-def _record_after_use(record: RefreshRecord, consumed_at: datetime | None) -> RefreshRecord:
-    return RefreshRecord(
-        token_id=record.token_id,
-        sid=record.sid,
-        secret_hash=record.secret_hash,
-        generation=record.generation,
-        created_at=record.created_at,
-        parent_id=record.parent_id,
-        consumed_at=consumed_at,
-        use_count=record.use_count + 1,
-    )
-
-
-def _session_after_refresh(
-    session: Session,
-    request: ConsumeRequest,
-    generation: int,
-    current_token_id: str,
-    sealed_successor: str | None,
-) -> Session:
-    """The session slid to the request's idle expiry, with its token pointer moved."""
-    return Session(
-        sid=session.sid,
-        subject=session.subject,
-        created_at=session.created_at,
-        idle_expires_at=request.idle_expires_at,
-        absolute_expires_at=session.absolute_expires_at,
-        last_used_at=request.now,
-        current_token_id=current_token_id,
-        generation=generation,
-        sealed_successor=sealed_successor,
-        device_hash=session.device_hash,
-        scope=session.scope,
-        claims=session.claims,
-        revoked_at=session.revoked_at,
-        revoked_reason=session.revoked_reason,
+def revocation(sid: str, now: datetime, reason: str) -> SessionUpdate:
+    """The update that revokes a session: monotonic, so its first revocation is kept."""
+    return SessionUpdate(
+        sid,
+        (Check("revoked_at", CheckOp.EQUALS, None),),
+        {"revoked_at": now, "revoked_reason": reason},
     )
 
 
@@ -360,23 +381,6 @@ def replayed_successor(session: Session, presented: str) -> str | None:
     except InvalidTokenError:
         return None
     return successor if successor_id == session.current_token_id else None
-
-
-def already_applied(session: Session | None, request: ConsumeRequest) -> bool:
-    """Whether a refused request is this very request, already applied once.
-
-    A client library that re-sends a command after losing its reply (redis-py
-    retries on connection errors) makes the store see one request twice: the
-    second time the token is consumed, yet the session's newest token is the
-    successor this request minted, a random id nobody else can choose. That is
-    the success to report again, not reuse to punish with a logout.
-    """
-    return (
-        request.successor is not None
-        and session is not None
-        and session.current_token_id == request.successor.token_id
-        and is_live(session, request.now)
-    )
 
 
 def consequence_of(rejection: Rejection, settings: Settings) -> Consequence:

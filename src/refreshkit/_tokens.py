@@ -2,10 +2,15 @@
 
 ``token_id`` is a public selector made of the session id (32 hex digits)
 and 16 more random hex digits, so a store can find a token's session without
-a lookup (Redis Cluster routes by it). ``secret`` carries 256 bits from
-:mod:`secrets`; only its SHA-256 is stored, and hashes are compared in
-constant time. The ``rk_`` prefix lets secret scanners spot leaked tokens,
-and a refresh token can never parse as a JWT.
+a lookup (Redis Cluster routes by it). ``secret`` is 256 bits from
+:mod:`secrets`, base64url: the session's *chain key* (128 bits, drawn once at
+login and carried by every token of the session) followed by 128 bits drawn
+for this token alone. Only the secret's SHA-256 is stored, and hashes are
+compared in constant time. The session also keeps a hash of its chain key
+(:func:`hash_chain_key`): that is how any earlier token of a session, however
+many rotations ago, is told from a forgery with bounded storage, since only a
+holder of one of its tokens knows the key. The ``rk_`` prefix lets secret
+scanners spot leaked tokens, and a refresh token can never parse as a JWT.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -24,6 +30,8 @@ from .errors import InvalidTokenError
 
 __all__ = [
     "PREFIX",
+    "PresentedToken",
+    "hash_chain_key",
     "hash_device",
     "hash_secret",
     "new_jti",
@@ -31,6 +39,7 @@ __all__ = [
     "new_session_id",
     "open_successor",
     "parse_refresh_token",
+    "read_refresh_token",
     "seal_successor",
     "secrets_match",
     "session_id_of",
@@ -74,11 +83,26 @@ def secrets_match(expected_hash: str, presented_hash: str) -> bool:
     return hmac.compare_digest(expected_hash.encode("ascii"), presented_hash.encode("ascii"))
 
 
-def new_refresh_token(sid: str) -> tuple[str, str, str]:
-    """Mint a refresh token for session ``sid``: ``(token, token_id, secret_hash)``."""
+_CHAIN_KEY_LENGTH = 16
+_OWN_LENGTH = 16
+
+
+def new_refresh_token(sid: str, chain_key: bytes | None = None) -> tuple[str, str, str]:
+    """Mint a refresh token for session ``sid``: ``(token, token_id, secret_hash)``.
+
+    ``chain_key`` is the session's (from the token being rotated); None draws
+    a new one, for a new session.
+    """
     token_id = sid + secrets.token_hex(_SELECTOR_LENGTH // 2)
-    secret = secrets.token_urlsafe(32)
+    key = chain_key if chain_key is not None else secrets.token_bytes(_CHAIN_KEY_LENGTH)
+    raw = key + secrets.token_bytes(_OWN_LENGTH)
+    secret = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
     return f"{PREFIX}{token_id}.{secret}", token_id, hash_secret(secret)
+
+
+def hash_chain_key(chain_key: bytes) -> str:
+    """A domain-separated SHA-256 of a session's chain key: what the session keeps."""
+    return hashlib.sha256(b"refreshkit-chain\x00" + chain_key).hexdigest()
 
 
 def parse_refresh_token(token: object) -> tuple[str, str]:
@@ -87,12 +111,52 @@ def parse_refresh_token(token: object) -> tuple[str, str]:
     Raises :class:`InvalidTokenError` for anything that is not exactly the
     format, whatever its type or size.
     """
+    match = _match(token)
+    return match.group(1), hash_secret(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedToken:
+    """A refresh token as a client presented it, parsed once for the whole refresh."""
+
+    #: The token as parsed (surrounding whitespace stripped).
+    token: str = field(repr=False)
+    token_id: str
+    secret_hash: str = field(repr=False)
+    #: The session's chain key the token carries (see the module docstring).
+    chain_key: bytes = field(repr=False)
+
+    @property
+    def sid(self) -> str:
+        """The session the token names."""
+        return self.token_id[:_SID_LENGTH]
+
+    @property
+    def chain_hash(self) -> str:
+        """:func:`hash_chain_key` of the token's chain key."""
+        return hash_chain_key(self.chain_key)
+
+
+def read_refresh_token(token: object) -> PresentedToken:
+    """Parse a presented refresh token; :class:`InvalidTokenError` when malformed."""
+    match = _match(token)
+    secret = match.group(2)
+    raw = base64.urlsafe_b64decode(secret + "=")
+    return PresentedToken(
+        token=match.group(0),
+        token_id=match.group(1),
+        secret_hash=hash_secret(secret),
+        chain_key=raw[:_CHAIN_KEY_LENGTH],
+    )
+
+
+def _match(token: object) -> re.Match[str]:
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidTokenError("malformed refresh token")
     match = _TOKEN.fullmatch(token.strip())
     if match is None:
         raise InvalidTokenError("malformed refresh token")
-    return match.group(1), hash_secret(match.group(2))
+    return match
 
 
 _SEAL_SALT = b"refreshkit/successor/v1"

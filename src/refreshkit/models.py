@@ -14,16 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "CHECKABLE_FIELDS",
+    "COUNTER_FIELDS",
+    "MUTABLE_FIELDS",
     "AccessCheck",
     "AccessClaims",
-    "ConsumeOutcome",
-    "ConsumeRequest",
-    "ConsumeResult",
-    "NewToken",
-    "RefreshRecord",
+    "Check",
+    "CheckOp",
+    "FieldValue",
     "Session",
+    "SessionUpdate",
     "TokenPair",
-    "TokenState",
+    "UpdateResult",
 ]
 
 
@@ -95,12 +97,18 @@ class AccessClaims:
 class Session:
     """A refresh family: one login on one device, until logout, revocation or expiry.
 
-    ``generation`` counts rotations; ``current_token_id`` is the newest token.
-    ``sealed_successor`` is that newest token, encrypted under a key only its
-    predecessor's secret derives (see :func:`refreshkit._tokens.seal_successor`),
-    so a retry of the predecessor gets the same token back while the stored
-    value alone yields nothing. A session expires at :attr:`expires_at`, the
-    earlier of its sliding (idle) and absolute expiry.
+    The session alone holds its token state, in a constant number of fields
+    however often it is refreshed: the newest token (``current_token_id`` and
+    the hash of its secret), the one it replaced (``previous_*``, consumed at
+    ``rotated_at``), and ``chain_hash``, the hash of the key every token of
+    the session carries, which tells any earlier token of the session from a
+    forgery. ``generation`` counts rotations; ``use_count`` the uses of the
+    newest token when rotation is off. ``sealed_successor`` is the newest
+    token encrypted under a key only its predecessor's secret derives (see
+    :func:`refreshkit._tokens.seal_successor`), so a retry of the predecessor
+    gets the same token back while the stored value alone yields nothing. A
+    session expires at :attr:`expires_at`, the earlier of its sliding (idle)
+    and absolute expiry.
     """
 
     sid: str
@@ -110,8 +118,14 @@ class Session:
     absolute_expires_at: datetime
     last_used_at: datetime
     current_token_id: str
+    current_secret_hash: str = field(repr=False)
     generation: int = 0
+    use_count: int = 0
+    previous_token_id: str | None = None
+    previous_secret_hash: str | None = field(default=None, repr=False)
+    rotated_at: datetime | None = None
     sealed_successor: str | None = field(default=None, repr=False)
+    chain_hash: str | None = field(default=None, repr=False)
     device_hash: str | None = field(default=None, repr=False)
     scope: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
@@ -129,101 +143,87 @@ class Session:
         return self.revoked_at is not None
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshRecord:
-    """The stored half of one refresh token: never the secret, only its hash.
+#: The session fields a :class:`Check` may compare and a :class:`SessionUpdate`
+#: may change: everything but the identity and what a login fixes
+#: (``sid``, ``subject``, ``created_at``, ``absolute_expires_at``, ``claims``).
+MUTABLE_FIELDS: frozenset[str] = frozenset(
+    {
+        "idle_expires_at",
+        "last_used_at",
+        "current_token_id",
+        "current_secret_hash",
+        "generation",
+        "use_count",
+        "previous_token_id",
+        "previous_secret_hash",
+        "rotated_at",
+        "sealed_successor",
+        "chain_hash",
+        "device_hash",
+        "scope",
+        "revoked_at",
+        "revoked_reason",
+    }
+)
+#: The fields a :class:`Check` may name: the mutable ones and the absolute expiry.
+CHECKABLE_FIELDS: frozenset[str] = MUTABLE_FIELDS | {"absolute_expires_at"}
+#: The integer fields a :class:`SessionUpdate` may add one to.
+COUNTER_FIELDS: frozenset[str] = frozenset({"generation", "use_count"})
 
-    ``generation`` places it in its session; a record is usable while its
-    generation is the session's and it is not consumed.
+#: A stored field's value as a check compares it and an update writes it.
+FieldValue = str | int | datetime | None
+
+
+class CheckOp(enum.Enum):
+    """How a :class:`Check` compares one stored session field with its value."""
+
+    #: The field equals the value; with None, the field is unset.
+    EQUALS = "equals"
+    #: The field is unset, or equals the value (a device binding).
+    UNSET_OR_EQUALS = "unset_or_equals"
+    #: The field is set and later than the value (a datetime): not yet expired.
+    AFTER = "after"
+    #: The field is set and below the value (an integer): a use limit.
+    BELOW = "below"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One condition on one stored session field; see :class:`CheckOp`."""
+
+    field: str
+    op: CheckOp
+    value: FieldValue = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    """A compare-and-set on one session, built by the policy, applied by a store.
+
+    The store applies ``changes`` (field to new value, None clears it) and adds
+    one to each of ``increments`` only if the session ``sid`` exists and every
+    one of ``checks`` holds, all in one atomic step, and reports the session as
+    it is afterwards (or as found, when nothing was applied). The store decides
+    nothing: every rule is in the checks and changes.
     """
 
-    token_id: str
     sid: str
-    secret_hash: str = field(repr=False)
-    generation: int
-    created_at: datetime
-    parent_id: str | None = None
-    consumed_at: datetime | None = None
-    use_count: int = 0
+    checks: tuple[Check, ...]
+    changes: Mapping[str, FieldValue] = field(default_factory=dict, repr=False)
+    increments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class NewToken:
-    """A freshly minted token's public id and secret hash, for the store to insert."""
+class UpdateResult:
+    """What a store reports for a :class:`SessionUpdate`.
 
-    token_id: str
-    secret_hash: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumeRequest:
-    """Everything a store needs to apply one refresh atomically, in one round trip.
-
-    The policy computes it; the store applies :func:`refreshkit._policy.transition`
-    to the stored record and session under its own atomicity (a lock, a
-    transaction, a Lua script) and reports the result.
+    ``applied``: every check held and the changes were written. ``session``:
+    the session after the write when applied, else as found (None: no such
+    session).
     """
 
-    token_id: str
-    secret_hash: str = field(repr=False)
-    now: datetime
-    #: The session's new sliding expiry if the refresh is applied.
-    idle_expires_at: datetime
-    #: The successor to insert; None when rotation is off (the token is reused).
-    successor: NewToken | None
-    device_hash: str | None = field(default=None, repr=False)
-    #: With rotation off: the most uses a token may have.
-    max_uses: int | None = None
-    #: The newest token's predecessor, consumed after this instant, is a retry
-    #: (the same successor is handed out again); None: strict rotation.
-    retry_since: datetime | None = None
-    #: The successor sealed under the presented token's secret, stored in the
-    #: session on rotation so a retry can recover it; None when rotation is off.
-    sealed_successor: str | None = field(default=None, repr=False)
-
-
-class ConsumeOutcome(enum.Enum):
-    """What a store did with a :class:`ConsumeRequest`."""
-
-    #: Consumed now; the successor was inserted as the session's newest token.
-    ROTATED = "rotated"
-    #: A retry: the token's successor is the session's newest, unused, and the
-    #: token was consumed within the retry window. Nothing is written; the
-    #: session (with its sealed successor) is reported so the same successor
-    #: is returned again.
-    REPLAYED = "replayed"
-    #: Rotation off: the use was counted and the session slid.
-    REUSED = "reused"
-    #: Nothing written; the state is reported for the policy to judge.
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumeResult:
-    """The outcome of a consume and the state it left (or found).
-
-    ``record``/``session`` are as stored *after* the operation (as found when
-    ``REJECTED``); either is None when unknown. ``issued`` is the inserted
-    successor, if any.
-    """
-
-    outcome: ConsumeOutcome
-    record: RefreshRecord | None = None
-    session: Session | None = None
-    issued: RefreshRecord | None = None
-
-    @property
-    def applied(self) -> bool:
-        """Whether the store wrote anything (a rotation or a counted use)."""
-        return self.outcome is ConsumeOutcome.ROTATED or self.outcome is ConsumeOutcome.REUSED
-
-
-@dataclass(frozen=True, slots=True)
-class TokenState:
-    """A refresh record together with its session, as a store reports them."""
-
-    record: RefreshRecord
-    session: Session
+    applied: bool
+    session: Session | None
 
 
 @dataclass(frozen=True, slots=True)

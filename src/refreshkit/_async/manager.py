@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import InvalidTokenError, StoreError, TokenError, TokenReuseError
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
-from ..models import AccessClaims, ConsumeOutcome, ConsumeRequest, ConsumeResult, Session, TokenPair
+from ..models import AccessClaims, Session, TokenPair
 
 __all__ = ["AsyncTokenManager"]
 
@@ -86,10 +86,10 @@ class AsyncTokenManager:
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         now = self.clock.now()
-        session, record, token = _policy.new_session(
+        session, token = _policy.new_session(
             subject, now, self.settings, device=device, scope=_scope_text(scope), claims=claims
         )
-        await self.store.create_session(session, record)
+        await self.store.create_session(session)
         self._emit("issued", now, session)
         if self.settings.max_sessions is not None:
             stored = await self.store.list_sessions(subject)
@@ -170,38 +170,35 @@ class AsyncTokenManager:
         or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
         """
         now = self.clock.now()
-        request, successor = _policy.consume_request(
-            refresh_token, now, self.settings, device=device
-        )
-        result = await self.store.consume(request)
-        outcome = result.outcome
-        if outcome is ConsumeOutcome.REJECTED and not _policy.already_applied(
-            result.session, request
-        ):
-            await self._reject(result, request)
+        attempt = _policy.refresh_attempt(refresh_token, now, self.settings, device=device)
+        result = await self.store.compare_and_set(attempt.update)
         session = result.session
-        if session is None:
-            raise StoreError("store reported a refresh without its session")
-        if outcome is ConsumeOutcome.REPLAYED:
-            return await self._replay(session, refresh_token, request)
+        if result.applied and session is not None:
+            decision: _policy.Outcome | _policy.Rejection = _policy.Outcome.ROTATED
+        else:
+            # The rare paths: a retry, reuse, a refusal, or this very request
+            # applied once already (its reply lost). The state found decides.
+            decision = _policy.classify(session, attempt)
+            if isinstance(decision, _policy.Rejection):
+                await self._punish(decision, session, now)
+            if decision is _policy.Outcome.REPLAYED:
+                assert session is not None
+                return await self._replay(session, attempt)
+            if session is None or session.current_token_id != attempt.successor_id:
+                raise StoreError("store refused a refresh that its reported state allows")
         self._emit("refreshed", now, session, details={"generation": session.generation})
-        return self._pair(session, successor if successor is not None else refresh_token, now)
+        token = attempt.successor if attempt.successor is not None else refresh_token
+        return self._pair(session, token, now)
 
-    async def _replay(self, session: Session, presented: str, request: ConsumeRequest) -> TokenPair:
+    async def _replay(self, session: Session, attempt: _policy.RefreshAttempt) -> TokenPair:
         """A retry within the window: the same successor as before, a fresh access token."""
-        successor = _policy.replayed_successor(session, presented)
+        successor = _policy.replayed_successor(session, attempt.presented.token)
         if successor is None:
-            await self._punish(_policy.Rejection.REUSE, session, request.now)
+            await self._punish(_policy.Rejection.REUSE, session, attempt.now)
         self._emit(
-            "retry_replayed", request.now, session, details={"generation": session.generation}
+            "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
-        return self._pair(session, successor, request.now)
-
-    async def _reject(self, result: ConsumeResult, request: ConsumeRequest) -> NoReturn:
-        rejection = _policy.classify(result.record, result.session, request)
-        if not isinstance(rejection, _policy.Rejection):
-            raise StoreError("store refused a refresh that its reported state allows")
-        await self._punish(rejection, result.session, request.now)
+        return self._pair(session, successor, attempt.now)
 
     async def _punish(
         self, rejection: _policy.Rejection, session: Session | None, now: datetime
@@ -225,15 +222,13 @@ class AsyncTokenManager:
         result is False. Raises :class:`~refreshkit.errors.StoreError` on outage.
         """
         try:
-            token_id, secret_hash = _tokens.parse_refresh_token(refresh_token)
+            token = _tokens.read_refresh_token(refresh_token)
         except InvalidTokenError:
             return False
-        state = await self.store.find(token_id)
-        if state is None or not _tokens.secrets_match(state.record.secret_hash, secret_hash):
+        session = await self.store.get_session(token.sid)
+        if session is None or _policy.token_role(session, token) is _policy.Role.UNKNOWN:
             return False
-        return await self._revoke(
-            state.session.sid, state.session.subject, self.clock.now(), "logout"
-        )
+        return await self._revoke(session.sid, session.subject, self.clock.now(), "logout")
 
     async def revoke_session(self, sid: str, *, reason: str = "revoked") -> bool:
         """Revoke one session by id (a user ending another device); True if it was live."""
@@ -277,7 +272,8 @@ class AsyncTokenManager:
         return True
 
     async def _revoke(self, sid: str, subject: str, now: datetime, reason: str) -> bool:
-        revoked = await self.store.revoke_session(sid, now, reason)
+        result = await self.store.compare_and_set(_policy.revocation(sid, now, reason))
+        revoked = result.applied
         if revoked:
             self.hooks.emit(Event("revoked", at=now, subject=subject, sid=sid, reason=reason))
         return revoked

@@ -1,65 +1,127 @@
 """The store contract: what every backend guarantees, sync and async.
 
-A store keeps sessions, refresh records (secret hashes only) and the access
-denylist. It decides nothing: :meth:`AsyncTokenStore.consume` applies
-:func:`refreshkit._policy.transition` atomically and reports the result, and
-every other method reports or writes state. The guarantees, held by
-:class:`refreshkit.testing.AsyncStoreConformance` /
+A store keeps sessions (each holding its own token state, secret hashes
+only) and the access denylist. It decides nothing. The policy expresses
+every change to a session as a :class:`~refreshkit.models.SessionUpdate`:
+*apply these changes only if the stored session passes these checks*, and a
+store applies it atomically with :meth:`TokenStore.compare_and_set` and
+reports the session it left (or found). What the checks and changes mean is
+defined once, here, by :func:`check_holds` and :func:`apply_update`; a store
+evaluates them in its own language (a ``WHERE`` clause, a Lua script, a lock)
+and the conformance suite holds it to these two functions.
+
+The guarantees, held by :class:`refreshkit.testing.AsyncStoreConformance` /
 :class:`refreshkit.testing.StoreConformance`:
 
-* **Atomic consume.** Under any concurrency a record is consumed at most
-  once, and the successor is stored in the same atomic step, together with
-  the request's ``sealed_successor`` as the session's.
-* **A retry writes nothing.** The newest token's predecessor, consumed after
-  ``request.retry_since``, is ``REPLAYED``: the record and session are
-  reported as found (their ``sealed_successor`` included) and nothing is
-  written, so every retry of one token gets the one successor back.
-* **Opaque seals.** ``Session.sealed_successor`` is stored and returned
-  exactly as given, by every read; a store never interprets it.
-* **No clock.** Every time a store needs is passed in (``now``); expiry in
-  Redis uses absolute ``PEXPIREAT``.
-* **Monotonic, idempotent revocation.** A revoked session stays revoked; its
-  first ``revoked_at`` and reason are kept.
-* **Expired state disappears**: by TTL, by :meth:`purge_expired`, or lazily.
-  A store may keep an expired session until then, and must report it as stored.
+* **Atomic compare-and-set.** Under any concurrency, an update is applied
+  only to a session that passes all its checks at that instant, and two
+  updates of one session never interleave: of many racing updates that check
+  the same token, exactly one applies.
+* **One round trip** for an applied update where the backend allows it (one
+  script call, one statement, one transaction); the session it reports is
+  the one it wrote, so the caller needs no second read.
+* **Opaque values.** Every field is stored and returned exactly as given
+  (hashes, the sealed successor, claims), by every read.
+* **No clock.** Every time a store needs is passed in; expiry in Redis uses
+  absolute ``PEXPIREAT``, at the session's :attr:`~refreshkit.models.Session.expires_at`.
+* **Bounded.** A session takes the same storage after one update as after a
+  thousand: nothing accumulates per refresh.
+* **Expired state disappears**: by TTL, by :meth:`TokenStore.purge_expired`,
+  or lazily. A store may keep an expired session until then, and must report
+  it as stored.
 * **Outages are StoreError.** A failing or unreachable backend raises
   :class:`refreshkit.errors.StoreError` (cause chained), never a token error,
-  and leaves the previous state intact: no partial writes.
+  and leaves the previous state intact: no partial writes. A write whose
+  reply was lost may have been applied; the policy makes the retry safe.
 * Times round-trip with at least microsecond precision, timezone-aware (UTC).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ..models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from ..models import (
+    CHECKABLE_FIELDS,
+    COUNTER_FIELDS,
+    MUTABLE_FIELDS,
+    AccessCheck,
+    Check,
+    CheckOp,
+    Session,
+    SessionUpdate,
+    UpdateResult,
+)
 
-__all__ = ["AsyncTokenStore", "TokenStore"]
+__all__ = [
+    "AsyncTokenStore",
+    "TokenStore",
+    "apply_update",
+    "check_holds",
+    "validate_update",
+]
+
+
+def check_holds(check: Check, session: Session) -> bool:
+    """Whether the stored ``session`` passes ``check``: the meaning of every :class:`CheckOp`.
+
+    A value that is unset (None) is never AFTER or BELOW anything.
+    """
+    stored = getattr(session, check.field)
+    if check.op is CheckOp.EQUALS:
+        return stored == check.value
+    if check.op is CheckOp.UNSET_OR_EQUALS:
+        return stored is None or stored == check.value
+    if stored is None or check.value is None:
+        return False
+    if check.op is CheckOp.AFTER:
+        return bool(stored > check.value)
+    return bool(stored < check.value)
+
+
+def apply_update(session: Session | None, update: SessionUpdate) -> UpdateResult:
+    """The result :meth:`TokenStore.compare_and_set` must give for ``session`` as stored.
+
+    The reference a store is held to: the memory store applies this under its
+    lock, and the conformance suite compares every other store with it.
+    """
+    if session is None or not all(check_holds(c, session) for c in update.checks):
+        return UpdateResult(False, session)
+    changes = dict(update.changes)
+    for name in update.increments:
+        changes[name] = int(changes.get(name, getattr(session, name))) + 1  # type: ignore[call-overload]
+    return UpdateResult(True, dataclasses.replace(session, **changes))  # type: ignore[arg-type]
+
+
+def validate_update(update: SessionUpdate) -> None:
+    """Refuse an update naming a field outside the contract (:class:`ValueError`).
+
+    Stores call it before translating an update, so a typo in a new policy
+    rule fails loudly in every backend's tests rather than writing nowhere.
+    """
+    unknown = {c.field for c in update.checks} - CHECKABLE_FIELDS
+    unknown |= set(update.changes) - MUTABLE_FIELDS
+    unknown |= set(update.increments) - COUNTER_FIELDS
+    if unknown:
+        raise ValueError(f"not a field a session update may use: {', '.join(sorted(unknown))}")
 
 
 @runtime_checkable
 class AsyncTokenStore(Protocol):
     """An asynchronous token store; see the module docstring for the guarantees."""
 
-    async def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store a new session with its first refresh record, atomically."""
+    async def create_session(self, session: Session) -> None:
+        """Store a new session (its first token's hash included)."""
         ...
 
-    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply :func:`refreshkit._policy.transition` to the token's record and session.
+    async def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` atomically, exactly as :func:`apply_update` defines it.
 
-        One atomic step (and, where the backend allows, one round trip): read
-        the record named by ``request.token_id`` and its session, compute the
-        transition, and store all of it (``ROTATED``: the consumed record, the
-        successor and the session with ``request.sealed_successor``;
-        ``REUSED``: the counted use and the slid session) or nothing
-        (``REPLAYED`` and ``REJECTED``: the state as found).
+        The changes are written only if session ``update.sid`` exists and
+        passes every check; the result carries the session as written, or as
+        found when nothing was applied (None when there is no such session).
         """
-        ...
-
-    async def find(self, token_id: str) -> TokenState | None:
-        """The record and its session, or None if either is unknown."""
         ...
 
     async def get_session(self, sid: str) -> Session | None:
@@ -70,12 +132,14 @@ class AsyncTokenStore(Protocol):
         """Every stored session of ``subject``, live or not, in any order."""
         ...
 
-    async def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Mark the session revoked; True if this call revoked it (False: unknown or already)."""
-        ...
-
     async def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
-        """Revoke every session of ``subject``; returns how many this call revoked."""
+        """Revoke every unrevoked session of ``subject``; returns how many this call revoked.
+
+        Each session gets ``revoked_at=now`` and ``revoked_reason=reason``
+        unless already revoked (its first revocation is kept): for each
+        session, the compare-and-set ``revoked_at EQUALS None`` -> those two
+        changes, in one call however many sessions there are.
+        """
         ...
 
     async def deny_access(self, jti: str, until: datetime) -> None:
@@ -103,16 +167,12 @@ class AsyncTokenStore(Protocol):
 class TokenStore(Protocol):
     """A synchronous token store; the same contract as :class:`AsyncTokenStore`."""
 
-    def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store a new session with its first refresh record, atomically."""
+    def create_session(self, session: Session) -> None:
+        """Store a new session (its first token's hash included)."""
         ...
 
-    def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply :func:`refreshkit._policy.transition` atomically; see the async twin."""
-        ...
-
-    def find(self, token_id: str) -> TokenState | None:
-        """The record and its session, or None if either is unknown."""
+    def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` atomically, exactly as :func:`apply_update` defines it."""
         ...
 
     def get_session(self, sid: str) -> Session | None:
@@ -121,10 +181,6 @@ class TokenStore(Protocol):
 
     def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``, live or not, in any order."""
-        ...
-
-    def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Mark the session revoked; True if this call revoked it."""
         ...
 
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:

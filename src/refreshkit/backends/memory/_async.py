@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
 from ._state import MemoryState
 
 __all__ = ["AsyncMemoryStore"]
@@ -23,17 +23,13 @@ class AsyncMemoryStore:
     def __init__(self, state: MemoryState | None = None) -> None:
         self.state: MemoryState = state if state is not None else MemoryState()
 
-    async def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store a new session with its first record."""
-        self.state.create_session(session, record)
+    async def create_session(self, session: Session) -> None:
+        """Store a new session."""
+        self.state.create_session(session)
 
-    async def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply the refresh transition under the state's lock."""
-        return self.state.consume(request)
-
-    async def find(self, token_id: str) -> TokenState | None:
-        """The record and its session, or None."""
-        return self.state.find(token_id)
+    async def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` under the state's lock."""
+        return self.state.compare_and_set(update)
 
     async def get_session(self, sid: str) -> Session | None:
         """The session, or None."""
@@ -42,10 +38,6 @@ class AsyncMemoryStore:
     async def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``."""
         return self.state.list_sessions(subject)
-
-    async def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Revoke one session; True if this call did."""
-        return self.state.revoke_session(sid, now, reason)
 
     async def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
         """Revoke every session of ``subject``."""
@@ -60,7 +52,7 @@ class AsyncMemoryStore:
         return self.state.check_access(jti, sid, now)
 
     async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
-        """Drop expired sessions, their records and expired denials."""
+        """Drop expired sessions and expired denials."""
         return self.state.purge_expired(now, batch_size)
 
     async def aclose(self) -> None:

@@ -9,64 +9,41 @@ cost per write stays constant, and :meth:`purge_expired` on demand.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from datetime import datetime
 
 from ... import _policy
-from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ..base import apply_update, validate_update
 
 __all__ = ["MemoryState"]
 
 
 class MemoryState:
-    """Sessions, records and denials of one process."""
+    """Sessions and denials of one process."""
 
     def __init__(self, *, sweep_every: int = 1024) -> None:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
-        self._records: dict[str, RefreshRecord] = {}
-        self._tokens_of: dict[str, set[str]] = {}
         self._sessions_of: dict[str, set[str]] = {}
         self._denied: dict[str, datetime] = {}
         self._sweep_every = sweep_every
         self._writes = 0
 
-    def create_session(self, session: Session, record: RefreshRecord) -> None:
+    def create_session(self, session: Session) -> None:
         with self._lock:
             self._sessions[session.sid] = session
-            self._records[record.token_id] = record
-            self._tokens_of[session.sid] = {record.token_id}
             self._sessions_of.setdefault(session.subject, set()).add(session.sid)
             self._wrote(session.created_at)
 
-    def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """The policy's transition under the lock; only an applied one is stored.
-
-        A ``REPLAYED`` retry and a rejection write nothing: the state found
-        (the session's sealed successor included) is what they report.
-        """
+    def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """:func:`~refreshkit.backends.base.apply_update` under the lock; stores what it applied."""
+        validate_update(update)
         with self._lock:
-            record = self._records.get(request.token_id)
-            session = self._sessions.get(record.sid) if record is not None else None
-            result = _policy.transition(record, session, request)
-            if result.applied:
-                assert result.record is not None and result.session is not None
-                self._records[result.record.token_id] = result.record
-                self._sessions[result.session.sid] = result.session
-                if result.issued is not None:
-                    self._records[result.issued.token_id] = result.issued
-                    self._tokens_of[result.session.sid].add(result.issued.token_id)
-                self._wrote(request.now)
+            result = apply_update(self._sessions.get(update.sid), update)
+            if result.applied and result.session is not None:
+                self._sessions[update.sid] = result.session
             return result
-
-    def find(self, token_id: str) -> TokenState | None:
-        with self._lock:
-            record = self._records.get(token_id)
-            session = self._sessions.get(record.sid) if record is not None else None
-            if record is None or session is None:
-                return None
-            return TokenState(record, session)
 
     def get_session(self, sid: str) -> Session | None:
         with self._lock:
@@ -76,20 +53,15 @@ class MemoryState:
         with self._lock:
             return [self._sessions[sid] for sid in self._sessions_of.get(subject, ())]
 
-    def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        with self._lock:
-            return self._revoke(sid, now, reason)
-
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
         with self._lock:
-            return sum(self._revoke(sid, now, reason) for sid in self._sessions_of.get(subject, ()))
-
-    def _revoke(self, sid: str, now: datetime, reason: str) -> bool:
-        session = self._sessions.get(sid)
-        if session is None or session.revoked_at is not None:
-            return False
-        self._sessions[sid] = dataclasses.replace(session, revoked_at=now, revoked_reason=reason)
-        return True
+            revoked = 0
+            for sid in self._sessions_of.get(subject, ()):
+                result = apply_update(self._sessions.get(sid), _policy.revocation(sid, now, reason))
+                if result.applied and result.session is not None:
+                    self._sessions[sid] = result.session
+                    revoked += 1
+            return revoked
 
     def deny_access(self, jti: str, until: datetime) -> None:
         with self._lock:
@@ -116,8 +88,6 @@ class MemoryState:
         expired = [sid for sid, s in self._sessions.items() if s.expires_at <= now]
         for sid in expired:
             session = self._sessions.pop(sid)
-            for token_id in self._tokens_of.pop(sid, ()):
-                self._records.pop(token_id, None)
             owned = self._sessions_of.get(session.subject)
             if owned is not None:
                 owned.discard(sid)

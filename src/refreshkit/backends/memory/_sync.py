@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
 from ._state import MemoryState
 
 __all__ = ["MemoryStore"]
@@ -26,17 +26,13 @@ class MemoryStore:
     def __init__(self, state: MemoryState | None = None) -> None:
         self.state: MemoryState = state if state is not None else MemoryState()
 
-    def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store a new session with its first record."""
-        self.state.create_session(session, record)
+    def create_session(self, session: Session) -> None:
+        """Store a new session."""
+        self.state.create_session(session)
 
-    def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply the refresh transition under the state's lock."""
-        return self.state.consume(request)
-
-    def find(self, token_id: str) -> TokenState | None:
-        """The record and its session, or None."""
-        return self.state.find(token_id)
+    def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` under the state's lock."""
+        return self.state.compare_and_set(update)
 
     def get_session(self, sid: str) -> Session | None:
         """The session, or None."""
@@ -45,10 +41,6 @@ class MemoryStore:
     def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``."""
         return self.state.list_sessions(subject)
-
-    def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Revoke one session; True if this call did."""
-        return self.state.revoke_session(sid, now, reason)
 
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
         """Revoke every session of ``subject``."""
@@ -63,7 +55,7 @@ class MemoryStore:
         return self.state.check_access(jti, sid, now)
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
-        """Drop expired sessions, their records and expired denials."""
+        """Drop expired sessions and expired denials."""
         return self.state.purge_expired(now, batch_size)
 
     def close(self) -> None:
