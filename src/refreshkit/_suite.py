@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .backends.base import AsyncTokenStore
 
-__all__ = ["run_in_own_loop"]
+__all__ = ["AsyncRacer", "Racer", "run_in_own_loop"]
 
 Suite = TypeVar("Suite", bound=type)
 
@@ -49,3 +50,41 @@ def _driven(
             runner.run(body())
 
     return run
+
+
+Result = TypeVar("Result")
+
+
+class AsyncRacer:
+    """Runs one coroutine-making callable many times at once, in this event loop."""
+
+    @staticmethod
+    async def run(
+        count: int, call: Callable[[], Coroutine[Any, Any, Result]]
+    ) -> list[Result | BaseException]:
+        """Start ``count`` calls together; each one's result or exception, in order."""
+        return await asyncio.gather(*(call() for _ in range(count)), return_exceptions=True)
+
+
+class Racer:
+    """Runs one callable in many threads at once, released together by a barrier."""
+
+    @staticmethod
+    def run(count: int, call: Callable[[], Result]) -> list[Result | BaseException]:
+        """Start ``count`` calls together; each one's result or exception, in order."""
+        barrier = threading.Barrier(count)
+        results: list[Result | BaseException] = [RuntimeError("not run")] * count
+
+        def one(index: int) -> None:
+            barrier.wait()
+            try:
+                results[index] = call()
+            except Exception as error:  # every outcome is reported, none is lost
+                results[index] = error
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results

@@ -7,6 +7,7 @@ excluded from ``repr`` so they cannot leak into logs.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ class Check:
 
     field: str
     op: CheckOp
-    value: FieldValue = field(repr=False)
+    value: FieldValue = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,9 +70,9 @@ def check_holds(check: Check, session: Session) -> bool:
     """
     stored = getattr(session, check.field)
     if check.op is CheckOp.EQUALS:
-        return stored == check.value
+        return bool(stored == check.value)
     if check.op is CheckOp.UNSET_OR_EQUALS:
-        return stored is None or stored == check.value
+        return stored is None or bool(stored == check.value)
     if stored is None or check.value is None:
         return False
     if check.op is CheckOp.AFTER:
@@ -90,7 +90,7 @@ def apply_update(session: Session | None, update: SessionUpdate) -> UpdateResult
         return UpdateResult(False, session)
     changes = dict(update.changes)
     for name in update.increments:
-        changes[name] = int(changes.get(name, getattr(session, name))) + 1  # type: ignore[call-overload]
+        changes[name] = int(changes.get(name, getattr(session, name))) + 1
     return UpdateResult(True, dataclasses.replace(session, **changes))  # type: ignore[arg-type]
 
 
