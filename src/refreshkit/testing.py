@@ -6,13 +6,14 @@
 
       class TestMyStore(AsyncStoreConformance):
           @pytest.fixture
-          async def store(self):
-              store = MyStore(...)
-              yield store
-              await store.aclose()
+          def store(self):
+              return MyAsyncStore(...)  # connects lazily; the suite closes it
 
+* :class:`ProcessRaceConformance`: processes racing on one shared store;
+  mix it in beside :class:`StoreConformance` and provide a ``store_url``
+  fixture naming a store every process can open.
 * :class:`LostReplyStore` / :class:`AsyncLostReplyStore`: wrap any store so
-  that its next consume replies are lost after the write was applied, to
+  that its next compare-and-set replies are lost after the write was applied, to
   prove a retry of the same refresh token is not taken for theft::
 
       lossy = LostReplyStore(store, lose=1)
@@ -26,6 +27,7 @@ This module imports pytest; import it from tests only.
 from __future__ import annotations
 
 from ._async.conformance import AsyncLostReplyStore, AsyncStoreConformance
+from ._processes import ProcessRaceConformance
 from ._sync.conformance import LostReplyStore, StoreConformance
 from .clock import FrozenClock
 
@@ -34,5 +36,6 @@ __all__ = [
     "AsyncStoreConformance",
     "FrozenClock",
     "LostReplyStore",
+    "ProcessRaceConformance",
     "StoreConformance",
 ]

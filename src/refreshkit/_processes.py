@@ -1,0 +1,100 @@
+"""Races between processes on one shared store: the part of the contract threads cannot show.
+
+Threads share one client object and one connection pool; separate processes
+share nothing but the store itself, as worker processes of a web server do.
+:class:`ProcessRaceConformance` starts processes with the ``spawn`` method
+(each imports refreshkit afresh and opens the store from its URL), holds them
+at a barrier, and lets all of them present one refresh token at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import timedelta
+from typing import Any
+
+from ._sync.manager import TokenManager
+from .backends import create_store
+from .config import Settings
+from .errors import TokenError
+from .keys import KeySet
+
+__all__ = ["ProcessRaceConformance"]
+
+#: How many processes race; each holds a connection of its own.
+PROCESSES = 8
+
+
+def _present(url: str, token: str, settings: dict[str, Any], barrier: Any, out: Any) -> None:
+    """One racing process: open the store, wait for the others, refresh once, report."""
+    store = create_store(url)
+    manager = TokenManager(Settings(**settings), keys=KeySet.generate(), store=store)
+    try:
+        store.get_session("0" * 32)  # connect before the barrier, so the race is the refresh
+        barrier.wait(timeout=60)
+        try:
+            out.put(("ok", manager.refresh(token).refresh_token))
+        except TokenError as error:
+            out.put(("error", type(error).__name__))
+    finally:
+        manager.close()
+        store.close()
+
+
+def _race(url: str, token: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    out = context.Queue()
+    workers = [
+        context.Process(target=_present, args=(url, token, settings, barrier, out))
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0, f"a racing process failed (exit code {worker.exitcode})"
+    return results
+
+
+class ProcessRaceConformance:
+    """Processes racing on one shared store. Requires a ``store_url`` fixture.
+
+    ``store_url`` names a sync store every process can open (a database, a
+    Redis server; not ``memory://``), with tables or keys the test may write.
+    """
+
+    def _issue(self, url: str, settings: dict[str, Any]) -> tuple[str, str, TokenManager]:
+        manager = TokenManager(Settings(**settings), keys=KeySet.generate(), store=url)
+        pair = manager.issue("racer")
+        return pair.sid, pair.refresh_token, manager
+
+    def test_processes_presenting_one_token_at_once_all_get_the_same_successor(
+        self, store_url: str
+    ) -> None:
+        sid, token, manager = self._issue(store_url, {})
+        try:
+            results = _race(store_url, token, {})
+            successors = {value for kind, value in results if kind == "ok"}
+            assert len(successors) == 1 and token not in successors, results
+            assert all(kind == "ok" for kind, _ in results), results
+            stored = manager.store.get_session(sid)
+            assert stored is not None and stored.generation == 1 and stored.revoked_at is None
+            (successor,) = successors
+            assert manager.refresh(successor).sid == sid
+        finally:
+            manager.close()
+
+    def test_with_strict_rotation_exactly_one_racing_process_succeeds(self, store_url: str) -> None:
+        strict = {"retry_window": timedelta(0)}
+        sid, token, manager = self._issue(store_url, strict)
+        try:
+            results = _race(store_url, token, strict)
+            assert [kind for kind, _ in results].count("ok") == 1, results
+            refused = {value for kind, value in results if kind == "error"}
+            assert refused <= {"TokenReuseError", "RevokedTokenError"}, results
+            stored = manager.store.get_session(sid)
+            assert stored is not None and stored.revoked_reason == "reuse"
+        finally:
+            manager.close()
