@@ -30,7 +30,6 @@ from refreshkit import (
     _tokens,
 )
 from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
-from refreshkit.models import ConsumeOutcome
 
 from ._managers import FLAVOURS, manager_factory
 
@@ -205,11 +204,12 @@ def test_a_session_rotated_without_a_seal_cannot_replay_and_a_retry_is_reuse(
     cannot recover the successor, and no second token may be minted, so it is reuse."""
     manager = make()
     first = manager.issue("alice")
-    request, _ = _policy.consume_request(
+    attempt = _policy.refresh_attempt(
         first.refresh_token, manager.clock.now(), manager.settings, device=None
     )
-    old_style = dataclasses.replace(request, sealed_successor=None)
-    assert manager.store.state.consume(old_style).outcome is ConsumeOutcome.ROTATED
+    changes = {**attempt.update.changes, "sealed_successor": None}
+    old_style = dataclasses.replace(attempt.update, changes=changes)
+    assert manager.store.state.compare_and_set(old_style).applied
     with pytest.raises(TokenReuseError):
         manager.refresh(first.refresh_token)
     assert manager.sessions("alice") == []
@@ -222,12 +222,15 @@ def test_the_stored_seal_opens_with_the_predecessor_alone(make: Callable[..., An
     second = manager.refresh(first.refresh_token)
     stored = manager.store.state
     first_id, _ = _tokens.parse_refresh_token(first.refresh_token)
-    second_id, _ = _tokens.parse_refresh_token(second.refresh_token)
-    sealed = stored.get_session(first.sid).sealed_successor
+    session = stored.get_session(first.sid)
+    sealed = session.sealed_successor
     assert sealed is not None and second.refresh_token.split(".")[1] not in sealed
     assert _tokens.open_successor(sealed, first.refresh_token) == second.refresh_token
-    for token_id in (first_id, second_id):
-        stored_hash = stored.find(token_id).record.secret_hash
+    for stored_hash in (
+        session.current_secret_hash,
+        session.previous_secret_hash,
+        session.chain_hash,
+    ):
         assert _tokens.open_successor(sealed, f"{_tokens.PREFIX}{first_id}.{stored_hash}") is None
     assert _tokens.open_successor(sealed, second.refresh_token) is None
     assert _tokens.open_successor(sealed, manager.issue("alice").refresh_token) is None
@@ -505,20 +508,20 @@ def test_frozen_clock_only_moves_forward() -> None:
 
 
 class _ResendingStore(MemoryStore):
-    """Applies each consume, 'loses' the reply, and answers what the resent command gets.
+    """Applies each update, 'loses' the reply, and answers what the resent command gets.
 
     This is what a client library that retries after a connection error does.
     """
 
-    def consume(self, request: Any) -> Any:
-        super().consume(request)
-        return super().consume(request)
+    def compare_and_set(self, update: Any) -> Any:
+        super().compare_and_set(update)
+        return super().compare_and_set(update)
 
 
 class _AsyncResendingStore(AsyncMemoryStore):
-    async def consume(self, request: Any) -> Any:
-        await super().consume(request)
-        return await super().consume(request)
+    async def compare_and_set(self, update: Any) -> Any:
+        await super().compare_and_set(update)
+        return await super().compare_and_set(update)
 
 
 def test_a_refresh_resent_after_a_lost_reply_succeeds_instead_of_looking_like_reuse() -> None:
@@ -540,7 +543,7 @@ async def test_an_async_refresh_resent_after_a_lost_reply_succeeds() -> None:
 
 
 def test_strict_rotation_still_recognises_a_resent_request_as_itself() -> None:
-    """With no retry window, the redis-py resend of one request is not reuse (already_applied)."""
+    """With no retry window, the redis-py resend of one request is not reuse (its own successor)."""
     manager = TokenManager(
         Settings(retry_window="0s"),  # type: ignore[arg-type]
         keys=KeySet.generate(),

@@ -16,7 +16,8 @@ from refreshkit.errors import (
     RevokedTokenError,
     TokenReuseError,
 )
-from refreshkit.models import ConsumeOutcome, RefreshRecord, Session
+from refreshkit.backends.base import apply_update
+from refreshkit.models import Session
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -24,13 +25,8 @@ WINDOW = timedelta(seconds=10)
 PHONE, LAPTOP = _tokens.hash_device("phone"), _tokens.hash_device("laptop")
 
 # How the presented token relates to its session (which is at generation 2).
-TOKEN_STATES = {
-    "current": dict(generation=2, consumed=None),
-    "parent_consumed_just_now": dict(generation=1, consumed=NOW - timedelta(seconds=3)),
-    "parent_consumed_long_ago": dict(generation=1, consumed=NOW - timedelta(minutes=5)),
-    "grandparent": dict(generation=0, consumed=NOW - timedelta(seconds=3)),
-    "older_generation_unconsumed": dict(generation=1, consumed=None),
-}
+ROLES = ("current", "previous", "earlier", "chain_key_holder", "forged", "wrong_secret")
+ROTATED_AGO = {"just_now": timedelta(seconds=3), "long_ago": timedelta(minutes=5)}
 EXPIRIES = {
     "live": dict(idle=NOW + timedelta(days=1), absolute=NOW + timedelta(days=9)),
     "idle_expired": dict(idle=NOW, absolute=NOW + timedelta(days=9)),
@@ -44,150 +40,173 @@ BINDINGS = {
 }
 
 
-#: The raw refresh token of every record ``_state`` builds, by token id.
-RAW: dict[str, str] = {}
-
-
-def _state(token: str, expiry: str, bound: str | None, *, revoked: bool):
-    sid = _tokens.new_session_id()
-    raw, token_id, secret_hash = _tokens.new_refresh_token(sid)
-    RAW[token_id] = raw
-    shape = TOKEN_STATES[token]
-    record = RefreshRecord(
-        token_id=token_id,
-        sid=sid,
-        secret_hash=secret_hash,
-        generation=shape["generation"],
-        created_at=T0,
-        consumed_at=shape["consumed"],
-    )
-    session = Session(
-        sid=sid,
-        subject="alice",
-        created_at=T0,
+def _chain(
+    expiry: str = "live",
+    bound: str | None = None,
+    *,
+    revoked: bool = False,
+    rotated_ago: timedelta = ROTATED_AGO["just_now"],
+) -> tuple[Session, dict[str, str]]:
+    """A session rotated twice, and a token for every role against it."""
+    session, first = _policy.new_session("alice", T0, Settings())
+    key = _tokens.read_refresh_token(first).chain_key
+    previous, previous_id, previous_hash = _tokens.new_refresh_token(session.sid, key)
+    current, current_id, current_hash = _tokens.new_refresh_token(session.sid, key)
+    session = dataclasses.replace(
+        session,
         idle_expires_at=EXPIRIES[expiry]["idle"],
         absolute_expires_at=EXPIRIES[expiry]["absolute"],
-        last_used_at=T0,
-        current_token_id=token_id if token == "current" else sid + "f" * 16,
+        current_token_id=current_id,
+        current_secret_hash=current_hash,
+        previous_token_id=previous_id,
+        previous_secret_hash=previous_hash,
+        rotated_at=NOW - rotated_ago,
         generation=2,
-        sealed_successor="sealed-newest-token",
+        sealed_successor=_tokens.seal_successor(previous, current),
         device_hash=bound,
         revoked_at=T0 if revoked else None,
         revoked_reason="logout" if revoked else None,
     )
-    return record, session
+    current_id_part = current[3:51]
+    tokens = {
+        "current": current,
+        "previous": previous,
+        "earlier": first,
+        "forged": _tokens.new_refresh_token(session.sid)[0],
+        "wrong_secret": f"rk_{current_id_part}.{_tokens.new_refresh_token(session.sid)[0][52:]}",
+        # A secret of its own under the current id, but the session's chain key:
+        # only a holder of one of the session's tokens could make it, so it is reuse.
+        "chain_key_holder": f"rk_{current_id_part}."
+        + _tokens.new_refresh_token(session.sid, key)[0][52:],
+    }
+    return session, tokens
 
 
-def _request(record: RefreshRecord, settings: Settings, device_hash: str | None):
-    request, _ = _policy.consume_request(RAW[record.token_id], NOW, settings, device=None)
-    return dataclasses.replace(request, device_hash=device_hash)
+def _attempt(token: str, settings: Settings, device: str | None) -> _policy.RefreshAttempt:
+    attempt = _policy.refresh_attempt(token, NOW, settings, device=None)
+    checks = tuple(
+        _policy.Check("device_hash", c.op, device) if c.field == "device_hash" else c
+        for c in attempt.update.checks
+    )
+    update = dataclasses.replace(attempt.update, checks=checks)
+    return dataclasses.replace(attempt, update=update, device_hash=device)
 
 
-def _expected(token: str, window: bool, expiry: str, binding: str, revoked: bool):
+def _expected(role: str, window: bool, ago: str, expiry: str, binding: str, revoked: bool):
     """The specification, in priority order (DESIGN.md §3)."""
+    if role in ("forged", "wrong_secret"):
+        return _policy.Rejection.UNKNOWN
     if revoked:
         return _policy.Rejection.REVOKED
     if expiry != "live":
         return _policy.Rejection.EXPIRED
     if binding in ("other_device", "device_missing"):
         return _policy.Rejection.DEVICE_MISMATCH
-    if token == "current":
-        return ConsumeOutcome.ROTATED
-    if token == "parent_consumed_just_now" and window:
-        return ConsumeOutcome.REPLAYED
+    if role == "current":
+        return _policy.Outcome.ROTATED
+    if role == "previous" and window and ago == "just_now":
+        return _policy.Outcome.REPLAYED
     return _policy.Rejection.REUSE
 
 
-CASES = list(itertools.product(TOKEN_STATES, (False, True), EXPIRIES, BINDINGS, (False, True)))
+CASES = list(
+    itertools.product(ROLES, (False, True), ROTATED_AGO, EXPIRIES, BINDINGS, (False, True))
+)
 
 
-@pytest.mark.parametrize(("token", "window", "expiry", "binding", "revoked"), CASES)
-def test_every_state_retry_window_expiry_and_binding_combination(
-    token: str, window: bool, expiry: str, binding: str, revoked: bool
+@pytest.mark.parametrize(("role", "window", "ago", "expiry", "binding", "revoked"), CASES)
+def test_every_role_retry_window_expiry_and_binding_combination(
+    role: str, window: bool, ago: str, expiry: str, binding: str, revoked: bool
 ) -> None:
     settings = Settings(retry_window=WINDOW if window else timedelta(0))
     bound, presented = BINDINGS[binding]
-    record, session = _state(token, expiry, bound, revoked=revoked)
-    request = _request(record, settings, presented)
-    expected = _expected(token, window, expiry, binding, revoked)
-    assert _policy.classify(record, session, request) == expected
-    result = _policy.transition(record, session, request)
-    if isinstance(expected, _policy.Rejection):
-        assert result.outcome is ConsumeOutcome.REJECTED
-        assert (result.record, result.session, result.issued) == (record, session, None)
-    elif expected is ConsumeOutcome.REPLAYED:
-        assert result.outcome is expected and not result.applied
-        assert (result.record, result.session, result.issued) == (record, session, None)
-    else:
-        assert result.outcome is expected
-        assert result.session is not None and result.issued is not None
-        assert result.session.current_token_id == result.issued.token_id
+    session, tokens = _chain(expiry, bound, revoked=revoked, rotated_ago=ROTATED_AGO[ago])
+    attempt = _attempt(tokens[role], settings, presented)
+    expected = _expected(role, window, ago, expiry, binding, revoked)
+    assert _policy.classify(session, attempt) == expected
+    # The common path's compare-and-set applies exactly when the policy rotates.
+    result = apply_update(session, attempt.update)
+    assert result.applied is (expected is _policy.Outcome.ROTATED)
+    if result.applied:
+        assert result.session is not None
+        assert result.session.current_token_id == attempt.successor_id
+        assert result.session.previous_token_id == attempt.presented.token_id
+        assert result.session.rotated_at == NOW and result.session.generation == 3
         assert result.session.idle_expires_at == NOW + settings.refresh_idle_ttl
         assert result.session.expires_at <= session.absolute_expires_at
-
-
-def test_rotation_consumes_and_moves_the_session_one_generation_on() -> None:
-    record, session = _state("current", "live", None, revoked=False)
-    request = _request(record, Settings(), None)
-    result = _policy.transition(record, session, request)
-    assert result.outcome is ConsumeOutcome.ROTATED and result.applied
-    assert result.record is not None and result.record.consumed_at == NOW
-    assert result.issued is not None and result.issued.generation == 3
-    assert result.issued.parent_id == record.token_id
-    assert result.session is not None and result.session.generation == 3
-    assert request.sealed_successor is not None
-    assert result.session.sealed_successor == request.sealed_successor
+    else:
+        assert result.session is session
 
 
 def test_the_successor_is_sealed_under_the_presented_token_only() -> None:
-    record, _ = _state("current", "live", None, revoked=False)
-    presented = RAW[record.token_id]
-    request, successor = _policy.consume_request(presented, NOW, Settings(), device=None)
-    assert successor is not None and request.successor is not None
-    assert request.sealed_successor is not None
-    assert successor not in request.sealed_successor
-    assert _tokens.open_successor(request.sealed_successor, presented) == successor
-    other, _, _ = _tokens.new_refresh_token(record.sid)
-    assert _tokens.open_successor(request.sealed_successor, other) is None
-    # Whoever holds the database holds the hash, which opens nothing.
-    from_hash = f"{_tokens.PREFIX}{record.token_id}.{record.secret_hash}"
-    assert _tokens.open_successor(request.sealed_successor, from_hash) is None
-    assert _tokens.open_successor(request.sealed_successor, successor) is None
+    session, tokens = _chain()
+    presented = tokens["current"]
+    attempt = _policy.refresh_attempt(presented, NOW, Settings(), device=None)
+    successor = attempt.successor
+    sealed = attempt.update.changes["sealed_successor"]
+    assert isinstance(successor, str) and isinstance(sealed, str)
+    assert successor not in sealed
+    assert _tokens.open_successor(sealed, presented) == successor
+    assert _tokens.open_successor(sealed, tokens["previous"]) is None
+    assert _tokens.open_successor(sealed, tokens["earlier"]) is None
+    # Whoever holds the database holds the hashes, which open nothing.
+    for stored in (session.current_secret_hash, session.chain_hash):
+        from_hash = f"{_tokens.PREFIX}{attempt.presented.token_id}.{stored}"
+        assert _tokens.open_successor(sealed, from_hash) is None
+    assert _tokens.open_successor(sealed, successor) is None
+
+
+def test_every_token_of_a_session_carries_its_chain_key_and_nothing_else_does() -> None:
+    session, tokens = _chain()
+    for role in ("current", "previous", "earlier"):
+        assert _policy.token_role(session, _tokens.read_refresh_token(tokens[role])) is not (
+            _policy.Role.UNKNOWN
+        )
+    attempt = _policy.refresh_attempt(tokens["current"], NOW, Settings(), device=None)
+    assert attempt.successor is not None
+    successor = _tokens.read_refresh_token(attempt.successor)
+    assert successor.chain_hash == session.chain_hash
+    assert _policy.token_role(session, _tokens.read_refresh_token(tokens["forged"])) is (
+        _policy.Role.UNKNOWN
+    )
+    elsewhere, _ = _chain()
+    assert _policy.token_role(elsewhere, _tokens.read_refresh_token(tokens["earlier"])) is (
+        _policy.Role.UNKNOWN
+    )
 
 
 def test_the_retry_window_sets_retry_since_and_zero_is_strict() -> None:
-    record, _ = _state("current", "live", None, revoked=False)
-    assert _request(record, Settings(retry_window=WINDOW), None).retry_since == NOW - WINDOW
-    assert _request(record, Settings(retry_window=timedelta(0)), None).retry_since is None
+    _, tokens = _chain()
+    token = tokens["current"]
+    attempt = _policy.refresh_attempt(token, NOW, Settings(retry_window=WINDOW), device=None)
+    assert attempt.retry_since == NOW - WINDOW
+    strict = _policy.refresh_attempt(token, NOW, Settings(retry_window=timedelta(0)), device=None)
+    assert strict.retry_since is None
 
 
 def test_rotation_off_seals_nothing_and_never_replays() -> None:
-    record, session = _state("current", "live", None, revoked=False)
-    request = _request(record, Settings(rotation=False), None)
-    assert request.successor is None and request.sealed_successor is None
-    assert request.retry_since is None
-    result = _policy.transition(record, session, request)
-    assert result.outcome is ConsumeOutcome.REUSED
-    assert result.session is not None
+    session, tokens = _chain()
+    settings = Settings(rotation=False)
+    attempt = _policy.refresh_attempt(tokens["current"], NOW, settings, device=None)
+    assert attempt.successor is None and "sealed_successor" not in attempt.update.changes
+    assert attempt.retry_since is None
+    assert _policy.classify(session, attempt) is _policy.Outcome.REUSED
+    result = apply_update(session, attempt.update)
+    assert result.applied and result.session is not None
     assert result.session.sealed_successor == session.sealed_successor
-
-
-def test_a_retry_replays_the_found_state_and_writes_nothing() -> None:
-    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
-    request = _request(record, Settings(retry_window=WINDOW), None)
-    result = _policy.transition(record, session, request)
-    assert result.outcome is ConsumeOutcome.REPLAYED
-    assert not result.applied
-    assert result.record is record and result.session is session and result.issued is None
+    assert result.session.use_count == 1 and result.session.generation == 2
+    previous = _policy.refresh_attempt(tokens["previous"], NOW, settings, device=None)
+    assert _policy.classify(session, previous) is _policy.Rejection.REUSE
 
 
 def test_a_retry_exactly_at_the_end_of_the_window_is_reuse() -> None:
-    record, session = _state("parent_consumed_just_now", "live", None, revoked=False)
-    record = dataclasses.replace(record, consumed_at=NOW - WINDOW)
-    settings = Settings(retry_window=WINDOW)
-    assert _policy.classify(record, session, _request(record, settings, None)) is (
-        _policy.Rejection.REUSE
+    session, tokens = _chain(rotated_ago=WINDOW)
+    attempt = _policy.refresh_attempt(
+        tokens["previous"], NOW, Settings(retry_window=WINDOW), device=None
     )
+    assert _policy.classify(session, attempt) is _policy.Rejection.REUSE
+    just_inside = dataclasses.replace(session, rotated_at=NOW - WINDOW + timedelta(microseconds=1))
+    assert _policy.classify(just_inside, attempt) is _policy.Outcome.REPLAYED
 
 
 @pytest.mark.parametrize(
@@ -196,30 +215,23 @@ def test_a_retry_exactly_at_the_end_of_the_window_is_reuse() -> None:
 def test_rotation_off_counts_uses_against_max_uses(
     uses: int, limit: int | None, expected: str
 ) -> None:
-    record, session = _state("current", "live", None, revoked=False)
-    record = dataclasses.replace(record, use_count=uses)
+    session, tokens = _chain()
+    session = dataclasses.replace(session, use_count=uses)
     settings = Settings(rotation=False, max_uses=limit)
-    request = _request(record, settings, None)
-    assert request.successor is None
-    result = _policy.transition(record, session, request)
+    attempt = _policy.refresh_attempt(tokens["current"], NOW, settings, device=None)
+    result = apply_update(session, attempt.update)
     if expected == "ok":
-        assert result.outcome is ConsumeOutcome.REUSED
-        assert result.record is not None and result.record.use_count == uses + 1
-        assert result.record.consumed_at is None
+        assert result.applied and result.session is not None
+        assert result.session.use_count == uses + 1
     else:
-        assert result.outcome is ConsumeOutcome.REJECTED
-        assert _policy.classify(record, session, request) is _policy.Rejection.USE_LIMIT
+        assert not result.applied
+        assert _policy.classify(session, attempt) is _policy.Rejection.USE_LIMIT
 
 
-def test_wrong_secret_or_missing_state_is_unknown() -> None:
-    record, session = _state("current", "live", None, revoked=False)
-    forged = dataclasses.replace(
-        _request(record, Settings(), None), secret_hash=_tokens.hash_secret("x")
-    )
-    assert _policy.classify(record, session, forged) is _policy.Rejection.UNKNOWN
-    request = _request(record, Settings(), None)
-    assert _policy.classify(None, None, request) is _policy.Rejection.UNKNOWN
-    assert _policy.classify(record, None, request) is _policy.Rejection.UNKNOWN
+def test_missing_state_is_unknown() -> None:
+    _, tokens = _chain()
+    attempt = _policy.refresh_attempt(tokens["current"], NOW, Settings(), device=None)
+    assert _policy.classify(None, attempt) is _policy.Rejection.UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -248,7 +260,7 @@ def test_device_mismatch_can_be_configured_not_to_revoke() -> None:
 
 
 def test_access_tokens_never_outlive_their_session() -> None:
-    _, session = _state("current", "live", None, revoked=False)
+    session, _ = _chain()
     session = dataclasses.replace(session, idle_expires_at=NOW + timedelta(minutes=2))
     assert _policy.access_expiry(session, NOW, Settings()) == NOW + timedelta(minutes=2)
 
@@ -256,9 +268,9 @@ def test_access_tokens_never_outlive_their_session() -> None:
 def test_sessions_beyond_the_maximum_are_the_oldest_live_ones() -> None:
     sessions = []
     for minutes in (5, 1, 3, 2):
-        _, session = _state("current", "live", None, revoked=False)
+        session, _ = _chain()
         sessions.append(dataclasses.replace(session, created_at=T0 + timedelta(minutes=minutes)))
-    _, revoked = _state("current", "live", None, revoked=True)
+    revoked, _ = _chain(revoked=True)
     evicted = _policy.sessions_to_evict([*sessions, revoked], 2, NOW)
     assert [s.created_at.minute for s in evicted] == [1, 2]
     assert _policy.sessions_to_evict(sessions, None, NOW) == []
@@ -270,17 +282,31 @@ def test_own_claims_may_not_override_reserved_claims() -> None:
             _policy.new_session("alice", NOW, Settings(), claims={reserved: "x"})
 
 
-def test_only_this_very_request_counts_as_already_applied() -> None:
-    record, session = _state("current", "live", None, revoked=False)
-    request = _request(record, Settings(), None)
-    applied = _policy.transition(record, session, request)
-    assert applied.session is not None
-    assert _policy.already_applied(applied.session, request)
-    other = _request(record, Settings(), None)
-    assert not _policy.already_applied(applied.session, other)
-    revoked = dataclasses.replace(applied.session, revoked_at=NOW)
-    assert not _policy.already_applied(revoked, request)
-    assert not _policy.already_applied(None, request)
+def test_only_this_very_attempt_counts_as_applied_already() -> None:
+    session, tokens = _chain()
+    attempt = _policy.refresh_attempt(tokens["current"], NOW, Settings(), device=None)
+    applied = apply_update(session, attempt.update).session
+    assert applied is not None
+    assert _policy.classify(applied, attempt) is _policy.Outcome.ROTATED
+    other = _policy.refresh_attempt(tokens["current"], NOW, Settings(), device=None)
+    assert _policy.classify(applied, other) is _policy.Outcome.REPLAYED
+    strict = Settings(retry_window=timedelta(0))
+    resent = dataclasses.replace(attempt, retry_since=None)
+    assert _policy.classify(applied, resent) is _policy.Outcome.ROTATED
+    other_strict = _policy.refresh_attempt(tokens["current"], NOW, strict, device=None)
+    assert _policy.classify(applied, other_strict) is _policy.Rejection.REUSE
+    revoked = dataclasses.replace(applied, revoked_at=NOW)
+    assert _policy.classify(revoked, attempt) is _policy.Rejection.REVOKED
+
+
+def test_revocation_is_a_monotonic_update() -> None:
+    session, _ = _chain()
+    first = apply_update(session, _policy.revocation(session.sid, NOW, "logout"))
+    assert first.applied and first.session is not None
+    later = NOW + timedelta(hours=1)
+    again = apply_update(first.session, _policy.revocation(session.sid, later, "reuse"))
+    assert not again.applied and again.session is first.session
+    assert (first.session.revoked_at, first.session.revoked_reason) == (NOW, "logout")
 
 
 def _payload(**times: object) -> dict[str, object]:
@@ -302,7 +328,7 @@ def test_time_claims_at_the_ends_of_the_range_convert_to_datetimes() -> None:
 
 
 def test_the_session_to_keep_is_never_evicted_even_when_created_at_ties() -> None:
-    sessions = [_state("current", "live", None, revoked=False)[1] for _ in range(4)]
+    sessions = [_chain()[0] for _ in range(4)]
     for keep in sessions:
         evicted = _policy.sessions_to_evict(sessions, 1, NOW, keep=keep.sid)
         assert len(evicted) == 3 and keep not in evicted
@@ -310,7 +336,7 @@ def test_the_session_to_keep_is_never_evicted_even_when_created_at_ties() -> Non
 
 def test_a_retry_gets_back_only_the_newest_token_its_own_secret_opens() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    session, _, presented = _policy.new_session("alice", now, Settings())
+    session, presented = _policy.new_session("alice", now, Settings())
     successor, successor_id, _ = _tokens.new_refresh_token(session.sid)
     stranger, _, _ = _tokens.new_refresh_token(session.sid)
     rotated = dataclasses.replace(
