@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from refreshkit import Settings, _policy, _tokens
+from refreshkit.backends.base import apply_update
 from refreshkit.errors import (
     DeviceMismatchError,
     ExpiredTokenError,
@@ -16,7 +17,6 @@ from refreshkit.errors import (
     RevokedTokenError,
     TokenReuseError,
 )
-from refreshkit.backends.base import apply_update
 from refreshkit.models import Session
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
