@@ -15,16 +15,26 @@ Register it with ``register_backend("kv", KVBackend())`` and open it as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from refreshkit import ConfigurationError, StoreError
 from refreshkit.backends.base import apply_update, validate_update
-from refreshkit.models import AccessCheck, Check, CheckOp, Session, SessionUpdate, UpdateResult
+from refreshkit.models import (
+    AccessCheck,
+    Check,
+    CheckOp,
+    FieldValue,
+    Session,
+    SessionUpdate,
+    UpdateResult,
+)
 
 _TIMES = {f.name for f in dataclasses.fields(Session) if "datetime" in str(f.type)}
 _SCHEMA = """
@@ -77,28 +87,29 @@ class KVStore:
             self._local.db = db
         return db
 
-    def _transaction(self) -> Any:
-        """BEGIN IMMEDIATE ... COMMIT: one writer at a time, across processes too."""
-        store = self
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time, across processes too.
 
-        class Transaction:
-            def __enter__(self) -> sqlite3.Connection:
-                try:
-                    self.db = store._db()
-                    self.db.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as error:  # an outage is a StoreError, never a token error
-                    raise StoreError("the kv store is unavailable") from error
-                return self.db
-
-            def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
-                try:
-                    self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-                except sqlite3.Error as failure:
-                    raise StoreError("the kv store failed to commit") from failure
-                if isinstance(error, sqlite3.Error):
-                    raise StoreError("the kv store failed") from error
-
-        return Transaction()
+        Any driver failure becomes a StoreError (an outage, never a token error),
+        and a failed transaction is rolled back: no partial writes.
+        """
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StoreError("the kv store is unavailable") from error
+        try:
+            yield db
+        except BaseException as error:
+            db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise StoreError("the kv store failed") from error
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StoreError("the kv store failed to commit") from error
 
     # -- the contract --------------------------------------------------------
 
@@ -133,7 +144,7 @@ class KVStore:
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
         """The monotonic revocation, as one compare-and-set per session of ``subject``."""
         unrevoked = (Check("revoked_at", CheckOp.EQUALS, None),)
-        changes = {"revoked_at": now, "revoked_reason": reason}
+        changes: dict[str, FieldValue] = {"revoked_at": now, "revoked_reason": reason}
         return sum(
             self.compare_and_set(SessionUpdate(session.sid, unrevoked, changes)).applied
             for session in self.list_sessions(subject)
