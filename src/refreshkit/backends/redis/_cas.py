@@ -105,11 +105,10 @@ def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, FieldValu
     for check in update.checks:
         name, op, value = check.field, check.op, check.value
         if op is CheckOp.EQUALS or op is CheckOp.UNSET_OR_EQUALS:
-            if value is None:
-                if op is CheckOp.EQUALS:
-                    for letter in _letters(name):
-                        add("-", letter)
-                continue  # unset, or equal to None: always holds
+            if value is None:  # equal to None, or unset or equal to None: unset
+                for letter in _letters(name):
+                    add("-", letter)
+                continue
             try:
                 letters, stored = _stored(sid, name, value)
             except TypeError:
