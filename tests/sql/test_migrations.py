@@ -26,7 +26,6 @@ from refreshkit.errors import (
     InvalidTokenError,
     TokenReuseError,
 )
-from refreshkit.models import Session
 from tests.services import MARIADB_SYNC_URL, POSTGRES_SYNC_URL
 
 from .conftest import (

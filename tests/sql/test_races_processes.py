@@ -10,7 +10,6 @@ on every database.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
 
 import pytest
 
@@ -67,6 +66,6 @@ def test_processes_presenting_one_token_through_their_managers(
 
 class TestProcessRaceConformance(ProcessRaceConformance):
     @pytest.fixture
-    def store_url(self, database: Database) -> Iterator[str]:
+    def store_url(self, database: Database) -> str:
         separator = "&" if "?" in database.url else "?"
-        yield f"{database.url}{separator}prefix={database.prefix}"
+        return f"{database.url}{separator}prefix={database.prefix}"

@@ -17,7 +17,7 @@ matched nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -190,7 +190,7 @@ def test_the_other_operations_send_what_the_docs_say(store: SQLStore, log: State
     session = _session()
     store.create_session(session)
     now = session.created_at
-    operations = {
+    operations: dict[str, Callable[[], object]] = {
         "revoke_subject": lambda: store.revoke_subject("alice", now, "logout"),
         "deny_access": lambda: store.deny_access("jti", now + T1),
         "get_session": lambda: store.get_session(session.sid),

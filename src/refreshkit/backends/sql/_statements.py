@@ -216,9 +216,7 @@ class Statements:
     def _conditions(self, shape: UpdateShape) -> list[sa.ColumnElement[bool]]:
         return [self._condition(index, check) for index, check in enumerate(shape.checks)]
 
-    def _condition(
-        self, index: int, check: tuple[str, CheckOp, bool]
-    ) -> sa.ColumnElement[bool]:
+    def _condition(self, index: int, check: tuple[str, CheckOp, bool]) -> sa.ColumnElement[bool]:
         """One check in SQL, as :func:`~refreshkit.backends.base.check_holds` defines it."""
         name, op, unset = check
         column = self.tables.sessions.c[name]
@@ -236,7 +234,9 @@ class Statements:
             return equal
         return sa.or_(column.is_(None), equal)
 
-    def _equal(self, column: sa.Column[Any], value: sa.BindParameter[Any]) -> sa.ColumnElement[bool]:
+    def _equal(
+        self, column: sa.Column[Any], value: sa.BindParameter[Any]
+    ) -> sa.ColumnElement[bool]:
         """``column = value``; byte for byte on MariaDB/MySQL, whose text collations ignore case."""
         if self.family == "mysql" and isinstance(column.type, sa.String):
             return sa.cast(column, sa.LargeBinary) == sa.cast(value, sa.LargeBinary)
@@ -290,7 +290,7 @@ class Statements:
 
     # -------------------------------------------------------------- purging
 
-    def _purge_batch_in_one(self) -> sa.Select[Any]:
+    def _purge_batch_in_one(self) -> sa.Select[int, Any]:
         """PostgreSQL: delete one batch of expired sessions in one statement.
 
         The batch is the next ``batch`` sessions along the expiry index from
