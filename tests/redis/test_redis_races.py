@@ -22,7 +22,7 @@ from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings, TokenMa
 from refreshkit._async.conformance import T0
 from refreshkit._policy import refresh_attempt
 from refreshkit.backends.redis import AsyncRedisStore, RedisStore
-from refreshkit.models import Session, UpdateResult
+from refreshkit.models import Session, SessionUpdate, UpdateResult
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -86,7 +86,11 @@ def test_threads_racing_compare_and_sets_on_one_token_apply_exactly_one(
         ]
         barrier = threading.Barrier(THREADS, timeout=30)
 
-        def apply(index: int, barrier: threading.Barrier = barrier) -> UpdateResult:
+        def apply(
+            index: int,
+            barrier: threading.Barrier = barrier,
+            updates: list[SessionUpdate] = updates,
+        ) -> UpdateResult:
             barrier.wait()
             return sync_store.compare_and_set(updates[index])
 

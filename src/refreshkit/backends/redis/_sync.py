@@ -153,7 +153,7 @@ class RedisStore:
         ``cas.lua`` evaluates the checks and writes the changes generically,
         as :func:`~refreshkit.backends.base.apply_update` defines them. A
         session stored in the previous layout is compacted by the first
-        update that applies to it (see :meth:`_compact`).
+        update that applies to it (see ``_compact``).
         """
         validate_update(update)
         built = cas_arguments(update)
