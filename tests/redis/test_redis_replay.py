@@ -133,9 +133,7 @@ def test_any_sealed_successor_is_stored_and_returned_exactly(
     session = dataclasses.replace(_session(), sealed_successor=sealed)
     store.create_session(session)
     assert store.get_session(session.sid) == session
-    flipped = SessionUpdate(
-        session.sid, (), {"sealed_successor": sealed[::-1], "last_used_at": T0}
-    )
+    flipped = SessionUpdate(session.sid, (), {"sealed_successor": sealed[::-1], "last_used_at": T0})
     result = store.compare_and_set(flipped)
     assert result.applied and result.session is not None
     assert result.session.sealed_successor == sealed[::-1]

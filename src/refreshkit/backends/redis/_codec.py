@@ -240,19 +240,19 @@ def session_from_fields(
     if "u" not in fields:
         return None
     values: dict[str, Any] = {}
+    revoked = fields.get("v")
+    if revoked is not None and "," in revoked:
+        # Written by a revoke script of the previous release during a rolling upgrade.
+        at, _, reason = revoked.partition(",")
+        values["revoked_at"] = from_micros(int(at)) if at else None
+        values["revoked_reason"] = reason
     for name, (letter, (_, decode)) in FIELDS.items():
         if known is not None and name in known:
             values[name] = known[name]
             continue
         stored = fields.get(letter)
-        if stored is not None:
+        if stored is not None and name not in values:
             values[name] = decode(sid, stored)
-    revoked = fields.get("v")
-    if revoked is not None and "," in revoked and (known is None or "revoked_at" not in known):
-        # Written by a revoke script of the previous release during a rolling upgrade.
-        at, _, reason = revoked.partition(",")
-        values["revoked_at"] = from_micros(int(at)) if at else None
-        values["revoked_reason"] = reason
     if known is not None and "sealed_successor" in known:
         values["sealed_successor"] = known["sealed_successor"]
     elif "x" in fields:
