@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from refreshkit import KeySet, Settings, SigningKey, TokenManager
-from refreshkit.models import RefreshRecord, Session
+from refreshkit.models import Session
 
 from . import stores
 from ._harness import Config, Row
@@ -58,10 +58,9 @@ def _fill_memory(store: Any, start: int, count: int) -> None:
     with state._lock:
         for n in range(start, start + count):
             sid = f"{n:032x}"
-            token_id = sid + "0" * 16
-            state._sessions[sid] = Session(sid, f"filler{n}", now, idle, absolute, now, token_id)
-            state._records[token_id] = RefreshRecord(token_id, sid, "0" * 64, 0, now)
-            state._tokens_of[sid] = {token_id}
+            state._sessions[sid] = Session(
+                sid, f"filler{n}", now, idle, absolute, now, sid + "0" * 16, "0" * 64
+            )
             state._sessions_of[f"filler{n}"] = {sid}
 
 
