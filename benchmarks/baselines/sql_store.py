@@ -32,15 +32,23 @@ def session_table(prefix: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("previous_token_id", sa.String(48)),
         sa.Column("previous_secret_hash", sa.String(64)),
         sa.Column("rotated_at", sa.BigInteger),
-        sa.Column("sealed_successor", sa.String(255)),
+        sa.Column("sealed_successor", sa.Text()),
         sa.Column("chain_hash", sa.String(64)),
         sa.Column("generation", sa.Integer, nullable=False),
         sa.Column("use_count", sa.Integer, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("idle_expires_at", sa.BigInteger, nullable=False),
         sa.Column("absolute_expires_at", sa.BigInteger, nullable=False),
+        sa.Column("expires_at", sa.BigInteger, nullable=False),
         sa.Column("last_used_at", sa.BigInteger, nullable=False),
+        sa.Column("device_hash", sa.String(64)),
+        sa.Column("scope", sa.Text()),
+        sa.Column("claims", sa.Text(), nullable=False),
         sa.Column("revoked_at", sa.BigInteger),
+        sa.Column("revoked_reason", sa.String(64)),
+        # The same indexes as refreshkit's: a subject's sessions, and the purge by expiry.
+        sa.Index(f"ix_{prefix}sessions_subject", "subject"),
+        sa.Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
     )
 
 
@@ -61,7 +69,9 @@ class _Statements:
             created_at=B("now"),
             idle_expires_at=B("idle"),
             absolute_expires_at=B("absolute"),
+            expires_at=B("expires"),
             last_used_at=B("now"),
+            claims="{}",
         )
         rotate = (
             t.update()
@@ -83,6 +93,10 @@ class _Statements:
                 generation=t.c.generation + 1,
                 use_count=0,
                 idle_expires_at=B("idle"),
+                expires_at=sa.case(
+                    (t.c.absolute_expires_at < B("idle"), t.c.absolute_expires_at),
+                    else_=B("idle"),
+                ),
                 last_used_at=B("p_now"),
             )
         )
@@ -111,7 +125,9 @@ class _Statements:
 
 def _create_params(*args: Any) -> dict[str, Any]:
     names = ("sid", "subject", "token_id", "secret_hash", "chain", "now", "idle", "absolute")
-    return dict(zip(names, args, strict=True))
+    params = dict(zip(names, args, strict=True))
+    params["expires"] = min(params["idle"], params["absolute"])
+    return params
 
 
 class SQLTokens:

@@ -113,7 +113,7 @@ def new_session_token() -> tuple[str, str, str, str, str]:
 
 def seal(presented: Presented, successor: str) -> str:
     """The successor under AES-256-GCM keyed by HMAC-SHA256(salt, presented secret)."""
-    key = hmac.new(_SEAL_SALT, presented.secret.encode(), hashlib.sha256).digest()
+    key = hmac.digest(_SEAL_SALT, presented.secret.encode(), "sha256")
     nonce = secrets.token_bytes(12)
     sealed = AESGCM(key).encrypt(nonce, successor.encode(), presented.token_id.encode())
     return b64url(nonce + sealed)
