@@ -65,7 +65,9 @@ class Auth:
             raise RefusedError("invalid_grant")
         subject, absolute = found
         now_s = now // _S
-        access = self.tokens.sign(subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute))
+        access = self.tokens.sign(
+            subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute)
+        )
         return access, successor
 
 
@@ -103,5 +105,7 @@ class AsyncAuth:
             raise RefusedError("invalid_grant")
         subject, absolute = found
         now_s = now // _S
-        access = self.tokens.sign(subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute))
+        access = self.tokens.sign(
+            subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute)
+        )
         return access, successor

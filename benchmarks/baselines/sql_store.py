@@ -109,7 +109,14 @@ class _Statements:
 
     @staticmethod
     def params(
-        sid: str, token_id: str, secret_hash: str, new_id: str, new_hash: str, sealed: str, now: int, idle: int
+        sid: str,
+        token_id: str,
+        secret_hash: str,
+        new_id: str,
+        new_hash: str,
+        sealed: str,
+        now: int,
+        idle: int,
     ) -> dict[str, Any]:
         return {
             "p_sid": sid,
