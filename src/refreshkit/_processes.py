@@ -9,12 +9,14 @@ at a barrier, and lets all of them present one refresh token at once.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 from datetime import timedelta
 from typing import Any
 
 from ._sync.manager import TokenManager
 from .backends import create_store
+from .backends.base import TokenStore
 from .config import Settings
 from .errors import TokenError
 from .keys import KeySet
@@ -25,9 +27,24 @@ __all__ = ["ProcessRaceConformance"]
 PROCESSES = 8
 
 
-def _present(url: str, token: str, settings: dict[str, Any], barrier: Any, out: Any) -> None:
+def _open(url: str, factory: str | None) -> TokenStore:
+    if factory is None:
+        return create_store(url)
+    module, _, name = factory.partition(":")
+    opened: TokenStore = getattr(importlib.import_module(module), name)(url)
+    return opened
+
+
+def _present(
+    url: str,
+    factory: str | None,
+    token: str,
+    settings: dict[str, Any],
+    barrier: Any,
+    out: Any,
+) -> None:
     """One racing process: open the store, wait for the others, refresh once, report."""
-    store = create_store(url)
+    store = _open(url, factory)
     manager = TokenManager(Settings(**settings), keys=KeySet.generate(), store=store)
     try:
         store.get_session("0" * 32)  # connect before the barrier, so the race is the refresh
@@ -37,16 +54,17 @@ def _present(url: str, token: str, settings: dict[str, Any], barrier: Any, out: 
         except TokenError as error:
             out.put(("error", type(error).__name__))
     finally:
-        manager.close()
         store.close()
 
 
-def _race(url: str, token: str, settings: dict[str, Any]) -> list[tuple[str, str]]:
+def _race(
+    url: str, factory: str | None, token: str, settings: dict[str, Any]
+) -> list[tuple[str, str]]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     out = context.Queue()
     workers = [
-        context.Process(target=_present, args=(url, token, settings, barrier, out))
+        context.Process(target=_present, args=(url, factory, token, settings, barrier, out))
         for _ in range(PROCESSES)
     ]
     for worker in workers:
@@ -63,10 +81,17 @@ class ProcessRaceConformance:
 
     ``store_url`` names a sync store every process can open (a database, a
     Redis server; not ``memory://``), with tables or keys the test may write.
+    Each process opens it with :func:`refreshkit.create_store`, or, when
+    :attr:`store_factory` names one, with that function.
     """
 
+    #: ``"module:function"`` that opens a store from ``store_url`` in a fresh
+    #: process (for a backend not registered by entry point); None: create_store.
+    store_factory: str | None = None
+
     def _issue(self, url: str, settings: dict[str, Any]) -> tuple[str, str, TokenManager]:
-        manager = TokenManager(Settings(**settings), keys=KeySet.generate(), store=url)
+        store = _open(url, self.store_factory)
+        manager = TokenManager(Settings(**settings), keys=KeySet.generate(), store=store)
         pair = manager.issue("racer")
         return pair.sid, pair.refresh_token, manager
 
@@ -75,7 +100,7 @@ class ProcessRaceConformance:
     ) -> None:
         sid, token, manager = self._issue(store_url, {})
         try:
-            results = _race(store_url, token, {})
+            results = _race(store_url, self.store_factory, token, {})
             successors = {value for kind, value in results if kind == "ok"}
             assert len(successors) == 1 and token not in successors, results
             assert all(kind == "ok" for kind, _ in results), results
@@ -84,17 +109,17 @@ class ProcessRaceConformance:
             (successor,) = successors
             assert manager.refresh(successor).sid == sid
         finally:
-            manager.close()
+            manager.store.close()
 
     def test_with_strict_rotation_exactly_one_racing_process_succeeds(self, store_url: str) -> None:
         strict = {"retry_window": timedelta(0)}
         sid, token, manager = self._issue(store_url, strict)
         try:
-            results = _race(store_url, token, strict)
+            results = _race(store_url, self.store_factory, token, strict)
             assert [kind for kind, _ in results].count("ok") == 1, results
             refused = {value for kind, value in results if kind == "error"}
             assert refused <= {"TokenReuseError", "RevokedTokenError"}, results
             stored = manager.store.get_session(sid)
             assert stored is not None and stored.revoked_reason == "reuse"
         finally:
-            manager.close()
+            manager.store.close()

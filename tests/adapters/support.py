@@ -44,11 +44,9 @@ class Outage:
 
 _STORE_METHODS = (
     "create_session",
-    "consume",
-    "find",
+    "compare_and_set",
     "get_session",
     "list_sessions",
-    "revoke_session",
     "revoke_subject",
     "deny_access",
     "check_access",

@@ -1,11 +1,12 @@
 """Outages surface as StoreError and never leave a half-applied refresh behind.
 
 Connection refused: every operation of every flavour raises StoreError.
-Connection cut mid-consume: our own server connection is killed from another
-connection (``pg_terminate_backend`` / ``KILL``) just before a chosen
-statement or the commit; the call raises StoreError, and afterwards the old
-token is either still usable or consumed with its successor stored. The
-shared servers themselves are never stopped.
+Connection cut mid-compare-and-set: our own server connection is killed from
+another connection (``pg_terminate_backend`` / ``KILL``) just before a
+chosen statement or the commit; the call raises StoreError, and afterwards
+the session is exactly as it was or exactly as the update leaves it (one
+row: nothing in between exists), and the token refreshes again. The shared
+servers themselves are never stopped.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from refreshkit._async.conformance import _request, _session
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _policy, _tokens
+from refreshkit._async.conformance import _session
+from refreshkit.backends.base import apply_update
 from refreshkit.backends.sql import AsyncSQLStore, SQLStore, migrate
 from refreshkit.errors import StoreError
-from refreshkit.models import ConsumeOutcome, RefreshRecord
+from refreshkit.models import SessionUpdate
 
 from .conftest import Database
 
@@ -49,16 +52,17 @@ ASYNC_REFUSED = [
 
 
 def _operations() -> list[tuple[str, Callable[[Any], Any]]]:
-    session, record, _ = _session()
+    session = _session()
     now = session.created_at
+    token = _tokens.new_refresh_token(session.sid)[0]
+    refresh = _policy.refresh_attempt(token, now, Settings(), device=None).update
+    touch = SessionUpdate(session.sid, ())
     return [
-        ("create_session", lambda s: s.create_session(session, record)),
-        ("consume", lambda s: s.consume(_request(record, now=now))),
-        ("consume without rotation", lambda s: s.consume(_request(record, now=now, rotate=False))),
-        ("find", lambda s: s.find(record.token_id)),
+        ("create_session", lambda s: s.create_session(session)),
+        ("compare_and_set", lambda s: s.compare_and_set(refresh)),
+        ("compare_and_set writing nothing", lambda s: s.compare_and_set(touch)),
         ("get_session", lambda s: s.get_session(session.sid)),
         ("list_sessions", lambda s: s.list_sessions("alice")),
-        ("revoke_session", lambda s: s.revoke_session(session.sid, now, "logout")),
         ("revoke_subject", lambda s: s.revoke_subject("alice", now, "logout")),
         ("deny_access", lambda s: s.deny_access("jti", now)),
         ("check_access", lambda s: s.check_access("jti", session.sid, now)),
@@ -102,19 +106,18 @@ def test_store_errors_never_show_secret_hashes(tmp_path: Any) -> None:
     path = tmp_path / "wrong-tables.db"
     with sqlite3.connect(path) as broken:  # tables of the right names and the wrong shape
         broken.execute("CREATE TABLE refreshkit_sessions (sid TEXT)")
-        broken.execute("CREATE TABLE refreshkit_refresh_tokens (token_id TEXT)")
     store = SQLStore(f"sqlite:///{path}", create_tables=False)
-    session, record, _ = _session()
+    session = _session()
     try:
         with pytest.raises(StoreError) as caught:
-            store.create_session(session, record)
+            store.create_session(session)
     finally:
         store.close()
     shown = f"{caught.value} {caught.value!r} {caught.value.__cause__}"
-    assert record.secret_hash not in shown
+    assert session.current_secret_hash not in shown
 
 
-# ------------------------------------------------------ cut mid-consume
+# ---------------------------------------------- cut mid-compare-and-set
 
 
 class ConnectionKiller:
@@ -186,93 +189,108 @@ def postgres_killer(postgres_db: Database) -> Iterator[ConnectionKiller]:
     postgres_db.clear()
 
 
+def _manager(store: SQLStore, *, rotation: bool = True) -> TokenManager:
+    settings = Settings(retry_window=T1) if rotation else Settings(rotation=False)
+    clock = FrozenClock(_session().created_at)
+    return TokenManager(settings, keys=KeySet.generate(), store=store, clock=clock)
+
+
 def _assert_nothing_half_written(
-    database: Database, record: RefreshRecord, *, rotate: bool = True
+    database: Database,
+    before: Any,
+    update: SessionUpdate,
+    token: str,
+    rotated_to: str | None,
+    rotation: bool,
 ) -> None:
-    """The token is usable again, or consumed with every successor it paid for stored."""
+    """The session is as it was or as ``update`` leaves it, and ``token`` still refreshes.
+
+    ``rotated_to``: the successor the session holds if ``update`` (or an
+    earlier rotation) applied, which a retry of ``token`` must get back.
+    """
     store = SQLStore(database.url, table_prefix=database.prefix)
+    manager = _manager(store, rotation=rotation)
     try:
-        state = store.find(record.token_id)
-        assert state is not None
-        current = store.find(state.session.current_token_id)
-        assert current is not None, "the session points at a successor that was never stored"
-        tokens = store.tables.records
-        with store.engine.connect() as connection:
-            children = connection.scalar(
-                sa.select(sa.func.count()).where(tokens.c.parent_id == record.token_id)
-            )
-        assert children == (state.record.use_count if rotate else 0)
-        if state.record.consumed_at is None:
-            retry = store.consume(_request(record, now=record.created_at + 2 * T1, rotate=rotate))
-            assert retry.outcome is (ConsumeOutcome.ROTATED if rotate else ConsumeOutcome.REUSED)
+        after = store.get_session(before.sid)
+        applied = apply_update(before, update).session
+        assert after in (before, applied), "the session is neither before nor after the update"
+        again = manager.refresh(token).refresh_token
+        if not rotation:
+            assert again == token
+        elif after != before or before.generation > 0:
+            assert again == rotated_to, "a retry of the applied rotation got another token"
+        else:
+            assert again not in (token, rotated_to)
     finally:
+        manager.close()
         store.close()
 
 
-#: What a consume sends on each database, so which cuts can hit it: a
-#: rotation (PostgreSQL: one autocommit statement, cut separately below), a
-#: retry (writes nothing: reads, and MariaDB's commit of its locked read) and
-#: a refresh with rotation off (the locked path with its writes, everywhere).
+#: What a compare-and-set sends on each database, so which cuts can hit it:
+#: an applied update (PostgreSQL: one autocommit statement; MariaDB: the
+#: update, a locking read, the commit) and one whose checks fail (a retry:
+#: PostgreSQL reads the row after the update matched nothing).
 REACHED = {
-    ("postgres", "rotation"): set(),
-    ("mariadb", "rotation"): {"SELECT", "UPDATE", "INSERT", "commit"},
-    ("postgres", "retry"): {"SELECT"},
-    ("mariadb", "retry"): {"SELECT", "commit"},
-    ("postgres", "rotation off"): {"SELECT", "UPDATE", "commit"},
-    ("mariadb", "rotation off"): {"SELECT", "UPDATE", "commit"},
+    ("postgres", "rotation"): {"UPDATE"},
+    ("mariadb", "rotation"): {"UPDATE", "SELECT", "commit"},
+    ("postgres", "retry"): {"UPDATE", "SELECT"},
+    ("mariadb", "retry"): {"UPDATE", "SELECT", "commit"},
+    ("postgres", "rotation off"): {"UPDATE"},
+    ("mariadb", "rotation off"): {"UPDATE", "SELECT", "commit"},
 }
-#: (first SQL word to cut before, or "commit"; which consume)
+#: (first SQL word to cut before, or "commit"; which update)
 MOMENTS = [
     pytest.param(moment, flavour, id=f"{flavour.replace(' ', '-')}-{moment.lower()}")
     for flavour in ("rotation", "retry", "rotation off")
-    for moment in ("SELECT", "UPDATE", "INSERT", "commit")
-    if flavour != "rotation off" or moment != "INSERT"
+    for moment in ("UPDATE", "SELECT", "commit")
 ]
 
 
 @pytest.mark.parametrize(("moment", "flavour"), MOMENTS)
-def test_a_connection_cut_mid_consume_raises_store_error_and_loses_nothing(
+def test_a_connection_cut_mid_compare_and_set_raises_store_error_and_loses_nothing(
     killer: ConnectionKiller, database: Database, moment: str, flavour: str
 ) -> None:
     store = killer.store
     kind = "postgres" if store.engine.dialect.name == "postgresql" else "mariadb"
-    session, record, _ = _session()
-    store.create_session(session, record)
-    now = session.created_at + T1
+    rotation = flavour != "rotation off"
+    manager = _manager(store, rotation=rotation)
+    token = manager.issue("alice").refresh_token
+    settings = manager.settings
+    now = manager.clock.now() + T1 / 2
     if flavour == "retry":
-        first = store.consume(_request(record, now=now))
-        assert first.outcome is ConsumeOutcome.ROTATED
-        request = _request(record, now=now, retry=T1)
-        expected = ConsumeOutcome.REPLAYED
-    elif flavour == "rotation":
-        request = _request(record, now=now)
-        expected = ConsumeOutcome.ROTATED
-    else:
-        request = _request(record, now=now, rotate=False)
-        expected = ConsumeOutcome.REUSED
+        first = _policy.refresh_attempt(token, now, settings, device=None)
+        assert store.compare_and_set(first.update).applied
+    attempt = _policy.refresh_attempt(token, now, settings, device=None)
+    before = store.get_session(attempt.presented.sid)
+    assert before is not None
     killer.armed = moment
     if moment not in REACHED[kind, flavour]:
-        # Nothing of this kind is sent (a retry never writes): the consume just works.
-        assert store.consume(request).outcome is expected
+        # Nothing of this kind is sent: the update just works.
+        assert store.compare_and_set(attempt.update).applied is (flavour != "retry")
         assert not killer.fired
     else:
         with pytest.raises(StoreError) as caught:
-            store.consume(request)
+            store.compare_and_set(attempt.update)
         assert caught.value.__cause__ is not None
         assert killer.fired
-    _assert_nothing_half_written(database, record, rotate=flavour != "rotation off")
+    successor = first.successor if flavour == "retry" else attempt.successor
+    _assert_nothing_half_written(database, before, attempt.update, token, successor, rotation)
 
 
 @pytest.mark.postgres
-def test_a_connection_cut_during_the_one_statement_rotation_loses_nothing(
+def test_a_connection_cut_during_the_one_statement_refresh_loses_nothing(
     postgres_killer: ConnectionKiller, postgres_db: Database
 ) -> None:
     store = postgres_killer.store
-    session, record, _ = _session()
-    store.create_session(session, record)
-    postgres_killer.armed = "WITH"
+    manager = _manager(store)
+    token = manager.issue("alice").refresh_token
+    attempt = _policy.refresh_attempt(token, manager.clock.now(), manager.settings, device=None)
+    before = store.get_session(attempt.presented.sid)
+    postgres_killer.armed = "UPDATE"
     with pytest.raises(StoreError) as caught:
-        store.consume(_request(record, now=session.created_at + T1))
+        manager.refresh(token)
     assert caught.value.__cause__ is not None
     assert postgres_killer.fired
-    _assert_nothing_half_written(postgres_db, record)
+    assert store.get_session(attempt.presented.sid) == before
+    _assert_nothing_half_written(postgres_db, before, attempt.update, token, None, True)
+    assert manager.refresh(token).refresh_token  # and the manager on the same store recovered

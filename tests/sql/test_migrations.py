@@ -1,12 +1,16 @@
 """Shipped migrations build exactly the tables the store defines, on every dialect.
 
-And they carry stored sessions along: a database at 0001 upgrades to 0002
-(sealed successors) with its sessions still refreshing, and back down.
+And they carry stored sessions along: a session rotated a few times by the
+code of revision 0002 (its rows written here by hand, as that code wrote
+them) upgrades to 0003 (bounded sessions) and keeps refreshing, replaying and
+refusing as documented; 0003 and 0002 downgrade with their data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,13 +20,11 @@ from alembic.runtime.migration import MigrationContext
 
 from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _tokens
 from refreshkit.backends.sql import SQLStore, build_tables, migrate
-from refreshkit.errors import ConfigurationError, TokenReuseError
-from refreshkit.models import (
-    ConsumeOutcome,
-    ConsumeRequest,
-    NewToken,
-    RefreshRecord,
-    Session,
+from refreshkit.errors import (
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    TokenReuseError,
 )
 from tests.services import MARIADB_SYNC_URL, POSTGRES_SYNC_URL
 
@@ -152,18 +154,15 @@ def test_migration_scripts_ship_inside_the_package() -> None:
     assert any(entry.name.endswith(".py") for entry in (scripts / "versions").iterdir())
 
 
-# ------------------------------------------- 0001 -> 0002: sealed successor
+# ----------------------------------- sessions stored by the code of 0001/0002
 
 T0 = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 DAY = timedelta(days=1)
 RETRY_WINDOW = timedelta(seconds=30)
+#: How long before T0 the newest rotation of a stored chain happened (within the window).
+LAST_ROTATION = timedelta(seconds=10)
 
-
-def _micros(at: datetime) -> int:
-    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-_SESSION_COLUMNS_AT_0001 = [
+_SESSION_COLUMNS = [
     "sid",
     "subject",
     "created_at",
@@ -173,8 +172,9 @@ _SESSION_COLUMNS_AT_0001 = [
     "last_used_at",
     "current_token_id",
     "generation",
-    "grace_reuses",
 ]
+#: What revision 0001 and 0002 add to those columns.
+_SESSION_EXTRA = {"0001": "grace_reuses", "0002": "sealed_successor"}
 _RECORD_COLUMNS = [
     "token_id",
     "sid",
@@ -187,131 +187,259 @@ _RECORD_COLUMNS = [
 ]
 
 
-def _store_rotated_session_at_0001(url: str, prefix: str) -> tuple[str, str, str, str]:
-    """A session stored by the 0001 schema, rotated once (its old token consumed 10 s ago).
+def _micros(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
-    Returns ``(old_token, old_token_id, current_token, current_token_id)``.
+
+@dataclass(frozen=True)
+class OldChain:
+    """A session as the code of 0001/0002 stored it: every token it ever had, oldest first."""
+
+    sid: str
+    tokens: list[str]
+    rotated_at: list[datetime]
+
+    def token_id(self, index: int) -> str:
+        return _tokens.parse_refresh_token(self.tokens[index])[0]
+
+    def secret_hash(self, index: int) -> str:
+        return _tokens.parse_refresh_token(self.tokens[index])[1]
+
+
+def _store_old_chain(
+    url: str, prefix: str, revision: str, *, rotations: int, uses: int = 0
+) -> OldChain:
+    """Write a session rotated ``rotations`` times, in the rows the code of ``revision`` wrote.
+
+    One record per token, each consumed one at the rotation that replaced it
+    and the parent of the next; the newest rotation ``LAST_ROTATION`` before
+    T0, the others an hour apart. The newest record has been used ``uses``
+    times (rotation off). At 0002 the session holds the newest token sealed
+    under its predecessor, as that code stored it.
     """
     sid = _tokens.new_session_id()
-    old, old_id, old_hash = _tokens.new_refresh_token(sid)
-    current, current_id, current_hash = _tokens.new_refresh_token(sid)
-    rotated_at = T0 - timedelta(seconds=10)
-    # Revision 0001's columns, by hand: reflection cannot tell MariaDB's JSON from text.
+    tokens = [_tokens.new_refresh_token(sid)[0] for _ in range(rotations + 1)]
+    created = T0 - LAST_ROTATION - rotations * timedelta(hours=1)
+    rotated_at = [
+        T0 - LAST_ROTATION - (rotations - k) * timedelta(hours=1) for k in range(1, rotations + 1)
+    ]
+    chain = OldChain(sid, tokens, rotated_at)
+    last_used = rotated_at[-1] if rotated_at else created
+    extra = _SESSION_EXTRA[revision]
+    row: dict[str, object] = {
+        "sid": sid,
+        "subject": "alice",
+        "created_at": _micros(created),
+        "idle_expires_at": _micros(last_used + DAY),
+        "absolute_expires_at": _micros(T0 + 30 * DAY),
+        "expires_at": _micros(last_used + DAY),
+        "last_used_at": _micros(last_used),
+        "current_token_id": chain.token_id(rotations),
+        "generation": rotations,
+        "claims": {"role": "admin"},
+    }
+    if extra == "grace_reuses":
+        row[extra] = 0
+    else:
+        row[extra] = _tokens.seal_successor(tokens[-2], tokens[-1]) if rotations else None
+    records = [
+        {
+            "token_id": chain.token_id(k),
+            "sid": sid,
+            "secret_hash": chain.secret_hash(k),
+            "generation": k,
+            "created_at": _micros(rotated_at[k - 1] if k else created),
+            "parent_id": chain.token_id(k - 1) if k else None,
+            "consumed_at": _micros(rotated_at[k]) if k < rotations else None,
+            "use_count": 1 if k < rotations else uses,
+        }
+        for k in range(rotations + 1)
+    ]
+    # The revision's columns, by hand: reflection cannot tell MariaDB's JSON from text.
     sessions = sa.table(
         prefix + "sessions",
-        *map(sa.column, _SESSION_COLUMNS_AT_0001),
+        *map(sa.column, [*_SESSION_COLUMNS, extra]),
         sa.column("claims", sa.JSON()),
     )
-    records = sa.table(prefix + "refresh_tokens", *map(sa.column, _RECORD_COLUMNS))
+    tokens_table = sa.table(prefix + "refresh_tokens", *map(sa.column, _RECORD_COLUMNS))
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                sa.insert(sessions).values(
-                    sid=sid,
-                    subject="alice",
-                    created_at=_micros(T0 - DAY),
-                    idle_expires_at=_micros(rotated_at + DAY),
-                    absolute_expires_at=_micros(T0 + 30 * DAY),
-                    expires_at=_micros(rotated_at + DAY),
-                    last_used_at=_micros(rotated_at),
-                    current_token_id=current_id,
-                    generation=1,
-                    grace_reuses=0,
-                    claims={},
-                )
-            )
-            connection.execute(
-                sa.insert(records),
-                [
-                    {
-                        "token_id": old_id,
-                        "sid": sid,
-                        "secret_hash": old_hash,
-                        "generation": 0,
-                        "created_at": _micros(T0 - DAY),
-                        "parent_id": None,
-                        "consumed_at": _micros(rotated_at),
-                        "use_count": 1,
-                    },
-                    {
-                        "token_id": current_id,
-                        "sid": sid,
-                        "secret_hash": current_hash,
-                        "generation": 1,
-                        "created_at": _micros(rotated_at),
-                        "parent_id": old_id,
-                        "consumed_at": None,
-                        "use_count": 0,
-                    },
-                ],
-            )
+            connection.execute(sa.insert(sessions).values(row))
+            connection.execute(sa.insert(tokens_table), records)
     finally:
         engine.dispose()
-    return old, old_id, current, current_id
+    return chain
 
 
-def _refresh(token: str, now: datetime) -> tuple[ConsumeRequest, str]:
-    """The request a rotating refresh of ``token`` makes, and the successor it mints."""
-    token_id, secret_hash = _tokens.parse_refresh_token(token)
-    successor, successor_id, successor_hash = _tokens.new_refresh_token(
-        _tokens.session_id_of(token_id)
+def _manager(store: SQLStore, **settings: object) -> TokenManager:
+    return TokenManager(
+        Settings(retry_window=RETRY_WINDOW, **settings),  # type: ignore[arg-type]
+        keys=KeySet.generate(),
+        store=store,
+        clock=FrozenClock(T0),
     )
-    request = ConsumeRequest(
-        token_id=token_id,
-        secret_hash=secret_hash,
-        now=now,
-        idle_expires_at=now + DAY,
-        successor=NewToken(successor_id, successor_hash),
-        retry_since=now - RETRY_WINDOW,
-        sealed_successor=_tokens.seal_successor(token, successor),
-    )
-    return request, successor
 
 
-def test_a_session_stored_at_0001_refreshes_after_upgrading_to_0002(
+def _table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_a_session_rotated_at_0002_keeps_working_after_upgrading_to_0003(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0002", table_prefix=prefix)
+    chain = _store_old_chain(sync_url, prefix, "0002", rotations=3)
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    assert migrate.current(sync_url, table_prefix=prefix) == "0003" == migrate.head()
+    assert prefix + "refresh_tokens" not in _table_names(sync_url)
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store)
+    try:
+        migrated = store.get_session(chain.sid)
+        assert migrated is not None
+        assert migrated.current_token_id == chain.token_id(3)
+        assert migrated.current_secret_hash == chain.secret_hash(3)
+        assert migrated.previous_token_id == chain.token_id(2)
+        assert migrated.previous_secret_hash == chain.secret_hash(2)
+        assert migrated.rotated_at == chain.rotated_at[-1] == T0 - LAST_ROTATION
+        assert (migrated.generation, migrated.use_count, migrated.chain_hash) == (3, 0, None)
+        assert migrated.claims == {"role": "admin"}
+        # The previous token, consumed 10 s ago, within the window: the same successor.
+        assert manager.refresh(chain.tokens[2]).refresh_token == chain.tokens[3]
+        # The current token refreshes; from then on the session has its chain hash.
+        successor = manager.refresh(chain.tokens[3]).refresh_token
+        assert successor not in chain.tokens
+        assert manager.refresh(chain.tokens[3]).refresh_token == successor
+        rotated = store.get_session(chain.sid)
+        assert rotated is not None and rotated.generation == 4 and rotated.revoked_at is None
+        assert rotated.chain_hash == _tokens.read_refresh_token(chain.tokens[3]).chain_hash
+        # An older token spent before the upgrade shares no chain key: unknown, not reuse.
+        with pytest.raises(InvalidTokenError):
+            manager.refresh(chain.tokens[1])
+        assert manager.refresh(successor).sid == chain.sid
+        # The last token minted before the upgrade gave the chain its key: its
+        # reuse, now two rotations back, is recognised and revokes.
+        with pytest.raises(TokenReuseError):
+            manager.refresh(chain.tokens[3])
+        revoked = store.get_session(chain.sid)
+        assert revoked is not None and revoked.revoked_reason == "reuse"
+    finally:
+        manager.close()
+        store.close()
+
+
+def test_a_use_count_stored_at_0002_still_counts_against_the_limit(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0002", table_prefix=prefix)
+    chain = _store_old_chain(sync_url, prefix, "0002", rotations=0, uses=2)
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store, rotation=False, max_uses=3)
+    try:
+        migrated = store.get_session(chain.sid)
+        assert migrated is not None and migrated.use_count == 2
+        assert migrated.previous_token_id is None and migrated.rotated_at is None
+        assert manager.refresh(chain.tokens[0]).refresh_token == chain.tokens[0]
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(chain.tokens[0])
+    finally:
+        manager.close()
+        store.close()
+
+
+def test_a_session_stored_at_0001_upgrades_to_head_and_refreshes(
     urls: tuple[str, str], prefix: str
 ) -> None:
     sync_url, _ = urls
     migrate.upgrade(sync_url, "0001", table_prefix=prefix)
-    old, _, current, current_id = _store_rotated_session_at_0001(sync_url, prefix)
+    chain = _store_old_chain(sync_url, prefix, "0001", rotations=2)
+    other = _store_old_chain(sync_url, prefix, "0001", rotations=1)
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0002"
     store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store)
     try:
-        state = store.find(current_id)
-        assert state is not None and state.session.sealed_successor is None
-        # A retry of the rotation made before the upgrade is a retry to the store,
-        # but there is no sealed successor to hand back (the manager calls it reuse).
-        retry, _ = _refresh(old, T0)
-        early = store.consume(retry)
-        assert early.outcome is ConsumeOutcome.REPLAYED
-        assert early.session is not None and early.session.sealed_successor is None
-        # The session itself refreshes, and from then on its retries replay.
-        request, successor = _refresh(current, T0)
-        rotated = store.consume(request)
-        assert rotated.outcome is ConsumeOutcome.ROTATED
-        assert rotated.session is not None
-        assert rotated.session.sealed_successor == request.sealed_successor
-        again, _ = _refresh(current, T0 + timedelta(seconds=1))
-        replayed = store.consume(again)
-        assert replayed.outcome is ConsumeOutcome.REPLAYED
-        assert replayed.session is not None and replayed.session.sealed_successor is not None
-        assert _tokens.open_successor(replayed.session.sealed_successor, current) == successor
+        refreshed = manager.refresh(chain.tokens[2])
+        assert manager.refresh(chain.tokens[2]).refresh_token == refreshed.refresh_token
+        # Rotated before 0002: no sealed successor to give back (documented), so reuse.
+        with pytest.raises(TokenReuseError):
+            manager.refresh(other.tokens[0])
+        gone = store.get_session(other.sid)
+        assert gone is not None and gone.revoked_reason == "reuse"
+        mine = store.get_session(chain.sid)
+        assert mine is not None and mine.revoked_at is None
     finally:
+        manager.close()
         store.close()
 
 
-def test_downgrading_0002_restores_the_0001_sessions_table_with_its_rows(
+def test_downgrading_0003_recreates_the_records_of_the_current_and_previous_token(
     urls: tuple[str, str], prefix: str
 ) -> None:
     sync_url, _ = urls
     migrate.upgrade(sync_url, table_prefix=prefix)
     store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store)
     try:
-        request, _ = _refresh(_store_session(store), T0)
-        assert store.consume(request).outcome is ConsumeOutcome.ROTATED
+        first = manager.issue("alice")
+        second = manager.refresh(first.refresh_token)
+        fresh = manager.issue("bob")
+        before = store.get_session(first.sid)
     finally:
+        manager.close()
+        store.close()
+    assert before is not None and before.rotated_at is not None
+    migrate.downgrade(sync_url, "0002", table_prefix=prefix)
+    assert migrate.current(sync_url, table_prefix=prefix) == "0002"
+    engine = sa.create_engine(sync_url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns(prefix + "sessions")}
+        records = sa.table(prefix + "refresh_tokens", *map(sa.column, _RECORD_COLUMNS))
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(records).order_by(records.c.generation)).all()
+    finally:
+        engine.dispose()
+    assert not {"current_secret_hash", "previous_token_id", "chain_hash"} & columns
+    first_id, first_hash = _tokens.parse_refresh_token(first.refresh_token)
+    second_id, second_hash = _tokens.parse_refresh_token(second.refresh_token)
+    fresh_id, fresh_hash = _tokens.parse_refresh_token(fresh.refresh_token)
+    rotated = _micros(before.rotated_at)
+    assert sorted(tuple(row) for row in rows) == sorted(
+        [
+            (first_id, first.sid, first_hash, 0, _micros(before.created_at), None, rotated, 1),
+            (second_id, first.sid, second_hash, 1, rotated, first_id, None, 0),
+            (fresh_id, fresh.sid, fresh_hash, 0, _micros(T0), None, None, 0),
+        ]
+    )
+    # Up again: the sessions come back as they were, but for the chain hash.
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    assert _drift(sync_url, prefix) == []
+    store = SQLStore(sync_url, table_prefix=prefix)
+    try:
+        again = store.get_session(first.sid)
+    finally:
+        store.close()
+    assert again == dataclasses.replace(before, chain_hash=None)
+
+
+def test_downgrading_to_0001_restores_its_sessions_table_with_its_rows(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store)
+    try:
+        manager.refresh(manager.issue("alice").refresh_token)
+    finally:
+        manager.close()
         store.close()
     migrate.downgrade(sync_url, "0001", table_prefix=prefix)
     assert migrate.current(sync_url, table_prefix=prefix) == "0001"
@@ -320,60 +448,12 @@ def test_downgrading_0002_restores_the_0001_sessions_table_with_its_rows(
         columns = {c["name"]: c for c in sa.inspect(engine).get_columns(prefix + "sessions")}
         with engine.connect() as connection:
             reuses = connection.scalars(sa.text(f"SELECT grace_reuses FROM {prefix}sessions")).all()
+            records = connection.scalar(sa.text(f"SELECT count(*) FROM {prefix}refresh_tokens"))
     finally:
         engine.dispose()
     assert "sealed_successor" not in columns
     assert not columns["grace_reuses"]["nullable"]
     assert columns["grace_reuses"]["default"] is None
-    assert reuses == [0]
+    assert reuses == [0] and records == 2
     migrate.upgrade(sync_url, table_prefix=prefix)
     assert _drift(sync_url, prefix) == []
-
-
-def _store_session(store: SQLStore) -> str:
-    """Store a session with its first token through the store; return that token."""
-    sid = _tokens.new_session_id()
-    token, token_id, secret_hash = _tokens.new_refresh_token(sid)
-    session = Session(
-        sid=sid,
-        subject="alice",
-        created_at=T0,
-        idle_expires_at=T0 + DAY,
-        absolute_expires_at=T0 + 30 * DAY,
-        last_used_at=T0,
-        current_token_id=token_id,
-    )
-    record = RefreshRecord(
-        token_id=token_id, sid=sid, secret_hash=secret_hash, generation=0, created_at=T0
-    )
-    store.create_session(session, record)
-    return token
-
-
-def test_through_the_manager_a_0001_session_refreshes_but_a_retry_of_its_old_rotation_is_reuse(
-    urls: tuple[str, str], prefix: str
-) -> None:
-    sync_url, _ = urls
-    migrate.upgrade(sync_url, "0001", table_prefix=prefix)
-    _, _, current, current_id = _store_rotated_session_at_0001(sync_url, prefix)
-    old, _, _, other_id = _store_rotated_session_at_0001(sync_url, prefix)
-    migrate.upgrade(sync_url, table_prefix=prefix)
-    store = SQLStore(sync_url, table_prefix=prefix)
-    manager = TokenManager(
-        Settings(retry_window=RETRY_WINDOW),
-        keys=KeySet.generate(),
-        store=store,
-        clock=FrozenClock(T0),
-    )
-    try:
-        refreshed = manager.refresh(current)
-        assert manager.refresh(current).refresh_token == refreshed.refresh_token
-        # Rotated before the upgrade: no sealed successor to give back (documented).
-        with pytest.raises(TokenReuseError):
-            manager.refresh(old)
-        other = store.find(other_id)
-        assert other is not None and other.session.revoked_reason == "reuse"
-        mine = store.find(current_id)
-        assert mine is not None and mine.session.revoked_at is None
-    finally:
-        store.close()

@@ -1,11 +1,12 @@
-"""Racing refreshes of one token on real databases: never two successors.
+"""Racing refreshes of one token on real databases: one rotation, never two successors.
 
-Each round starts a session, then 16 racers (threads, or 4 processes of 4
-threads) consume its token at the same instant, released by a barrier.
-Exactly one rotates; in strict mode the rest are refused, and within a retry
-window the rest are retries, replayed without a write (the family never
-forks). Afterwards the session is exactly what the rules say. Hand-written,
-not generated.
+Each round starts a session, then 16 racing threads present its token at the
+same instant, released by a barrier. On the store, of 16 compare-and-sets
+that check the same token exactly one applies, and every other reports the
+winner's session. Through the manager, within the retry window every racer
+gets the SAME successor (the family never forks); with strict rotation one
+racer gets a pair and the rest revoke the session. Hand-written, not
+generated; ``test_races_processes.py`` does the same across processes.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
-from refreshkit import FrozenClock, KeySet, Settings, TokenManager, errors
-from refreshkit._async.conformance import _session
+from refreshkit import _policy, _tokens
 from refreshkit.backends.sql import SQLStore
-from refreshkit.models import ConsumeOutcome, RefreshRecord
+from refreshkit.config import Settings
+from refreshkit.models import UpdateResult
 
-from ._racing import RACERS, T0, race_request
+from ._racing import RACE_AT, RACERS, T0, present, racing_manager
 from .conftest import Database
 
 #: Rounds per test: every round is a fresh 16-way collision on one token, so
-#: 50-100 rounds exercise the contention well; enough to keep each race file
+#: 50-100 rounds exercise the contention well while keeping each race file
 #: under a minute on an idle two-core machine.
-ROUNDS = {"threads": 100, "threads-retry": 50, "processes": 50, "processes-retry": 50}
+ROUNDS = {"store": 100, "manager": 50, "processes": 30}
 PROCESSES = 4
 
 pytestmark = pytest.mark.slow
@@ -45,137 +44,76 @@ def store(database: Database) -> Iterator[SQLStore]:
     store.close()
 
 
-def _start_sessions(store: SQLStore, rounds: int) -> list[RefreshRecord]:
-    records = []
+def start_sessions(store: SQLStore, rounds: int) -> list[tuple[str, str]]:
+    """``rounds`` sessions logged in at T0: ``(sid, refresh token)`` each."""
+    manager = racing_manager(store, retry=True, at=T0)
+    started = []
     for _ in range(rounds):
-        session, record, _ = _session("racer", at=T0)
-        store.create_session(session, record)
-        records.append(record)
-    return records
+        pair = manager.issue("racer")
+        started.append((pair.sid, pair.refresh_token))
+    return started
 
 
-def _assert_round(
-    store: SQLStore,
-    record: RefreshRecord,
-    outcomes: Sequence[tuple[str, str | None, str | None]],
-    retry: bool,
+def assert_round(
+    store: SQLStore, sid: str, token: str, outcomes: Sequence[tuple[str, str]], retry: bool
 ) -> None:
-    """One round obeyed the rules, and the session is what they leave behind.
-
-    ``outcomes`` are ``(outcome, issued token id, sealed successor reported)``.
-    """
-    counts = Counter(outcome for outcome, _, _ in outcomes)
-    assert "error" not in counts, outcomes
-    rotated = ConsumeOutcome.ROTATED.value
-    others = ConsumeOutcome.REPLAYED if retry else ConsumeOutcome.REJECTED
-    assert counts == {rotated: 1, others.value: RACERS - 1}
-    issued = [token_id for _, token_id, _ in outcomes if token_id is not None]
-    assert len(issued) == 1
-    original = store.find(record.token_id)
-    assert original is not None and original.record.consumed_at is not None
-    assert original.record.use_count == 1
-    session = original.session
-    assert session.revoked_at is None
-    assert session.generation == 1
-    assert session.current_token_id == issued[0]
-    # The winner's sealed successor is stored, and every retry reported it.
-    assert session.sealed_successor == f"sealed:{issued[0]}"
+    """One round through the manager obeyed the rules, and left the session as they say."""
+    assert not [o for o in outcomes if o[0] == "crash"], outcomes
+    successors = {value for kind, value in outcomes if kind == "ok"}
+    assert len(successors) == 1 and token not in successors, outcomes
+    (successor,) = successors
+    stored = store.get_session(sid)
+    assert stored is not None and stored.generation == 1
+    assert stored.current_token_id == _tokens.parse_refresh_token(successor)[0]
+    assert stored.previous_token_id == _tokens.parse_refresh_token(token)[0]
     if retry:
-        replays = {sealed for outcome, _, sealed in outcomes if outcome == others.value}
-        assert replays == {session.sealed_successor}
-    tokens = store.tables.records
-    with store.engine.connect() as connection:
-        stored = connection.execute(
-            sa.select(tokens.c.token_id, tokens.c.generation).where(
-                tokens.c.parent_id == record.token_id
-            )
-        ).all()
-    assert sorted(stored) == [(issued[0], 1)]
+        assert [kind for kind, _ in outcomes] == ["ok"] * RACERS, outcomes
+        assert stored.revoked_at is None
+    else:
+        refused = Counter(value for kind, value in outcomes if kind == "error")
+        assert sum(refused.values()) == RACERS - 1, outcomes
+        assert set(refused) <= {"TokenReuseError", "RevokedTokenError"}, outcomes
+        assert refused["TokenReuseError"] >= 1
+        assert stored.revoked_reason == "reuse"
 
 
-@pytest.mark.parametrize("retry", [False, True], ids=["strict", "retry"])
-def test_threads_racing_on_one_token_rotate_it_exactly_once(store: SQLStore, retry: bool) -> None:
-    records = _start_sessions(store, ROUNDS["threads-retry" if retry else "threads"])
-    now = T0 + timedelta(minutes=1)
+def test_racing_compare_and_sets_of_one_token_apply_exactly_once(store: SQLStore) -> None:
+    settings = Settings()
     with ThreadPoolExecutor(RACERS) as pool:
-        for record in records:
+        for sid, token in start_sessions(store, ROUNDS["store"]):
             barrier = threading.Barrier(RACERS, timeout=60)
-            requests = [race_request(record, now=now, retry=retry) for _ in range(RACERS)]
+            attempts = [
+                _policy.refresh_attempt(token, RACE_AT, settings, device=None)
+                for _ in range(RACERS)
+            ]
 
-            def consume(
-                request: object, barrier: threading.Barrier = barrier
-            ) -> tuple[str, str | None, str | None]:
+            def apply(
+                attempt: _policy.RefreshAttempt, barrier: threading.Barrier = barrier
+            ) -> tuple[UpdateResult, str | None]:
                 barrier.wait()
-                result = store.consume(request)  # type: ignore[arg-type]
-                return (
-                    result.outcome.value,
-                    result.issued.token_id if result.issued else None,
-                    result.session.sealed_successor if result.session else None,
-                )
+                return store.compare_and_set(attempt.update), attempt.successor_id
 
-            outcomes = list(pool.map(consume, requests))
-            _assert_round(store, record, outcomes, retry)
-
-
-def _manager(store: SQLStore, retry_window: timedelta) -> TokenManager:
-    return TokenManager(
-        Settings.from_mapping({"retry_window": retry_window, "store_url": "memory://"}),
-        keys=KeySet.generate(),
-        store=store,
-        clock=FrozenClock(T0),
-    )
+            results = list(pool.map(apply, attempts))
+            winners = [successor for result, successor in results if result.applied]
+            assert len(winners) == 1, results
+            stored = store.get_session(sid)
+            assert stored is not None and stored.current_token_id == winners[0]
+            assert stored.generation == 1 and stored.use_count == 0
+            # Every loser was shown the winner's session: what it needs to replay.
+            assert all(result.session == stored for result, _ in results), results
 
 
-def test_manager_refreshes_racing_within_the_retry_window_all_get_the_same_refresh_token(
-    store: SQLStore,
-) -> None:
-    manager = _manager(store, timedelta(seconds=30))
+@pytest.mark.parametrize("retry", [True, False], ids=["retry-window", "strict"])
+def test_threads_presenting_one_token_through_the_manager(store: SQLStore, retry: bool) -> None:
+    manager = racing_manager(store, retry)
     with ThreadPoolExecutor(RACERS) as pool:
-        for _ in range(20):
-            pair = manager.issue("alice")
+        for sid, token in start_sessions(store, ROUNDS["manager"]):
             barrier = threading.Barrier(RACERS, timeout=60)
 
             def refresh(
-                _: int, token: str = pair.refresh_token, barrier: threading.Barrier = barrier
-            ) -> str:
+                _: int, token: str = token, barrier: threading.Barrier = barrier
+            ) -> tuple[str, str]:
                 barrier.wait()
-                return manager.refresh(token).refresh_token
+                return present(manager, token)
 
-            tokens = set(pool.map(refresh, range(RACERS)))
-            assert len(tokens) == 1
-            stored = store.get_session(pair.sid)
-            assert stored is not None and not stored.revoked and stored.generation == 1
-            assert manager.refresh(tokens.pop()).refresh_token != pair.refresh_token
-
-
-def test_manager_refreshes_racing_in_strict_mode_yield_one_pair_and_revoke(
-    store: SQLStore,
-) -> None:
-    manager = TokenManager(
-        Settings.from_mapping({"retry_window": timedelta(0), "store_url": "memory://"}),
-        keys=KeySet.generate(),
-        store=store,
-        clock=FrozenClock(T0),
-    )
-    with ThreadPoolExecutor(RACERS) as pool:
-        for _ in range(20):
-            pair = manager.issue("alice")
-            barrier = threading.Barrier(RACERS, timeout=60)
-
-            def refresh(
-                _: int, token: str = pair.refresh_token, barrier: threading.Barrier = barrier
-            ) -> object:
-                barrier.wait()
-                try:
-                    return manager.refresh(token)
-                except errors.TokenError as error:
-                    return error
-
-            outcomes = list(pool.map(refresh, range(RACERS)))
-            refused = [o for o in outcomes if isinstance(o, errors.TokenError)]
-            assert len(outcomes) - len(refused) == 1
-            assert all(isinstance(e, errors.RevokedTokenError) for e in refused), refused[:3]
-            assert any(isinstance(e, errors.TokenReuseError) for e in refused)
-            stored = store.get_session(pair.sid)
-            assert stored is not None and stored.revoked and stored.revoked_reason == "reuse"
-            assert stored.generation == 1
+            assert_round(store, sid, token, list(pool.map(refresh, range(RACERS))), retry)

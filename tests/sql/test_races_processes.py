@@ -1,7 +1,10 @@
 """Racing refreshes of one token from 4 processes of 4 threads each, on real databases.
 
 The same rules as ``test_races.py``, across process boundaries: a
-multiprocessing barrier releases all 16 racers of a round at once.
+multiprocessing barrier releases all 16 racers of a round at once, each
+presenting the token through its own process's manager. And the shared
+:class:`~refreshkit.testing.ProcessRaceConformance` (8 processes, one token)
+on every database.
 """
 
 from __future__ import annotations
@@ -11,30 +14,38 @@ import multiprocessing
 import pytest
 
 from refreshkit.backends.sql import SQLStore
+from refreshkit.testing import ProcessRaceConformance
 
 from ._racing import RACERS, process_worker
 from .conftest import Database
-from .test_races import PROCESSES, ROUNDS, _assert_round, _start_sessions, store
+from .test_races import PROCESSES, ROUNDS, assert_round, start_sessions, store
 
 __all__ = ["store"]
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("retry", [False, True], ids=["strict", "retry"])
-def test_processes_racing_on_one_token_rotate_it_exactly_once(
+@pytest.mark.parametrize("retry", [True, False], ids=["retry-window", "strict"])
+def test_processes_presenting_one_token_through_their_managers(
     store: SQLStore, database: Database, retry: bool
 ) -> None:
-    rounds = ROUNDS["processes-retry" if retry else "processes"]
-    records = _start_sessions(store, rounds)
+    started = start_sessions(store, ROUNDS["processes"])
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(RACERS, timeout=120)
     results = context.Queue()
-    threads = RACERS // PROCESSES
+    tokens = [token for _, token in started]
     workers = [
         context.Process(
             target=process_worker,
-            args=(database.url, database.prefix, records, retry, threads, barrier, results),
+            args=(
+                database.url,
+                database.prefix,
+                tokens,
+                retry,
+                RACERS // PROCESSES,
+                barrier,
+                results,
+            ),
         )
         for _ in range(PROCESSES)
     ]
@@ -44,11 +55,17 @@ def test_processes_racing_on_one_token_rotate_it_exactly_once(
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
-    by_round: dict[int, list[tuple[str, str | None, str | None]]] = {i: [] for i in range(rounds)}
+    by_round: dict[int, list[tuple[str, str]]] = {i: [] for i in range(len(started))}
     for found in reported:
-        for index, outcome, issued, sealed, error in found:
-            assert error is None, error
-            by_round[index].append((outcome, issued, sealed))
-    for index, record in enumerate(records):
+        for index, kind, value in found:
+            by_round[index].append((kind, value))
+    for index, (sid, token) in enumerate(started):
         assert len(by_round[index]) == RACERS
-        _assert_round(store, record, by_round[index], retry)
+        assert_round(store, sid, token, by_round[index], retry)
+
+
+class TestProcessRaceConformance(ProcessRaceConformance):
+    @pytest.fixture
+    def store_url(self, database: Database) -> str:
+        separator = "&" if "?" in database.url else "?"
+        return f"{database.url}{separator}prefix={database.prefix}"

@@ -7,21 +7,28 @@ SQLite's driver opens its own deferred transaction before the first write
 transactions writes; a SQLite driver that autocommits gets ``BEGIN
 IMMEDIATE`` instead, so the writes stay one transaction. The counts are the
 table in ``docs/backends/sql.rst``; a change here is a change of cost.
+
+The refreshes run through a real manager, so what is counted is what an
+application pays: the common refresh is one compare-and-set, one statement
+on PostgreSQL and SQLite; a retry or a reuse reads the row after the update
+matched nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine.default import CACHE_HIT
 
-from refreshkit._async.conformance import _request, _session
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager
+from refreshkit._async.conformance import _session
 from refreshkit.backends.sql import SQLStore
-from refreshkit.models import ConsumeOutcome
+from refreshkit.errors import TokenReuseError
 
 from .conftest import Database
 
@@ -29,18 +36,26 @@ T1 = timedelta(minutes=1)
 
 
 class StatementLog:
-    """The statements (and COMMITs, and PostgreSQL BEGINs) an engine sends while recording."""
+    """The statements (and COMMITs, and PostgreSQL BEGINs) an engine sends while recording.
+
+    ``cached`` holds, per statement sent, whether SQLAlchemy found it compiled
+    in its cache.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.sent: list[str] = []
+        self.cached: list[bool] = []
         self.recording = False
         sa.event.listen(engine, "before_cursor_execute", self._statement)
         sa.event.listen(engine, "commit", self._commit)
         sa.event.listen(engine, "begin", self._begin)
 
-    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _statement(
+        self, _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: Any
+    ) -> None:
         if self.recording:
             self.sent.append(statement.split(None, 1)[0].upper())
+            self.cached.append(getattr(context, "cache_hit", None) is CACHE_HIT)
 
     def _commit(self, _conn: sa.Connection) -> None:
         if self.recording:
@@ -54,7 +69,7 @@ class StatementLog:
     @contextlib.contextmanager
     def record(self) -> Iterator[list[str]]:
         """Collect what is sent inside the block into the yielded list."""
-        self.sent, self.recording = [], True
+        self.sent, self.cached, self.recording = [], [], True
         try:
             yield self.sent
         finally:
@@ -74,117 +89,145 @@ def log(store: SQLStore) -> StatementLog:
     return StatementLog(store.engine)
 
 
+def _manager(store: SQLStore, **settings: Any) -> TokenManager:
+    return TokenManager(
+        Settings(**settings),
+        keys=KeySet.generate(),
+        store=store,
+        clock=FrozenClock(_session().created_at),
+    )
+
+
 def _kind(store: SQLStore) -> str:
     return {"postgresql": "postgres", "mysql": "mariadb", "mariadb": "mariadb"}.get(
         store.engine.dialect.name, store.engine.dialect.name
     )
 
 
+#: One applied compare-and-set, per database.
+APPLIED = {
+    "sqlite": ["UPDATE", "COMMIT"],
+    "postgres": ["UPDATE"],
+    "mariadb": ["UPDATE", "SELECT", "COMMIT"],
+}
+#: One compare-and-set whose checks fail: the update, then the row as found.
+REFUSED = {
+    "sqlite": ["UPDATE", "SELECT", "COMMIT"],
+    "postgres": ["UPDATE", "SELECT"],
+    "mariadb": ["UPDATE", "SELECT", "COMMIT"],
+}
+#: One write statement (an insert, an upsert, ``revoke_subject``'s update).
+WRITE = {"sqlite": ["{}", "COMMIT"], "postgres": ["{}"], "mariadb": ["{}", "COMMIT"]}
+
 #: operation -> database -> what it sends, in order.
 EXPECTED: dict[str, dict[str, list[str]]] = {
-    "create_session": {
-        "sqlite": ["INSERT", "INSERT", "COMMIT"],
-        "postgres": ["WITH"],
-        "mariadb": ["INSERT", "INSERT", "COMMIT"],
-    },
-    "rotation": {
-        "sqlite": ["UPDATE", "UPDATE", "INSERT", "COMMIT"],
-        "postgres": ["WITH"],
-        "mariadb": ["SELECT", "UPDATE", "INSERT", "COMMIT"],
-    },
-    "replay refused": {
-        "sqlite": ["UPDATE", "SELECT", "COMMIT"],
-        "postgres": ["WITH", "SELECT"],
-        "mariadb": ["SELECT", "COMMIT"],
-    },
-    # A retry writes nothing: the same reads as a refused replay.
-    "retry replayed": {
-        "sqlite": ["UPDATE", "SELECT", "COMMIT"],
-        "postgres": ["WITH", "SELECT"],
-        "mariadb": ["SELECT", "COMMIT"],
-    },
-    "rotation off": {
-        "sqlite": ["BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT"],
-        "postgres": ["BEGIN", "SELECT", "UPDATE", "UPDATE", "COMMIT"],
-        "mariadb": ["SELECT", "UPDATE", "COMMIT"],
-    },
+    "create_session": {db: [s.format("INSERT") for s in sent] for db, sent in WRITE.items()},
+    "refresh": APPLIED,
+    "refresh, rotation off": APPLIED,
+    "retry replayed": REFUSED,
+    # The refused compare-and-set, then the revocation (another one, applied).
+    "reuse": {db: REFUSED[db] + APPLIED[db] for db in APPLIED},
+    "revoke_subject": {db: [s.format("UPDATE") for s in sent] for db, sent in WRITE.items()},
+    "deny_access": {db: [s.format("INSERT") for s in sent] for db, sent in WRITE.items()},
+    "get_session": {db: ["SELECT"] for db in APPLIED},
+    "check_access": {db: ["SELECT", "SELECT"] for db in APPLIED},
 }
 
 
-def _started(store: SQLStore) -> Any:
-    session, record, _ = _session()
-    store.create_session(session, record)
-    return record
-
-
 def test_create_session_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
-    session, record, _ = _session()
+    session = _session()
     with log.record() as sent:
-        store.create_session(session, record)
+        store.create_session(session)
     assert sent == EXPECTED["create_session"][_kind(store)]
+    assert store.get_session(session.sid) == session
 
 
-def test_a_rotation_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
-    record = _started(store)
-    request = _request(record, now=record.created_at + T1)
+def test_a_refresh_is_one_compare_and_set(store: SQLStore, log: StatementLog) -> None:
+    manager = _manager(store)
+    pair = manager.issue("alice")
     with log.record() as sent:
-        result = store.consume(request)
-    assert result.outcome is ConsumeOutcome.ROTATED
-    assert sent == EXPECTED["rotation"][_kind(store)]
-    # The same statements store the sealed successor with the session.
-    assert result.session is not None
-    assert result.session.sealed_successor == request.sealed_successor is not None
-    stored = store.get_session(record.sid)
-    assert stored is not None and stored.sealed_successor == request.sealed_successor
+        refreshed = manager.refresh(pair.refresh_token)
+    assert sent == EXPECTED["refresh"][_kind(store)]
+    stored = store.get_session(pair.sid)
+    assert stored is not None and stored.generation == 1 and stored.sealed_successor is not None
+    assert refreshed.sid == pair.sid
 
 
-def test_a_refused_replay_sends_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
-    record = _started(store)
-    store.consume(_request(record, now=record.created_at + T1))
-    with log.record() as sent:
-        result = store.consume(_request(record, now=record.created_at + 2 * T1))
-    assert result.outcome is ConsumeOutcome.REJECTED
-    assert sent == EXPECTED["replay refused"][_kind(store)]
-
-
-def test_a_replayed_retry_sends_what_the_docs_say_and_writes_nothing(
+def test_a_refresh_without_rotation_is_one_compare_and_set(
     store: SQLStore, log: StatementLog
 ) -> None:
-    record = _started(store)
-    now = record.created_at + T1
-    first = store.consume(_request(record, now=now))
-    before = store.find(record.token_id)
+    manager = _manager(store, rotation=False, max_uses=5)
+    pair = manager.issue("alice")
     with log.record() as sent:
-        result = store.consume(_request(record, now=now + T1 / 2, retry=T1))
-    assert result.outcome is ConsumeOutcome.REPLAYED and result.issued is None
+        manager.refresh(pair.refresh_token)
+    assert sent == EXPECTED["refresh, rotation off"][_kind(store)]
+
+
+def test_a_replayed_retry_reads_the_row_and_writes_nothing(
+    store: SQLStore, log: StatementLog
+) -> None:
+    manager = _manager(store)
+    pair = manager.issue("alice")
+    first = manager.refresh(pair.refresh_token)
+    before = store.get_session(pair.sid)
+    with log.record() as sent:
+        again = manager.refresh(pair.refresh_token)
+    assert again.refresh_token == first.refresh_token
     assert sent == EXPECTED["retry replayed"][_kind(store)]
-    assert not {"INSERT", "DELETE"} & set(sent)
-    assert store.find(record.token_id) == before
-    assert result.session is not None and first.session is not None
-    assert result.session.sealed_successor == first.session.sealed_successor
+    assert store.get_session(pair.sid) == before
 
 
-def test_a_refresh_without_rotation_sends_what_the_docs_say(
+def test_reuse_reads_the_row_then_revokes(store: SQLStore, log: StatementLog) -> None:
+    manager = _manager(store, retry_window=timedelta(0))
+    pair = manager.issue("alice")
+    manager.refresh(pair.refresh_token)
+    with log.record() as sent, pytest.raises(TokenReuseError):
+        manager.refresh(pair.refresh_token)
+    assert sent == EXPECTED["reuse"][_kind(store)]
+
+
+def test_the_other_operations_send_what_the_docs_say(store: SQLStore, log: StatementLog) -> None:
+    session = _session()
+    store.create_session(session)
+    now = session.created_at
+    operations: dict[str, Callable[[], object]] = {
+        "revoke_subject": lambda: store.revoke_subject("alice", now, "logout"),
+        "deny_access": lambda: store.deny_access("jti", now + T1),
+        "get_session": lambda: store.get_session(session.sid),
+        "check_access": lambda: store.check_access("jti", session.sid, now),
+    }
+    for name, operation in operations.items():
+        with log.record() as sent:
+            operation()
+        assert sent == EXPECTED[name][_kind(store)], name
+
+
+def test_statements_are_built_once_per_shape_and_found_compiled(
     store: SQLStore, log: StatementLog
 ) -> None:
-    record = _started(store)
-    with log.record() as sent:
-        result = store.consume(_request(record, now=record.created_at + T1, rotate=False))
-    assert result.outcome is ConsumeOutcome.REUSED
-    assert sent == EXPECTED["rotation off"][_kind(store)]
+    manager = _manager(store)
+    pairs = [manager.issue("alice") for _ in range(3)]
+    manager.refresh(pairs[0].refresh_token)  # builds and compiles the refresh's statements
+    built = store._sql.shapes
+    for pair in pairs[1:]:
+        with log.record():
+            manager.refresh(pair.refresh_token)
+        assert log.cached and all(log.cached), log.sent
+    assert store._sql.shapes == built
 
 
 def test_purging_walks_the_expiry_index_batch_after_batch(
     store: SQLStore, log: StatementLog
 ) -> None:
-    records = [_started(store) for _ in range(5)]
-    session = store.get_session(records[0].sid)
-    assert session is not None
+    sessions = [_session() for _ in range(5)]
+    for session in sessions:
+        store.create_session(session)
     with log.record() as sent:
-        deleted = store.purge_expired(session.expires_at, batch_size=2)
+        deleted = store.purge_expired(sessions[0].expires_at, batch_size=2)
     assert deleted == 5
-    assert all(store.find(record.token_id) is None for record in records)
-    per_batch = {"sqlite": 5, "postgres": 1, "mariadb": 4}[_kind(store)]
+    assert all(store.get_session(session.sid) is None for session in sessions)
+    # 3 batches of sessions (2, 2, 1), then one of denials (none).
+    per_batch = {"sqlite": 4, "postgres": 1, "mariadb": 3}[_kind(store)]
     denials = {"sqlite": 2, "postgres": 1, "mariadb": 2}[_kind(store)]
     assert len(sent) == 3 * per_batch + denials
 
@@ -196,8 +239,8 @@ def test_purging_walks_the_expiry_index_batch_after_batch(
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [
-        ("create_session", ["BEGIN", "INSERT", "INSERT", "COMMIT"]),
-        ("rotation", ["BEGIN", "UPDATE", "UPDATE", "INSERT", "COMMIT"]),
+        ("create_session", ["BEGIN", "INSERT", "COMMIT"]),
+        ("refresh", ["BEGIN", "UPDATE", "COMMIT"]),
     ],
 )
 def test_an_autocommitting_sqlite_driver_still_writes_in_one_transaction(
@@ -206,18 +249,17 @@ def test_an_autocommitting_sqlite_driver_still_writes_in_one_transaction(
     engine = sa.create_engine(sqlite_file_db.url, isolation_level="AUTOCOMMIT")
     store = SQLStore(engine, table_prefix=sqlite_file_db.prefix, create_tables=False)
     log = StatementLog(engine)
-    session, record, _ = _session()
+    manager = _manager(store)
     try:
-        if operation == "rotation":
-            store.create_session(session, record)
-        with log.record() as sent:
-            if operation == "rotation":
-                store.consume(_request(record, now=record.created_at + T1))
-            else:
-                store.create_session(session, record)
+        if operation == "refresh":
+            pair = manager.issue("alice")
+            with log.record() as sent:
+                manager.refresh(pair.refresh_token)
+        else:
+            with log.record() as sent:
+                pair = manager.issue("alice")
         assert sent == expected
-        stored = store.find(record.token_id)
-        assert stored is not None
+        assert store.get_session(pair.sid) is not None
     finally:
         engine.dispose()
         sqlite_file_db.clear()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from refreshkit import AsyncTokenManager, SchemaMissingError, Settings, TokenManager
+from refreshkit import AsyncTokenManager, SchemaMissingError, Settings, TokenManager, _policy
 from refreshkit._async.conformance import _session
 from refreshkit.backends.sql import AsyncSQLStore, SQLStore, migrate
 from tests.services import MARIADB_SYNC_URL, POSTGRES_SYNC_URL
@@ -65,8 +65,8 @@ async def test_the_async_quickstart_runs_on_a_fresh_sqlite_file_without_any_setu
 def test_in_memory_sqlite_creates_its_tables_by_default() -> None:
     store = SQLStore("sqlite://")
     try:
-        session, record, _ = _session()
-        store.create_session(session, record)
+        session = _session()
+        store.create_session(session)
         assert store.get_session(session.sid) == session
     finally:
         store.close()
@@ -84,10 +84,10 @@ def test_sqlite_with_table_creation_off_names_the_missing_schema_and_its_fix(
     tmp_path: Path,
 ) -> None:
     store = SQLStore(f"sqlite:///{tmp_path}/app.db", table_prefix="app_", create_tables=False)
-    session, record, _ = _session()
+    session = _session()
     try:
         with pytest.raises(SchemaMissingError) as caught:
-            store.create_session(session, record)
+            store.create_session(session)
         _assert_names_the_fix(caught.value, "app_")
         with pytest.raises(SchemaMissingError):
             store.list_sessions("alice")
@@ -100,10 +100,10 @@ async def test_async_sqlite_with_table_creation_off_names_the_missing_schema(
     tmp_path: Path,
 ) -> None:
     store = AsyncSQLStore(f"sqlite+aiosqlite:///{tmp_path}/app.db", create_tables=False)
-    session, record, _ = _session()
+    session = _session()
     try:
         with pytest.raises(SchemaMissingError) as caught:
-            await store.create_session(session, record)
+            await store.create_session(session)
         _assert_names_the_fix(caught.value, "refreshkit_")
     finally:
         await store.aclose()
@@ -128,15 +128,15 @@ def test_an_unmigrated_server_database_names_the_missing_schema_and_its_fix(
     require()
     prefix = unique_prefix()
     store = SQLStore(url, table_prefix=prefix)
-    session, record, _ = _session()
+    session = _session()
     try:
         with pytest.raises(SchemaMissingError) as caught:
-            store.create_session(session, record)
+            store.create_session(session)
         _assert_names_the_fix(caught.value, prefix)
         with pytest.raises(SchemaMissingError):
             store.list_sessions("alice")
         with pytest.raises(SchemaMissingError):
-            store.find(record.token_id)
+            store.compare_and_set(_policy.revocation(session.sid, session.created_at, "logout"))
     finally:
         store.close()
     assert migrate.current(url, table_prefix=prefix) is None, "nothing was created"
@@ -150,10 +150,10 @@ async def test_an_unmigrated_server_database_names_the_missing_schema_async(
     require()
     prefix = unique_prefix()
     store = AsyncSQLStore(url, table_prefix=prefix)
-    session, record, _ = _session()
+    session = _session()
     try:
         with pytest.raises(SchemaMissingError) as caught:
-            await store.create_session(session, record)
+            await store.create_session(session)
         _assert_names_the_fix(caught.value, prefix)
         with pytest.raises(SchemaMissingError):
             await store.list_sessions("alice")

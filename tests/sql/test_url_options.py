@@ -28,9 +28,10 @@ def test_the_url_chooses_the_table_prefix(tmp_path: Path) -> None:
     store = create_store(f"sqlite:///{tmp_path}/app.db?prefix=myapp_")
     assert isinstance(store, SQLStore)
     try:
-        session, record, _ = _session()
-        store.create_session(session, record)
-        assert {"myapp_sessions", "myapp_refresh_tokens"} <= _tables(store.engine)
+        session = _session()
+        store.create_session(session)
+        assert {"myapp_sessions", "myapp_denied_access"} <= _tables(store.engine)
+        assert "myapp_refresh_tokens" not in _tables(store.engine)
         assert not any(name.startswith("refreshkit_") for name in _tables(store.engine))
     finally:
         store.close()
@@ -52,8 +53,8 @@ async def test_async_urls_take_the_same_options(tmp_path: Path) -> None:
     store = create_async_store(url)
     assert isinstance(store, AsyncSQLStore)
     try:
-        session, record, _ = _session()
-        await store.create_session(session, record)
+        session = _session()
+        await store.create_session(session)
         assert store.tables.sessions.name == "async_sessions"
         assert store._max_retries == 2
     finally:
@@ -148,8 +149,8 @@ def test_a_server_url_chooses_prefix_and_creation_and_keeps_driver_options(
     store = create_store(f"{url}?{driver_option}&prefix={prefix}&create_tables=true")
     assert isinstance(store, SQLStore)
     try:
-        session, record, _ = _session()
-        store.create_session(session, record)
+        session = _session()
+        store.create_session(session)
         assert f"{prefix}sessions" in _tables(store.engine)
         assert dict(store.engine.url.query) == dict([driver_option.split("=")])
         if "application_name" in driver_option:

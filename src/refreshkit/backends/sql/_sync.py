@@ -3,28 +3,22 @@
 # Do not edit: change the async source and run `python scripts/unasync.py`.
 """The SQL token store on SQLAlchemy Core, async flavour (the sync twin is generated).
 
-Every operation is one short transaction (or, on PostgreSQL, one autocommit
-statement) running statements built once per store
-(:class:`~._statements.Statements`); the round trips each costs per dialect
-are listed in ``docs/backends/sql.rst``. ``consume`` takes the cheapest safe
-road:
+A session is one row, and every write to it is a compare-and-set
+(:meth:`SQLStore.compare_and_set`) translated from the generic checks
+and changes into one guarded ``UPDATE`` built once per update shape
+(:class:`~._statements.Statements`); the store decides nothing. The round
+trips each operation costs per dialect are listed in ``docs/backends/sql.rst``:
 
-* PostgreSQL, rotation on: one statement (``rotate_in_one``) locks the
-  session, consumes the record if it is current, advances the session (with
-  its sealed successor) and inserts the successor: one round trip. When it
-  finds nothing to rotate, a plain read of the committed state settles it: a
-  retry is REPLAYED, anything else refused, and nothing is written.
-* SQLite, rotation on: one guarded ``UPDATE ... RETURNING`` consumes the
-  record only if it is the current token of a live session, then the session
-  advances and the successor is inserted, in one transaction whose first
-  statement (the guarded update) takes the database write lock. When it
-  touches no row, the locked path runs in the same transaction.
-* The locked path (MariaDB, rotation off, retries, rejections): read the
-  session and record locked (``FOR UPDATE``), apply
-  :func:`refreshkit._policy.transition` and write the result, if it is one
-  that writes (ROTATED or REUSED), with updates guarded by the values read,
-  checked by row count (on MariaDB one joined ``UPDATE`` of both rows). A
-  retry (REPLAYED) and a refusal write nothing.
+* PostgreSQL: ``UPDATE ... WHERE sid = :key AND <checks> RETURNING *`` in
+  autocommit, one round trip; when no row comes back (the checks failed, the
+  rare path) a plain read of the committed row reports the session as found.
+* SQLite: the same ``UPDATE ... RETURNING``, whose transaction takes the
+  database write lock with that first statement, then ``COMMIT``; when it
+  matched nothing the read of the row runs in the same transaction.
+* MariaDB/MySQL (no ``UPDATE ... RETURNING``): one transaction of the
+  ``UPDATE`` (applied when it matched the row), a locking read of the row
+  (the latest committed version, never a stale REPEATABLE READ snapshot),
+  and ``COMMIT``.
 """
 
 from __future__ import annotations
@@ -39,14 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, create_engine
 
 from ... import _policy
-from ...models import (
-    AccessCheck,
-    ConsumeRequest,
-    ConsumeResult,
-    RefreshRecord,
-    Session,
-    TokenState,
-)
+from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ..base import validate_update
 from . import _engines, _statements, migrate
 from ._engines import (
     Backoff,
@@ -60,13 +48,7 @@ from ._engines import (
     prepare_engine,
 )
 from ._errors import TransientStoreError, map_errors, missing_schema_message
-from ._rows import (
-    record_from_row,
-    record_params,
-    session_from_row,
-    session_params,
-    state_from_row,
-)
+from ._rows import session_from_row, session_values
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables
 
 __all__ = ["SQLStore"]
@@ -75,10 +57,11 @@ __all__ = ["SQLStore"]
 class _Mode(enum.Enum):
     #: Reads: autocommit on PostgreSQL, else a transaction rolled back at the end.
     READ = "read"
-    #: One write statement: autocommit on PostgreSQL, else a committed transaction.
+    #: A write statement (and maybe reads after it): each autocommits on
+    #: PostgreSQL, else one committed transaction. SQLite relies on the
+    #: driver's own BEGIN before the write when it has one (``begins_implicitly``).
     STATEMENT = "statement"
-    #: Several statements committed together, the first of which writes. SQLite
-    #: relies on the driver's own BEGIN when it has one (see ``begins_implicitly``).
+    #: Statements committed together, the first of which writes; on PostgreSQL too.
     WRITE = "write"
     #: Several statements committed together, reading first (SQLite: BEGIN IMMEDIATE).
     TRANSACTION = "transaction"
@@ -96,8 +79,8 @@ class SQLStore:
     SQLite, a private database, and never on a shared PostgreSQL or MariaDB,
     which the deploy migrates. Using a store whose tables are missing raises
     ``refreshkit.SchemaMissingError`` naming the fix.
-    Transient failures of ``consume`` (deadlock, serialization failure, lock
-    timeout) are retried up to ``max_retries`` times. ``engine_options`` go to
+    Transient failures of :meth:`compare_and_set` (deadlock, serialization
+    failure, lock timeout) are retried up to ``max_retries`` times. ``engine_options`` go to
     ``create_engine`` when the store opens the engine.
 
     Raises :class:`~refreshkit.errors.ConfigurationError` for a URL of the
@@ -196,35 +179,13 @@ class SQLStore:
 
     # -------------------------------------------------------------- storing
 
-    def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store a new session with its first refresh record, atomically.
+    def create_session(self, session: Session) -> None:
+        """Store a new session (one row, its first token's hash included).
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        sql = self._sql
-        if self._family == "postgresql":
-            params = {**session_params(session), **record_params(record)}
-            with self._connect("create_session", _Mode.STATEMENT) as conn:
-                conn.execute(sql.create_session_in_one, params)
-            return
-        with self._connect("create_session", _Mode.WRITE) as conn:
-            conn.execute(sql.insert_session, session_params(session))
-            conn.execute(sql.insert_record, record_params(record))
-
-    def find(self, token_id: str) -> TokenState | None:
-        """The record and its session, or None if either is unknown.
-
-        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
-        """
-        params = _statements.state_params(token_id)
-        with self._connect("find", _Mode.READ) as conn:
-            row = (conn.execute(self._sql.select_state, params)).first()
-        if row is None:
-            return None
-        record, session = state_from_row(row._mapping)
-        if record is None or session is None:
-            return None
-        return TokenState(record, session)
+        with self._connect("create_session", _Mode.STATEMENT) as conn:
+            conn.execute(self._sql.insert_session, session_values(session))
 
     def get_session(self, sid: str) -> Session | None:
         """The session, or None if unknown.
@@ -232,7 +193,7 @@ class SQLStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         with self._connect("get_session", _Mode.READ) as conn:
-            row = (conn.execute(self._sql.select_session, {"session": sid})).first()
+            row = (conn.execute(self._sql.select_session, {"key": sid})).first()
         return session_from_row(row._mapping) if row is not None else None
 
     def list_sessions(self, subject: str) -> list[Session]:
@@ -243,130 +204,71 @@ class SQLStore:
         with self._connect("list_sessions", _Mode.READ) as conn:
             result = conn.execute(self._sql.select_sessions_of, {"owner": subject})
             rows = result.all()
-        sessions = (session_from_row(row._mapping) for row in rows)
-        return [session for session in sessions if session is not None]
+        return [session_from_row(row._mapping) for row in rows]
 
-    # -------------------------------------------------------------- consume
+    # ------------------------------------------------------ compare-and-set
 
-    def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply :func:`refreshkit._policy.transition` to the token atomically.
+    def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` atomically, as :func:`~refreshkit.backends.base.apply_update` defines.
 
         Retries a transaction the database rolled back (deadlock, serialization
         failure, lock timeout) up to ``max_retries`` times; nothing is ever
-        half-written. Raises :class:`~refreshkit.errors.StoreError` when the
-        database fails or stays contended.
+        half-written. Raises :class:`ValueError` for an update naming a field
+        outside the contract, and :class:`~refreshkit.errors.StoreError` when
+        the database fails or stays contended.
         """
+        validate_update(update)
+        statements = self._sql.compare_and_set(_statements.shape_of(update))
+        params = _statements.update_params(update)
         attempt = 0
         while True:
             try:
-                return self._consume_once(request)
+                return self._compare_and_set_once(statements, params)
             except TransientStoreError:
                 attempt += 1
                 if attempt > self._max_retries:
                     raise
                 Backoff.pause(attempt)
 
-    def _consume_once(self, request: ConsumeRequest) -> ConsumeResult:
-        rotating = request.successor is not None
-        if rotating and self._family == "postgresql":
-            params = _statements.rotation_params(request)
-            with self._connect("consume", _Mode.STATEMENT) as conn:
-                row = (conn.execute(self._sql.rotate_in_one, params)).first()
-            if row is not None:
-                return _statements.rotated(*state_from_row(row._mapping), request)
-            # Nothing rotated: mostly a retry (REPLAYED, which writes nothing) or
-            # a lost race, which a plain read of the committed state settles
-            # without a transaction.
-            with self._connect("consume", _Mode.READ) as conn:
-                record, session = self._state(conn, request.token_id, lock=False)
-            result = _policy.transition(record, session, request)
-            if not result.applied:
-                return result
-        if rotating and self._family == "sqlite":
-            with self._connect("consume", _Mode.WRITE) as conn:
-                rotated = self._rotate_current(conn, request)
-                if rotated is not None:
-                    return rotated
-                # The guarded update took the write lock even though it matched
-                # nothing: the locked path runs in the same transaction.
-                return self._consume_locked(conn, request)
-        with self._connect("consume", _Mode.TRANSACTION) as conn:
-            return self._consume_locked(conn, request)
-
-    def _rotate_current(self, conn: Connection, request: ConsumeRequest) -> ConsumeResult | None:
-        """SQLite: rotate a current token in three statements, or None (nothing written).
-
-        The guarded update consumes the record only when the rules say
-        ROTATED, and takes the database write lock (matching or not), so the
-        session cannot move before it advances.
-        """
+    def _compare_and_set_once(
+        self, statements: _statements.CompareAndSet, params: dict[str, Any]
+    ) -> UpdateResult:
         sql = self._sql
-        params = _statements.rotation_params(request)
-        row = (conn.execute(sql.consume_current, params)).first()
-        if row is None:
-            return None
-        record = record_from_row(row._mapping)
-        assert record is not None
-        params["consumed_generation"] = record.generation
-        moved = (conn.execute(sql.advance_session, params)).first()
-        if moved is None:
-            raise TransientStoreError("SQL store: consume raced; retrying")
-        result = _statements.rotated(record, session_from_row(moved._mapping), request)
-        assert result.issued is not None
-        conn.execute(sql.insert_record, record_params(result.issued))
-        return result
-
-    def _consume_locked(self, conn: Connection, request: ConsumeRequest) -> ConsumeResult:
-        """Read the state locked, apply the policy and write what it decided."""
-        record, session = self._state(conn, request.token_id, lock=True)
-        result = _policy.transition(record, session, request)
-        if not result.applied:
-            return result
-        assert record is not None and session is not None
-        params = _statements.transition_params(record, session, result)
-        for write in self._sql.transition_writes:
-            written = conn.execute(write.statement, params)
-            if written.rowcount != write.expected_rows:
-                raise TransientStoreError("SQL store: consume raced; retrying")
-        if result.issued is not None:
-            conn.execute(self._sql.insert_record, record_params(result.issued))
-        return result
-
-    def _state(
-        self, conn: Connection, token_id: str, *, lock: bool
-    ) -> tuple[RefreshRecord | None, Session | None]:
-        """The token's record and its session, read together (locked with ``lock``)."""
-        sql = self._sql
-        params = _statements.state_params(token_id)
-        select = sql.select_state_locked if lock else sql.select_state
-        row = (conn.execute(select, params)).first()
-        if row is not None:
-            return state_from_row(row._mapping)
-        # No session joins it (purged, or stored under another session than its
-        # id names): report the record alone, which classifies as unknown.
-        found = (conn.execute(sql.select_record, params)).first()
-        return (record_from_row(found._mapping) if found is not None else None), None
+        if statements.update is None:
+            # Nothing to write: the checks and the row in one consistent read.
+            with self._connect("compare_and_set", _Mode.READ) as conn:
+                held = (conn.execute(statements.select_held, params)).first()
+            if held is None:
+                return UpdateResult(False, None)
+            return UpdateResult(bool(held.held), session_from_row(held._mapping))
+        if sql.returning:
+            with self._connect("compare_and_set", _Mode.STATEMENT) as conn:
+                written = (conn.execute(statements.update, params)).first()
+                if written is not None:
+                    return UpdateResult(True, session_from_row(written._mapping))
+                # The checks failed: report the row as it is now (in SQLite's
+                # transaction, under the write lock the update took).
+                found = (conn.execute(sql.select_session, params)).first()
+            return UpdateResult(False, session_from_row(found._mapping) if found else None)
+        with self._connect("compare_and_set", _Mode.WRITE) as conn:
+            applied = (conn.execute(statements.update, params)).rowcount == 1
+            found = (conn.execute(sql.select_session_latest, params)).first()
+        return UpdateResult(applied, session_from_row(found._mapping) if found else None)
 
     # ----------------------------------------------------------- revocation
 
-    def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Mark the session revoked; True if this call revoked it.
-
-        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
-        """
-        params = {"session": sid, "now": now, "reason": reason}
-        with self._connect("revoke_session", _Mode.STATEMENT) as conn:
-            result = conn.execute(self._sql.revoke_session, params)
-        return result.rowcount == 1
-
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
-        """Revoke every session of ``subject``; how many this call revoked.
+        """Revoke every unrevoked session of ``subject`` in one statement; how many it revoked.
 
+        The policy's revocation (:func:`refreshkit._policy.revocation`),
+        translated like any compare-and-set, for all the subject's rows.
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
-        params = {"owner": subject, "now": now, "reason": reason}
+        revocation = _policy.revocation("", now, reason)
+        statement = self._sql.revoke_subject(revocation)
+        params = _statements.update_params(revocation, key=subject)
         with self._connect("revoke_subject", _Mode.STATEMENT) as conn:
-            result = conn.execute(self._sql.revoke_subject, params)
+            result = conn.execute(statement, params)
         return result.rowcount
 
     def deny_access(self, jti: str, until: datetime) -> None:
@@ -385,14 +287,14 @@ class SQLStore:
         sql = self._sql
         with self._connect("check_access", _Mode.READ) as conn:
             denied = (conn.execute(sql.select_denied, {"denied": jti, "now": now})).first()
-            row = (conn.execute(sql.select_session, {"session": sid})).first()
+            row = (conn.execute(sql.select_session, {"key": sid})).first()
         session = session_from_row(row._mapping) if row is not None else None
         return AccessCheck(denied is not None, session)
 
     # ---------------------------------------------------------------- purge
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
-        """Delete sessions expired at ``now`` with their tokens, then expired denials.
+        """Delete sessions expired at ``now``, then expired denials.
 
         Each batch of ``batch_size`` is its own short transaction, found through
         the expiry index and starting where the previous batch ended, so every
@@ -429,9 +331,7 @@ class SQLStore:
         with self._connect("purge_expired", _Mode.TRANSACTION) as conn:
             expired = (conn.execute(sql.select_expired, params)).all()
             if expired:
-                doomed = {"doomed": [row.sid for row in expired]}
-                for statement in sql.delete_sessions:
-                    conn.execute(statement, doomed)
+                conn.execute(sql.delete_sessions, {"doomed": [row.sid for row in expired]})
         return len(expired), expired[-1].expires_at if expired else after
 
     def close(self) -> None:

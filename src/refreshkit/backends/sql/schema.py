@@ -1,23 +1,24 @@
 """The SQL backend's tables, in SQLAlchemy Core: no ORM base is imposed.
 
-Three tables, named ``<prefix>sessions``, ``<prefix>refresh_tokens`` and
-``<prefix>denied_access``, built on a fresh or a caller-supplied
-:class:`~sqlalchemy.MetaData` so they can live beside an application's own
-schema (and its own Alembic history).
+Two tables, named ``<prefix>sessions`` and ``<prefix>denied_access``, built
+on a fresh or a caller-supplied :class:`~sqlalchemy.MetaData` so they can
+live beside an application's own schema (and its own Alembic history).
+
+A session is one row, whatever the number of refreshes: it holds its own
+bounded token state (the newest token and the hash of its secret, the one it
+replaced and when, the hash of its chain key, the sealed successor), exactly
+the fields of :class:`~refreshkit.models.Session`. Every write is a
+compare-and-set of that one row.
 
 Times are stored as ``BIGINT`` microseconds since the Unix epoch (UTC), see
 :class:`UTCMicroseconds`: exact, timezone-free, identical on every dialect,
 and compared as plain integers inside SQL. ``sessions.expires_at`` is the
-earlier of the idle and absolute expiry, kept in one indexed column so both
-the liveness guard of ``consume`` and :meth:`purge_expired` use one index.
-``sessions.sealed_successor`` is the session's newest token sealed under its
-predecessor's secret (NULL until the first rotation): opaque text the store
-writes with each rotation and reports back, never reads into.
-
-There is deliberately no foreign key from refresh tokens to sessions: on
-InnoDB a foreign-key check takes a shared lock on the parent row, which would
-add a lock-upgrade path to the hot ``consume`` transaction. The store deletes
-a session's tokens itself, in the same transaction as the session.
+earlier of the idle and absolute expiry, kept in one indexed column that the
+store maintains with every write of ``idle_expires_at``, so that
+:meth:`purge_expired` walks one index. ``sessions.sealed_successor`` is the
+session's newest token sealed under its predecessor's secret (NULL until the
+first rotation): opaque text the store writes and reports back, never reads
+into.
 """
 
 from __future__ import annotations
@@ -72,18 +73,17 @@ class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
 
 @dataclass(frozen=True, slots=True)
 class SQLTables:
-    """The backend's three tables and the metadata they belong to."""
+    """The backend's two tables and the metadata they belong to."""
 
     metadata: sa.MetaData
     prefix: str
     sessions: sa.Table
-    records: sa.Table
     denials: sa.Table
 
     @property
     def all(self) -> list[sa.Table]:
         """The tables in creation order."""
-        return [self.sessions, self.records, self.denials]
+        return [self.sessions, self.denials]
 
     @property
     def version_table(self) -> str:
@@ -122,8 +122,14 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("expires_at", time(), nullable=False),
         sa.Column("last_used_at", time(), nullable=False),
         sa.Column("current_token_id", sa.String(TOKEN_ID_LENGTH), nullable=False),
+        sa.Column("current_secret_hash", sa.String(HASH_LENGTH), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("use_count", sa.Integer(), nullable=False),
+        sa.Column("previous_token_id", sa.String(TOKEN_ID_LENGTH), nullable=True),
+        sa.Column("previous_secret_hash", sa.String(HASH_LENGTH), nullable=True),
+        sa.Column("rotated_at", time(), nullable=True),
         sa.Column("sealed_successor", sa.Text(), nullable=True),
+        sa.Column("chain_hash", sa.String(HASH_LENGTH), nullable=True),
         sa.Column("device_hash", sa.String(HASH_LENGTH), nullable=True),
         sa.Column("scope", sa.Text(), nullable=True),
         sa.Column("claims", sa.JSON(), nullable=False),
@@ -132,19 +138,6 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Index(f"ix_{prefix}sessions_subject", "subject"),
         sa.Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
     )
-    records = sa.Table(
-        f"{prefix}refresh_tokens",
-        metadata,
-        sa.Column("token_id", sa.String(TOKEN_ID_LENGTH), primary_key=True),
-        sa.Column("sid", sa.String(SID_LENGTH), nullable=False),
-        sa.Column("secret_hash", sa.String(HASH_LENGTH), nullable=False),
-        sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("created_at", time(), nullable=False),
-        sa.Column("parent_id", sa.String(TOKEN_ID_LENGTH), nullable=True),
-        sa.Column("consumed_at", time(), nullable=True),
-        sa.Column("use_count", sa.Integer(), nullable=False),
-        sa.Index(f"ix_{prefix}refresh_tokens_sid", "sid"),
-    )
     denials = sa.Table(
         f"{prefix}denied_access",
         metadata,
@@ -152,4 +145,4 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("expires_at", time(), nullable=False),
         sa.Index(f"ix_{prefix}denied_access_expires_at", "expires_at"),
     )
-    return SQLTables(metadata, prefix, sessions, records, denials)
+    return SQLTables(metadata, prefix, sessions, denials)
