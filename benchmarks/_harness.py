@@ -27,10 +27,12 @@ class Config:
     ops: int = 2000
     rounds: int = 7
     quick: bool = False
+    #: The largest scale level (and purge size).
+    max_sessions: int = 1_000_000
 
     def scaled(self, factor: float) -> Config:
         """A config with ``ops`` scaled (slow operations run fewer per slice)."""
-        return Config(max(5, int(self.ops * factor)), self.rounds, self.quick)
+        return Config(max(5, int(self.ops * factor)), self.rounds, self.quick, self.max_sessions)
 
 
 @dataclass

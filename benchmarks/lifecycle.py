@@ -134,15 +134,14 @@ def _count_trips(
     if opened.trips is None:
         return
     for side, run in (("ours", ours), ("base", base)):
-        before = opened.server_stats() if opened.server_stats and side == "ours" else None
+        before = opened.server_stats() if opened.server_stats else None
         with opened.trips.counting():
             run(TRIP_SAMPLE)
         per_op = opened.trips.count / TRIP_SAMPLE
         setattr(row, f"{side}_trips", f"{per_op:g}")
         if before is not None and opened.server_stats is not None:
-            row.extra["server_commands"] = commandstats_delta(
-                before, opened.server_stats(), TRIP_SAMPLE
-            )
+            key = "server_commands" if side == "ours" else "server_commands_base"
+            row.extra[key] = commandstats_delta(before, opened.server_stats(), TRIP_SAMPLE)
 
 
 # -------------------------------------------------------------------- async
