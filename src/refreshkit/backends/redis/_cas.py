@@ -4,9 +4,10 @@ Shared by the async store and its generated sync twin. The script is
 generic: the program names stored fields and values, never a rule. What
 keeps the common refresh cheap:
 
-- One program string of three bytes per entry and each distinct value sent
-  once (a refresh checks the presented token and moves it to ``previous``;
-  ``now`` is checked twice and written twice): the key and a dozen arguments.
+- Two arguments: a program of three bytes per entry followed by the byte
+  length of each value, and the values joined into one string; each
+  distinct value is sent once (a refresh checks the presented token and
+  moves it to ``previous``; ``now`` is checked twice and written twice).
 - The reply is one string, a flag and a JSON object, decoded by the C JSON
   parser in one call; it leaves out the fields the update set, which the
   caller already holds as Python values and uses as given.
@@ -18,7 +19,7 @@ keeps the common refresh cheap:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,11 +27,10 @@ from ...models import CheckOp, FieldValue, Session, SessionUpdate
 from ._codec import (
     FIELDS,
     LEGACY_MARKER,
-    ORDERED_ATTRIBUTES,
     SEALED_FIELDS,
+    Kind,
     Reply,
     encode_session,
-    encode_value,
     sealed_parts,
 )
 
@@ -40,7 +40,6 @@ __all__ = ["Program", "cas_arguments", "compaction_arguments", "parse_reply"]
 MAX_VALUES = 79
 _FIRST_REFERENCE = 48
 _NO_VALUE = "_"
-_ORDER_OPS = {CheckOp.AFTER: ">", CheckOp.BELOW: "<"}
 #: The guard in every program: the hash is not in the previous layout.
 _NOT_LEGACY = "-" + LEGACY_MARKER + _NO_VALUE
 #: What guards a compaction: fields that every writer of the previous layout changes.
@@ -74,21 +73,27 @@ class Program:
         self.entries.append(op + field + reference)
 
     def arguments(self) -> list[str]:
-        """ARGV: the program, then the values."""
-        return ["".join(self.entries), *self.values]
+        """ARGV: the program, then the values (see :func:`_pack`)."""
+        return _pack(self.entries, self.values)
 
 
-def _stored(sid: str, name: str, value: FieldValue) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The fields attribute ``name`` lives in and ``value``'s stored form in each."""
-    if name == "sealed_successor":
-        if not isinstance(value, str):
-            raise TypeError(f"sealed_successor holds a str, not {type(value).__name__}")
-        return SEALED_FIELDS, sealed_parts(value)
-    return (FIELDS[name][0],), (encode_value(sid, name, value),)
+def _pack(entries: list[str], values: list[str]) -> list[str]:
+    """ARGV of ``cas.lua``: the entries, a space and each value's length; then the values, joined.
+
+    Two arguments however many values: redis-py packs each argument of a
+    command separately, which costs more than measuring and joining them.
+    """
+    lengths = ",".join(
+        str(len(value) if value.isascii() else len(value.encode("utf-8"))) for value in values
+    )
+    return ["".join(entries) + " " + lengths, "".join(values)]
 
 
-def _letters(name: str) -> tuple[str, ...]:
-    return SEALED_FIELDS if name == "sealed_successor" else (FIELDS[name][0],)
+#: Every attribute an update may name: its field, its kind (the sealed successor: None).
+_ENCODING: dict[str, tuple[str, Kind | None]] = {
+    **{name: (letter, kind) for name, (letter, kind) in FIELDS.items()},
+    "sealed_successor": ("", None),
+}
 
 
 def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, FieldValue]] | None:
@@ -97,53 +102,80 @@ def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, FieldValu
     ``known`` is what the session holds after the update for every attribute
     it sets, as the caller reads it back (see :func:`parse_reply`). Raises
     ValueError for an ordering check on a field that is not a time or an int,
-    TypeError for a value of the wrong kind where it cannot be compared.
+    TypeError for a value of the wrong kind where it cannot be compared or
+    stored. Written flat, without helpers: it runs on every refresh.
     """
     sid = update.sid
-    program = Program()
-    add = program.add
+    entries = [_NOT_LEGACY]
+    values: list[str] = []
+    references: dict[str, str] = {}
     for check in update.checks:
-        name, op, value = check.field, check.op, check.value
+        letter, kind = _ENCODING[check.field]
+        op, value = check.op, check.value
         if op is CheckOp.EQUALS or op is CheckOp.UNSET_OR_EQUALS:
-            if value is None:  # equal to None, or unset or equal to None: unset
-                for letter in _letters(name):
-                    add("-", letter)
-                continue
-            try:
-                letters, stored = _stored(sid, name, value)
-            except TypeError:
-                if op is CheckOp.EQUALS:
+            if value is None or not isinstance(value, str if kind is None else kind.type):
+                if value is not None and op is CheckOp.EQUALS:
                     return None  # a value of another kind never equals the stored one
-                for letter in _letters(name):
-                    add("-", letter)
+                # equal to None, or unset or equal to something it cannot hold: unset
+                for unset in letter or SEALED_FIELDS:
+                    entries.append("-" + unset + _NO_VALUE)
                 continue
             symbol = "=" if op is CheckOp.EQUALS else "?"
-            for letter, part in zip(letters, stored, strict=True):
-                add(symbol, letter, part)
+            if kind is None:
+                parts = sealed_parts(str(value))
+                pairs: Iterable[tuple[str, str]] = zip(SEALED_FIELDS, parts, strict=True)
+            else:
+                pairs = ((letter, kind.encode(sid, value)),)
+            for field, stored in pairs:
+                reference = references.get(stored)
+                if reference is None:
+                    reference = references[stored] = chr(_FIRST_REFERENCE + len(values))
+                    values.append(stored)
+                entries.append(symbol + field + reference)
             continue
-        if name not in ORDERED_ATTRIBUTES:
-            raise ValueError(f"the Redis store orders times and ints only, not {name}")
+        if kind is None or not kind.ordered:
+            raise ValueError(f"the Redis store orders times and ints only, not {check.field}")
         if value is None:
             return None  # nothing is after or below None
-        add(_ORDER_OPS[op], FIELDS[name][0], encode_value(sid, name, value))
+        if not isinstance(value, kind.type):
+            raise TypeError(f"{check.field} is not comparable with {type(value).__name__}")
+        stored = kind.encode(sid, value)
+        reference = references.get(stored)
+        if reference is None:
+            reference = references[stored] = chr(_FIRST_REFERENCE + len(values))
+            values.append(stored)
+        entries.append((">" if op is CheckOp.AFTER else "<") + letter + reference)
     known: dict[str, FieldValue] = {}
+    increments = update.increments
     for name, value in update.changes.items():
-        if name in update.increments:
+        letter, kind = _ENCODING[name]
+        if increments and name in increments:
             value = int(value) + 1  # type: ignore[arg-type]
-        elif isinstance(value, datetime) and value.tzinfo is not UTC:
+        elif value.__class__ is datetime and value.tzinfo is not UTC:
             value = value.astimezone(UTC)
         known[name] = value
         if value is None:
-            for letter in _letters(name):
-                add("d", letter)
+            for unset in letter or SEALED_FIELDS:
+                entries.append("d" + unset + _NO_VALUE)
+            continue
+        if not isinstance(value, str if kind is None else kind.type):
+            raise TypeError(f"{name} cannot hold a {type(value).__name__}")
+        if kind is None:
+            pairs = zip(SEALED_FIELDS, sealed_parts(value), strict=True)  # type: ignore[arg-type]
         else:
-            letters, stored = _stored(sid, name, value)
-            for letter, part in zip(letters, stored, strict=True):
-                add("s", letter, part)
-    for name in update.increments:
+            pairs = ((letter, kind.encode(sid, value)),)
+        for field, stored in pairs:
+            reference = references.get(stored)
+            if reference is None:
+                reference = references[stored] = chr(_FIRST_REFERENCE + len(values))
+                values.append(stored)
+            entries.append("s" + field + reference)
+    for name in increments:
         if name not in update.changes:
-            add("i", FIELDS[name][0])
-    return program.arguments(), known
+            entries.append("i" + _ENCODING[name][0] + _NO_VALUE)
+    if len(values) > MAX_VALUES:
+        raise ValueError("a Redis session update refers to too many distinct values")
+    return _pack(entries, values), known
 
 
 def compaction_arguments(found: Mapping[str, str], after: Session) -> list[str]:

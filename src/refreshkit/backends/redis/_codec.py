@@ -29,9 +29,11 @@ its field ``r`` (the current record's metadata); see :func:`legacy_session`.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +42,7 @@ from ...models import FieldValue, Session
 __all__ = [
     "FIELDS",
     "LEGACY_MARKER",
+    "Kind",
     "READ_FIELDS",
     "SEALED_FIELDS",
     "SEALED_PART_BYTES",
@@ -47,7 +50,6 @@ __all__ = [
     "decode_secret",
     "encode_secret",
     "encode_session",
-    "encode_value",
     "from_micros",
     "legacy_session",
     "micros",
@@ -63,6 +65,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 #: Marks a hash stored verbatim because it is not a lowercase SHA-256 hex digest.
 _VERBATIM = "="
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 #: Marks a token id stored whole because it does not start with its session id.
 _FOREIGN = "~"
 _SID_LENGTH = 32
@@ -106,8 +109,9 @@ def text(value: Reply) -> str | None:
 
 def encode_secret(secret_hash: str) -> str:
     """The stored form of a hash: base64url of the digest when it is hex SHA-256."""
-    if _HEX_DIGEST.fullmatch(secret_hash):
-        return base64.urlsafe_b64encode(bytes.fromhex(secret_hash)).rstrip(b"=").decode("ascii")
+    if len(secret_hash) == 64 and _HEX_DIGEST.fullmatch(secret_hash):
+        encoded = binascii.b2a_base64(bytes.fromhex(secret_hash), newline=False)
+        return encoded[:43].translate(_URLSAFE).decode("ascii")
     return _VERBATIM + secret_hash
 
 
@@ -126,6 +130,12 @@ def sealed_parts(sealed: str) -> tuple[str, str, str]:
     would turn the whole hash into a hashtable, 2.0-2.4 times the memory);
     the last holds the rest.
     """
+    if sealed.isascii():  # one byte a character: cut anywhere (a sealed token always is)
+        return (
+            sealed[:SEALED_PART_BYTES],
+            sealed[SEALED_PART_BYTES : 2 * SEALED_PART_BYTES],
+            sealed[2 * SEALED_PART_BYTES :],
+        )
     data = sealed.encode("utf-8")
     parts: list[str] = []
     for _ in range(len(SEALED_FIELDS) - 1):
@@ -152,41 +162,51 @@ def _claims(claims: Mapping[str, Any]) -> str:
     return json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=False)
 
 
-#: How each kind of session field is stored and read: ``(encode, decode)``; encode
-#: gets the session id (token selectors are relative to it).
 _Encode = Callable[[str, Any], str]
 _Decode = Callable[[str, str], Any]
-_TIME: tuple[_Encode, _Decode] = (lambda _, v: str(micros(v)), lambda _, s: from_micros(int(s)))
-_INT: tuple[_Encode, _Decode] = (lambda _, v: str(int(v)), lambda _, s: int(s))
-_HASH: tuple[_Encode, _Decode] = (lambda _, v: encode_secret(v), lambda _, s: decode_secret(s))
-_TOKEN: tuple[_Encode, _Decode] = (_selector, _token_id)
-_TEXT: tuple[_Encode, _Decode] = (lambda _, v: v, lambda _, s: s)
 
-#: Every session attribute but ``sid`` and ``sealed_successor``: its field and its kind.
-FIELDS: dict[str, tuple[str, tuple[_Encode, _Decode]]] = {
-    "subject": ("u", _TEXT),
-    "created_at": ("c", _TIME),
-    "idle_expires_at": ("i", _TIME),
-    "absolute_expires_at": ("a", _TIME),
-    "last_used_at": ("l", _TIME),
-    "current_token_id": ("t", _TOKEN),
-    "current_secret_hash": ("k", _HASH),
-    "generation": ("g", _INT),
-    "use_count": ("e", _INT),
-    "previous_token_id": ("T", _TOKEN),
-    "previous_secret_hash": ("K", _HASH),
-    "rotated_at": ("o", _TIME),
-    "chain_hash": ("j", _HASH),
-    "device_hash": ("d", _HASH),
-    "scope": ("p", _TEXT),
-    "revoked_at": ("v", _TIME),
-    "revoked_reason": ("q", _TEXT),
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one kind of session field is stored and read, and the Python type it holds.
+
+    ``encode(sid, value)`` and ``decode(sid, stored)`` get the session id:
+    token selectors are relative to it.
+    """
+
+    encode: _Encode
+    decode: _Decode
+    type: type | tuple[type, ...]
+    #: Stored as a decimal integer, so Lua can order it.
+    ordered: bool = False
+
+
+TIME = Kind(lambda _, v: str(micros(v)), lambda _, s: from_micros(int(s)), datetime, True)
+INT = Kind(lambda _, v: str(int(v)), lambda _, s: int(s), int, True)
+HASH = Kind(lambda _, v: encode_secret(v), lambda _, s: decode_secret(s), str)
+TOKEN = Kind(_selector, _token_id, str)
+TEXT = Kind(lambda _, v: v, lambda _, s: s, str)
+
+#: Every session attribute but ``sid``, ``sealed_successor`` and ``claims``: its field, its kind.
+FIELDS: dict[str, tuple[str, Kind]] = {
+    "subject": ("u", TEXT),
+    "created_at": ("c", TIME),
+    "idle_expires_at": ("i", TIME),
+    "absolute_expires_at": ("a", TIME),
+    "last_used_at": ("l", TIME),
+    "current_token_id": ("t", TOKEN),
+    "current_secret_hash": ("k", HASH),
+    "generation": ("g", INT),
+    "use_count": ("e", INT),
+    "previous_token_id": ("T", TOKEN),
+    "previous_secret_hash": ("K", HASH),
+    "rotated_at": ("o", TIME),
+    "chain_hash": ("j", HASH),
+    "device_hash": ("d", HASH),
+    "scope": ("p", TEXT),
+    "revoked_at": ("v", TIME),
+    "revoked_reason": ("q", TEXT),
 }
-#: The kinds of value a field holds, for checks: ordered ones compare as integers.
-ORDERED_ATTRIBUTES = frozenset(
-    name for name, (_, kind) in FIELDS.items() if kind is _TIME or kind is _INT
-)
-_TIME_ATTRIBUTES = frozenset(name for name, (_, kind) in FIELDS.items() if kind is _TIME)
 #: What a read HMGETs: every session field, the claims, and the legacy marker last.
 READ_FIELDS: tuple[str, ...] = (
     *(letter for letter, _ in FIELDS.values()),
@@ -196,21 +216,6 @@ READ_FIELDS: tuple[str, ...] = (
 )
 
 
-def encode_value(sid: str, name: str, value: FieldValue) -> str:
-    """The stored form of attribute ``name``'s non-None ``value`` (not the sealed successor).
-
-    Raises TypeError or ValueError for a value of the wrong kind.
-    """
-    kind = FIELDS[name][1]
-    if kind is _TIME and not isinstance(value, datetime):
-        raise TypeError(f"{name} holds a datetime, not {type(value).__name__}")
-    if kind is _INT and not isinstance(value, int):
-        raise TypeError(f"{name} holds an int, not {type(value).__name__}")
-    if kind is not _TIME and kind is not _INT and not isinstance(value, str):
-        raise TypeError(f"{name} holds a str, not {type(value).__name__}")
-    return kind[0](sid, value)
-
-
 # ---------------------------------------------------------------- sessions
 
 
@@ -218,10 +223,10 @@ def encode_session(session: Session) -> dict[str, str]:
     """The session's hash fields (None values and empty claims are left out)."""
     sid = session.sid
     fields: dict[str, str] = {}
-    for name, (letter, (encode, _)) in FIELDS.items():
+    for name, (letter, kind) in FIELDS.items():
         value = getattr(session, name)
         if value is not None:
-            fields[letter] = encode(sid, value)
+            fields[letter] = kind.encode(sid, value)
     if session.sealed_successor is not None:
         fields.update(zip(SEALED_FIELDS, sealed_parts(session.sealed_successor), strict=True))
     if session.claims:
@@ -246,13 +251,13 @@ def session_from_fields(
         at, _, reason = revoked.partition(",")
         values["revoked_at"] = from_micros(int(at)) if at else None
         values["revoked_reason"] = reason
-    for name, (letter, (_, decode)) in FIELDS.items():
+    for name, (letter, kind) in FIELDS.items():
         if known is not None and name in known:
             values[name] = known[name]
             continue
         stored = fields.get(letter)
         if stored is not None and name not in values:
-            values[name] = decode(sid, stored)
+            values[name] = kind.decode(sid, stored)
     if known is not None and "sealed_successor" in known:
         values["sealed_successor"] = known["sealed_successor"]
     elif "x" in fields:

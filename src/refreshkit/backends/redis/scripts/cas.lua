@@ -9,8 +9,10 @@
 --            's' f r  set the field to the value       'd' f _  delete the field
 --            'i' f _  add one to the field             'D' _ r  delete the fields named in the
 --                                                               value, one per line
---          A reference is one byte: '0' is ARGV[2], '1' ARGV[3], ... (one value sent once
---          however many entries use it).
+--          A reference is one byte: '0' is the first value, '1' the second... (a value is sent
+--          once however many entries use it). After the entries: a space and the values'
+--          lengths in bytes, comma-separated.
+-- ARGV[2]  the values, joined.
 --
 -- Returns one string: '0' when there is no such session; else '1' (applied) or '0' (not),
 -- followed by the session as a JSON object of its fields: as found when nothing was applied;
@@ -20,13 +22,20 @@
 --
 -- Equality is Lua string equality: strings are interned, so it compares two pointers and takes
 -- the same time however much of a stored secret hash a presented one shares.
-local key, program = KEYS[1], ARGV[1]
+local key = KEYS[1]
 local found = redis.call('HGETALL', key)
 if #found == 0 then return '0' end
 local s = {}
 for i = 1, #found, 2 do s[found[i]] = found[i + 1] end
 
 local byte, sub = string.byte, string.sub
+local program, lengths = string.match(ARGV[1], '^(%S*) (.*)$')
+local values, blob, at = {}, ARGV[2], 1
+for length in string.gmatch(lengths, '%d+') do
+  local after = at + tonumber(length)
+  values[#values + 1] = sub(blob, at, after - 1)
+  at = after
+end
 
 -- a < b for two decimal integers without leading zeros, exact beyond 2^53.
 local function less(a, b)
@@ -46,7 +55,7 @@ while p <= size do
   if op == 45 then
     holds = stored == nil
   else
-    local value = ARGV[byte(program, p + 2) - 46]
+    local value = values[byte(program, p + 2) - 47]
     if op == 61 then
       holds = stored == value
     elseif op == 63 then
@@ -66,7 +75,7 @@ local writes, deletes, set = {}, {}, {}
 while p <= size do
   local op, field = byte(program, p), sub(program, p + 1, p + 1)
   if op == 115 then
-    local value = ARGV[byte(program, p + 2) - 46]
+    local value = values[byte(program, p + 2) - 47]
     s[field] = value
     set[#set + 1] = field
     writes[#writes + 1] = field
@@ -80,7 +89,7 @@ while p <= size do
     writes[#writes + 1] = field
     writes[#writes + 1] = value
   else
-    for name in string.gmatch(ARGV[byte(program, p + 2) - 46], '[^\n]+') do
+    for name in string.gmatch(values[byte(program, p + 2) - 47], '[^\n]+') do
       s[name] = nil
       deletes[#deletes + 1] = name
     end
