@@ -208,6 +208,10 @@ def sessions_to_evict(
 # ---------------------------------------------------------------------- refresh
 
 
+#: Checks are immutable values: the one every refresh and revocation has is built once.
+_NOT_REVOKED = Check("revoked_at", CheckOp.EQUALS, None)
+
+
 @dataclass(frozen=True, slots=True)
 class RefreshAttempt:
     """One refresh, prepared before any store call: the common path's update and its context."""
@@ -243,7 +247,7 @@ def refresh_attempt(
     checks: tuple[Check, ...] = (
         Check("current_token_id", CheckOp.EQUALS, token.token_id),
         Check("current_secret_hash", CheckOp.EQUALS, token.secret_hash),
-        Check("revoked_at", CheckOp.EQUALS, None),
+        _NOT_REVOKED,
         Check("idle_expires_at", CheckOp.AFTER, now),
         Check("absolute_expires_at", CheckOp.AFTER, now),
         Check("device_hash", CheckOp.UNSET_OR_EQUALS, device_hash),
@@ -356,7 +360,7 @@ def revocation(sid: str, now: datetime, reason: str) -> SessionUpdate:
     """The update that revokes a session: monotonic, so its first revocation is kept."""
     return SessionUpdate(
         sid,
-        (Check("revoked_at", CheckOp.EQUALS, None),),
+        (_NOT_REVOKED,),
         {"revoked_at": now, "revoked_reason": reason},
     )
 

@@ -174,7 +174,7 @@ def _seal_key(presented: str) -> tuple[AESGCM, bytes]:
     token_id, _, secret = presented.strip().removeprefix(PREFIX).partition(".")
     # HKDF-Extract (RFC 5869 §2.2): HMAC-SHA256 keyed by the salt. The secret
     # already carries 256 bits of entropy, so the 32-byte PRK is the key.
-    key = hmac.new(_SEAL_SALT, secret.encode("ascii"), hashlib.sha256).digest()
+    key = hmac.digest(_SEAL_SALT, secret.encode("ascii"), "sha256")
     return AESGCM(key), token_id.encode("ascii")
 
 
