@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from refreshkit import ConfigurationError, KeySet, SigningKey
 
@@ -95,3 +97,19 @@ def test_exported_jwks_carry_use_or_key_ops_never_both(algorithm: str) -> None:
     private = key.private_jwk()
     assert not {"use", "key_ops"} <= set(private)
     assert SigningKey.from_jwk(key.public_jwk()).kid == key.kid
+
+
+def test_an_ec_private_jwk_keeps_every_coordinate_at_the_curves_full_length() -> None:
+    """RFC 7518 §6.2.2.1: ``d`` is the full 32 bytes on P-256, even with leading zeros."""
+    for _ in range(5000):  # about one key in 256 has a private value under 2**248
+        key = SigningKey.generate("ES256", kid="short")
+        assert isinstance(key.private, ec.EllipticCurvePrivateKey)
+        if key.private.private_numbers().private_value < 2**248:
+            break
+    else:
+        raise AssertionError("no key with a leading zero byte in 5000 tries")
+    jwk = key.private_jwk()
+    for name in ("x", "y", "d"):
+        assert len(base64.urlsafe_b64decode(jwk[name] + "=" * (-len(jwk[name]) % 4))) == 32
+    again = SigningKey.from_jwk(jwk)
+    assert again.public_jwk() == key.public_jwk()

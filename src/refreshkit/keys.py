@@ -208,6 +208,8 @@ class SigningKey:
             jwk: dict[str, Any] = {"kty": "oct", "k": _b64url(self.private)}
         else:
             jwk = _jwt.jwk_from_key(self.private, self.algorithm, private=True)
+            if isinstance(self.private, ec.EllipticCurvePrivateKey):
+                jwk.update(_ec_coordinates(self.private))
         jwk.update(kid=self.kid, alg=self.algorithm)
         return jwk
 
@@ -221,6 +223,23 @@ class SigningKey:
             serialization.NoEncryption(),
         )
         return pem.decode("ascii")
+
+
+def _ec_coordinates(private: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    """``x``, ``y`` and ``d`` at the curve's full length (RFC 7518 §6.2.1-6.2.2).
+
+    Older PyJWT releases drop leading zero bytes, so about one P-256 key in 256
+    would export a ``d`` of 31 bytes, which a strict reader (PyJWT itself)
+    refuses to load again.
+    """
+    size = (private.curve.key_size + 7) // 8
+    numbers = private.private_numbers()
+    public = numbers.public_numbers
+    return {
+        "x": _b64url(public.x.to_bytes(size, "big")),
+        "y": _b64url(public.y.to_bytes(size, "big")),
+        "d": _b64url(numbers.private_value.to_bytes(size, "big")),
+    }
 
 
 def _thumbprint(public: Any, algorithm: str) -> str:
