@@ -68,13 +68,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", default="", help="comma-separated store names (default: all)")
     parser.add_argument("--ops", type=int, help="operations per slice (memory-speed rows)")
     parser.add_argument("--rounds", type=int, help="A/B rounds per row")
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=1_000_000,
+        help="largest scale level and purge size (default 10^6; smaller runs faster)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     config = Config(ops=400, rounds=3, quick=True) if args.quick else Config()
-    config = Config(args.ops or config.ops, args.rounds or config.rounds, config.quick)
+    config = Config(
+        args.ops or config.ops, args.rounds or config.rounds, config.quick, args.max_sessions
+    )
     wanted = {name.strip().lower() for name in args.backends.split(",") if name.strip()}
 
     def only(name: str) -> bool:
@@ -124,6 +132,9 @@ def _print_details(rows: list[Row]) -> None:
         print("Redis commands per operation (INFO commandstats; script calls include their own):")
         for row in shown:
             print(f"  {row.group} {row.name}: {row.extra['server_commands']}")
+            baseline = row.extra.get("server_commands_base")
+            if baseline:
+                print(f"  {row.group} {row.name}, baseline: {baseline}")
         print()
 
 

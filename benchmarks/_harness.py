@@ -10,13 +10,14 @@ per operation.
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Config", "Row", "compare", "compare_async", "render_table"]
+__all__ = ["Config", "Row", "compare", "compare_async", "compare_best", "measure", "render_table"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,12 @@ class Config:
     ops: int = 2000
     rounds: int = 7
     quick: bool = False
+    #: The largest scale level (and purge size).
+    max_sessions: int = 1_000_000
 
     def scaled(self, factor: float) -> Config:
         """A config with ``ops`` scaled (slow operations run fewer per slice)."""
-        return Config(max(5, int(self.ops * factor)), self.rounds, self.quick)
+        return Config(max(5, int(self.ops * factor)), self.rounds, self.quick, self.max_sessions)
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Row:
 
 
 def _timed(run: Callable[[int], object], ops: int) -> float:
+    # Collect first, so one side's garbage is never collected on the other's clock.
+    gc.collect()
     began = time.perf_counter()
     run(ops)
     return (time.perf_counter() - began) / ops
@@ -104,7 +109,50 @@ def compare(
     return _row(group, name, mine, theirs, target)
 
 
+def compare_best(
+    group: str,
+    name: str,
+    ours: Callable[[int], object],
+    baselines: Mapping[str, Callable[[int], object]],
+    config: Config,
+    *,
+    target: float | None = None,
+) -> Row:
+    """:func:`compare` against the fastest of several baselines, round by round.
+
+    Each round times ``ours`` then every baseline; the round's ratio is ours
+    over the fastest baseline of that round. The note names the baseline that
+    was fastest most often, and ``extra`` holds every baseline's median.
+    """
+    warm = max(1, config.ops // 10)
+    ours(warm)
+    for run in baselines.values():
+        run(warm)
+    mine: list[float] = []
+    times: dict[str, list[float]] = {label: [] for label in baselines}
+    for _ in range(config.rounds):
+        mine.append(_timed(ours, config.ops))
+        for label, run in baselines.items():
+            times[label].append(_timed(run, config.ops))
+    best = [min(round_times) for round_times in zip(*times.values(), strict=True)]
+    row = _row(group, name, mine, best, target)
+    winners = [min(times, key=lambda label: times[label][n]) for n in range(config.rounds)]
+    row.note = f"baseline: {max(set(winners), key=winners.count)}"
+    row.extra["baselines_us"] = {
+        label: round(statistics.median(values) * 1e6, 2) for label, values in times.items()
+    }
+    return row
+
+
+def measure(group: str, name: str, ours: Callable[[int], object], config: Config, note: str) -> Row:
+    """A feature with no baseline: refreshkit's median time per operation, no ratio."""
+    ours(max(1, config.ops // 10))
+    mine = [_timed(ours, config.ops) for _ in range(config.rounds)]
+    return Row(group, name, ours_us=statistics.median(mine) * 1e6, note=note)
+
+
 async def _atimed(run: Callable[[int], Awaitable[object]], ops: int) -> float:
+    gc.collect()
     began = time.perf_counter()
     await run(ops)
     return (time.perf_counter() - began) / ops

@@ -87,23 +87,46 @@ class RedisTrips:
 
 
 def commandstats(client: Any) -> dict[str, int]:
-    """Calls per command on the server (a cluster client sums its primaries)."""
-    info = client.info("commandstats")
-    if info and all(isinstance(v, dict) and "calls" not in v for v in info.values()):
-        merged: dict[str, int] = {}
-        for node in info.values():
-            for name, stats in node.items():
-                merged[name] = merged.get(name, 0) + int(stats["calls"])
-        return merged
-    return {name: int(stats["calls"]) for name, stats in info.items()}
+    """Calls per command on the server (a cluster client sums its primaries).
+
+    Also ``usec:<command>``: the server's CPU time in that command, in µs
+    (a script's includes the commands it ran).
+    """
+    if hasattr(client, "get_primaries"):
+        info = client.info("commandstats", target_nodes=client.PRIMARIES)
+    else:
+        info = client.info("commandstats")
+    nodes = (
+        list(info.values())
+        if info and all(isinstance(v, dict) and "calls" not in v for v in info.values())
+        else [info]
+    )
+    merged: dict[str, int] = {}
+    for node in nodes:
+        for name, stats in node.items():
+            merged[name] = merged.get(name, 0) + int(stats["calls"])
+            usec = f"usec:{name}"
+            merged[usec] = merged.get(usec, 0) + int(stats.get("usec", 0))
+    return merged
 
 
 def commandstats_delta(before: dict[str, int], after: dict[str, int], ops: int) -> str:
-    """``evalsha 1, hget 1 ...`` per operation, INFO itself left out."""
+    """``evalsha 1, hget 1 ...`` per operation, INFO itself left out, then script CPU.
+
+    The script CPU is the server's time in EVALSHA/EVAL per operation (µs),
+    inner commands included.
+    """
     shown = []
+    script_usec = 0
     for name, calls in sorted(after.items()):
         delta = calls - before.get(name, 0)
+        if name.startswith("usec:"):
+            if name.removeprefix("usec:cmdstat_") in {"evalsha", "eval"}:
+                script_usec += delta
+            continue
         short = name.removeprefix("cmdstat_")
         if delta and short not in {"info", "ping"}:
             shown.append(f"{short} {delta / ops:g}")
+    if script_usec:
+        shown.append(f"[script CPU {script_usec / ops:.1f} µs]")
     return ", ".join(shown)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from refreshkit import KeySet, Settings, SigningKey, TokenManager
-from refreshkit.models import RefreshRecord, Session
+from refreshkit.models import Session
 
 from . import stores
 from ._harness import Config, Row
@@ -31,7 +31,8 @@ LEVEL_CAPS = {"MariaDB": 100_000}
 
 
 def _levels(config: Config) -> list[int]:
-    return [1_000, 10_000] if config.quick else [1_000, 100_000, 1_000_000]
+    levels = [1_000, 10_000] if config.quick else [1_000, 100_000, 1_000_000]
+    return [level for level in levels if level <= config.max_sessions]
 
 
 def _latency(manager: TokenManager, chain: list[str], config: Config) -> list[float]:
@@ -58,10 +59,9 @@ def _fill_memory(store: Any, start: int, count: int) -> None:
     with state._lock:
         for n in range(start, start + count):
             sid = f"{n:032x}"
-            token_id = sid + "0" * 16
-            state._sessions[sid] = Session(sid, f"filler{n}", now, idle, absolute, now, token_id)
-            state._records[token_id] = RefreshRecord(token_id, sid, "0" * 64, 0, now)
-            state._tokens_of[sid] = {token_id}
+            state._sessions[sid] = Session(
+                sid, f"filler{n}", now, idle, absolute, now, sid + "0" * 16, "0" * 64
+            )
             state._sessions_of[f"filler{n}"] = {sid}
 
 
@@ -92,7 +92,7 @@ def _fill_sql(store: Any, start: int, count: int, *, expired: bool = False) -> N
     created = now - 40 * 86400 * 10**6 if expired else now
     idle = created + 14 * 86400 * 10**6
     absolute = created + 30 * 86400 * 10**6
-    sessions, records = store.tables.sessions.name, store.tables.records.name
+    sessions = store.tables.sessions.name
     sid = _hex32(dialect)
     concat = (
         f"CONCAT({sid}, '0000000000000000')"
@@ -105,14 +105,10 @@ def _fill_sql(store: Any, start: int, count: int, *, expired: bool = False) -> N
             series = _series(dialect, chunk, size)
             conn.exec_driver_sql(
                 f"INSERT INTO {sessions} (sid, subject, created_at, idle_expires_at, "
-                "absolute_expires_at, expires_at, last_used_at, current_token_id, generation, "
-                f"claims) SELECT {sid}, {concat}, {created}, {idle}, {absolute}, "
-                f"{idle}, {created}, {concat}, 0, '{{}}' FROM ({series}) AS s"
-            )
-            conn.exec_driver_sql(
-                f"INSERT INTO {records} (token_id, sid, secret_hash, generation, created_at, "
-                f"use_count) SELECT {concat}, {sid}, '{'0' * 64}', 0, {created}, 0 "
-                f"FROM ({series}) AS s"
+                "absolute_expires_at, expires_at, last_used_at, current_token_id, "
+                "current_secret_hash, generation, use_count, claims) "
+                f"SELECT {sid}, {concat}, {created}, {idle}, {absolute}, {idle}, {created}, "
+                f"{concat}, '{'0' * 64}', 0, 0, '{{}}' FROM ({series}) AS s"
             )
 
 
@@ -207,7 +203,7 @@ def rows(config: Config, only: Callable[[str], bool] = lambda name: True) -> Ite
 
 
 def _purge_row(store: Any, config: Config) -> Row:
-    count = 10_000 if config.quick else 1_000_000
+    count = 10_000 if config.quick else config.max_sessions
     _fill_sql(store, 10**9, count, expired=True)
     began = time.perf_counter()
     deleted = store.purge_expired(datetime.now(UTC), 1000)

@@ -230,6 +230,7 @@ def redis_cluster() -> Iterator[Opened]:
             RedisStore(client, prefix=prefix.rstrip("_")),
             RedisTokens(client, f"{prefix}bl"),
             RedisTrips(),
+            lambda: commandstats(client),
         )
     finally:
         client.close()

@@ -1,16 +1,24 @@
-"""verify_access rows: refreshkit beside raw PyJWT, and flask-jwt-extended as a peer."""
+"""verify_access rows: refreshkit beside the best of two PyJWT baselines; flask-jwt-extended.
+
+A never-seen token is compared with the faster, round by round, of PyJWT as
+its docs show (``get_unverified_header`` + ``jwt.decode``) and a hand-rolled
+floor on PyJWT's algorithm objects (manual base64/JSON and claim checks).
+refreshkit's verification cache (a repeated token) is a feature of its own:
+it is shown as its time per call, not as a ratio against a full verification.
+"""
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from refreshkit import KeySet, Settings, SigningKey, TokenManager
 from refreshkit.backends.memory import MemoryStore
 
-from ._harness import Config, Row, compare
-from .baselines.tokens import AccessTokens
+from ._harness import Config, Row, compare, compare_best, measure
+from .baselines.tokens import ACCESS_TTL, AccessTokens
 
 ALGORITHMS = ("HS256", "ES256", "EdDSA")
 #: More distinct tokens than the verification cache holds, cycled in order, so
@@ -54,21 +62,23 @@ def rows(config: Config) -> Iterator[Row]:
         baseline = _baseline_for(manager)
         pool = FRESH_POOL if not config.quick else 1100
         tokens = [manager.issue(f"user{n}").access_token for n in range(pool)]
-        yield compare(
+        yield compare_best(
             "verify_access",
-            f"{algorithm} fresh token",
+            f"{algorithm} never-seen token",
             _cycling(tokens, manager.verify_access),
-            _cycling(tokens, baseline.verify),
+            {
+                "jwt.decode": _cycling(tokens, baseline.verify),
+                "floor": _cycling(tokens, baseline.verify_floor),
+            },
             config,
             target=1.00,
         )
-        yield compare(
-            "verify_access",
-            f"{algorithm} same token",
+        yield measure(
+            "verify cache",
+            f"{algorithm} repeated token (cache hit)",
             _repeating(tokens[0], manager.verify_access),
-            _repeating(tokens[0], baseline.verify),
             config,
-            target=0.10,
+            "refreshkit's verification cache; no baseline has one",
         )
     yield from _peer_rows(config)
 
@@ -101,10 +111,10 @@ def _peer_rows(config: Config) -> Iterator[Row]:
             "peer",
             "flask-jwt-extended create_access_token",
             _repeating("alice", fje.create_access_token),
-            _repeating("alice", lambda subject: baseline.sign(subject, "sid")),
+            _repeating("alice", lambda subject: baseline.pyjwt_sign(subject, "sid", *_now())),
             config,
         )
-        theirs = baseline.sign("alice", "sid")
+        theirs = baseline.pyjwt_sign("alice", "sid", *_now())
         row = compare(
             "peer",
             "flask-jwt-extended decode_token",
@@ -112,5 +122,10 @@ def _peer_rows(config: Config) -> Iterator[Row]:
             _repeating(theirs, baseline.verify),
             config,
         )
-        row.note = "HS256, same checks"
+        row.note = "HS256, same checks; baseline: jwt.encode / jwt.decode"
         yield row
+
+
+def _now() -> tuple[int, int]:
+    now = int(time.time())
+    return now, now + ACCESS_TTL

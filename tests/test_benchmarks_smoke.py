@@ -1,7 +1,9 @@
 """The benchmark suite runs: `python -m benchmarks --quick` on rows that need no server.
 
 No timing is asserted (CI machines are noisy); only that the command runs,
-prints its table and writes JSON with ratios.
+prints its table and writes JSON whose rows have the shape the docs describe:
+never-seen verification against both PyJWT baselines, the verification
+cache as a row of its own without a ratio, and ratios on the refresh rows.
 """
 
 from __future__ import annotations
@@ -46,8 +48,15 @@ def test_quick_run_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "verify_access" in done.stdout and "refresh (sync)" in done.stdout
-    rows = json.loads(output.read_text())["rows"]
-    names = {(row["group"], row["name"]) for row in rows}
-    assert ("memory", "refresh (async)") in names
-    assert ("HTTP", "FastAPI refresh endpoint") in names
-    assert all(row["ratio"] > 0 for row in rows if row["ratio"] is not None)
+    document = json.loads(output.read_text())
+    assert document["machine"]["pyjwt"] in done.stdout.splitlines()[0]
+    rows = {(row["group"], row["name"]): row for row in document["rows"]}
+    assert {("memory", "refresh (async)"), ("HTTP", "FastAPI refresh endpoint")} <= set(rows)
+    fresh = rows[("verify_access", "HS256 never-seen token")]
+    assert set(fresh["extra"]["baselines_us"]) == {"jwt.decode", "floor"}
+    assert fresh["target"] == 1.00 and fresh["note"].startswith("baseline: ")
+    cached = rows[("verify cache", "HS256 repeated token (cache hit)")]
+    assert cached["ratio"] is None and cached["ours_us"] > 0
+    refresh = rows[("memory", "refresh (sync)")]
+    assert refresh["target"] == 1.25 and refresh["verdict"] in {"ok", "MISS"}
+    assert all(row["ratio"] > 0 for row in rows.values() if row["ratio"] is not None)

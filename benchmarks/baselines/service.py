@@ -1,78 +1,74 @@
-"""The hand-written login and refresh: PyJWT access tokens over a baseline store.
+"""The hand-written login and refresh over a baseline store: the same work as refreshkit's.
 
-A store offers ``create(family, subject, token_id, secret_hash, expires)`` and
-``rotate(family, token_id, presented_hash, new_id, new_hash, now, expires)``,
-the latter returning the subject when the presented token was current (and is
-now consumed), None otherwise. Times are float seconds.
+A refresh parses the presented token once, mints the successor (same chain
+key), seals it under the presented secret, makes ONE conditional write on the
+store (the session row/hash is updated only if the presented token is its
+current one, unrevoked and unexpired) and signs an access token. Times are
+integer microseconds since the epoch. A store offers::
+
+    create(sid, subject, token_id, secret_hash, chain_hash, now, idle, absolute) -> None
+    rotate(sid, token_id, secret_hash, new_id, new_hash, sealed, now, idle)
+        -> (subject, absolute_expires_us) when rotated, None when refused
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from typing import Any, Protocol
+from typing import Any
 
-from .tokens import REFRESH_TTL, AccessTokens, new_refresh_token, parse_refresh_token
+from .tokens import ABSOLUTE_TTL, ACCESS_TTL, IDLE_TTL, AccessTokens, mint, new_session_token
+from .tokens import parse as parse_refresh
+from .tokens import seal as seal_successor
 
-
-class Store(Protocol):
-    def create(
-        self, family: str, subject: str, token_id: str, secret_hash: str, expires: float
-    ) -> None: ...
-    def rotate(
-        self,
-        family: str,
-        token_id: str,
-        presented: str,
-        new_id: str,
-        new_hash: str,
-        now: float,
-        expires: float,
-    ) -> str | None: ...
-
-
-class AsyncStore(Protocol):
-    async def create(
-        self, family: str, subject: str, token_id: str, secret_hash: str, expires: float
-    ) -> None: ...
-    async def rotate(
-        self,
-        family: str,
-        token_id: str,
-        presented: str,
-        new_id: str,
-        new_hash: str,
-        now: float,
-        expires: float,
-    ) -> str | None: ...
+_S = 1_000_000
 
 
 class RefusedError(Exception):
-    """The presented refresh token is unknown, spent or expired."""
+    """The presented refresh token is unknown, spent, revoked or expired."""
+
+
+def _access_expiry(now_s: int, idle_us: int, absolute_us: int) -> int:
+    return min(now_s + ACCESS_TTL, idle_us // _S, absolute_us // _S)
 
 
 class Auth:
-    """issue() at login, refresh() at the refresh endpoint."""
+    """issue() at login, refresh() at the refresh endpoint: ``(access, refresh)``."""
 
     def __init__(self, tokens: AccessTokens, store: Any) -> None:
         self.tokens, self.store = tokens, store
 
     def issue(self, subject: str) -> tuple[str, str]:
-        family = secrets.token_hex(16)
-        token, token_id, secret_hash = new_refresh_token(family)
-        self.store.create(family, subject, token_id, secret_hash, time.time() + REFRESH_TTL)
-        return self.tokens.sign(subject, family), token
+        sid, token, token_id, secret_hash, chain = new_session_token()
+        now = time.time_ns() // 1000
+        idle, absolute = now + IDLE_TTL * _S, now + ABSOLUTE_TTL * _S
+        self.store.create(sid, subject, token_id, secret_hash, chain, now, idle, absolute)
+        now_s = now // _S
+        return self.tokens.sign(subject, sid, now_s, _access_expiry(now_s, idle, absolute)), token
 
     def refresh(self, refresh_token: str) -> tuple[str, str]:
-        family, token_id, presented = parse_refresh_token(refresh_token)
-        token, new_id, new_hash = new_refresh_token(family)
-        now = time.time()
-        subject = self.store.rotate(
-            family, token_id, presented, new_id, new_hash, now, now + REFRESH_TTL
+        presented = parse_refresh(refresh_token)
+        successor, new_id, new_hash = mint(presented.sid, presented.chain_key)
+        sealed = seal_successor(presented, successor)
+        now = time.time_ns() // 1000
+        idle = now + IDLE_TTL * _S
+        found = self.store.rotate(
+            presented.sid,
+            presented.token_id,
+            presented.secret_hash,
+            new_id,
+            new_hash,
+            sealed,
+            now,
+            idle,
         )
-        if subject is None:
+        if found is None:
             raise RefusedError("invalid_grant")
-        return self.tokens.sign(subject, family), token
+        subject, absolute = found
+        now_s = now // _S
+        access = self.tokens.sign(
+            subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute)
+        )
+        return access, successor
 
 
 class AsyncAuth:
@@ -82,18 +78,34 @@ class AsyncAuth:
         self.tokens, self.store = tokens, store
 
     async def issue(self, subject: str) -> tuple[str, str]:
-        family = secrets.token_hex(16)
-        token, token_id, secret_hash = new_refresh_token(family)
-        await self.store.create(family, subject, token_id, secret_hash, time.time() + REFRESH_TTL)
-        return self.tokens.sign(subject, family), token
+        sid, token, token_id, secret_hash, chain = new_session_token()
+        now = time.time_ns() // 1000
+        idle, absolute = now + IDLE_TTL * _S, now + ABSOLUTE_TTL * _S
+        await self.store.create(sid, subject, token_id, secret_hash, chain, now, idle, absolute)
+        now_s = now // _S
+        return self.tokens.sign(subject, sid, now_s, _access_expiry(now_s, idle, absolute)), token
 
     async def refresh(self, refresh_token: str) -> tuple[str, str]:
-        family, token_id, presented = parse_refresh_token(refresh_token)
-        token, new_id, new_hash = new_refresh_token(family)
-        now = time.time()
-        subject = await self.store.rotate(
-            family, token_id, presented, new_id, new_hash, now, now + REFRESH_TTL
+        presented = parse_refresh(refresh_token)
+        successor, new_id, new_hash = mint(presented.sid, presented.chain_key)
+        sealed = seal_successor(presented, successor)
+        now = time.time_ns() // 1000
+        idle = now + IDLE_TTL * _S
+        found = await self.store.rotate(
+            presented.sid,
+            presented.token_id,
+            presented.secret_hash,
+            new_id,
+            new_hash,
+            sealed,
+            now,
+            idle,
         )
-        if subject is None:
+        if found is None:
             raise RefusedError("invalid_grant")
-        return self.tokens.sign(subject, family), token
+        subject, absolute = found
+        now_s = now // _S
+        access = self.tokens.sign(
+            subject, presented.sid, now_s, _access_expiry(now_s, idle, absolute)
+        )
+        return access, successor

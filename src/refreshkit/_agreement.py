@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from . import _tokens
 from ._async.manager import AsyncTokenManager
 from ._sync.manager import TokenManager
@@ -176,6 +174,8 @@ def _agree(
 
 def _require_hypothesis() -> None:
     if not HAVE_HYPOTHESIS:
+        import pytest  # only a test run reaches here, and tests have pytest
+
         pytest.fail("the agreement test needs hypothesis: pip install 'refreshkit[testing]'")
 
 

@@ -260,9 +260,7 @@ def refresh_attempt(
             ("use_count",),
         )
         return RefreshAttempt(token, now, update, None, None, device_hash, None, max_uses)
-    successor, successor_id, successor_hash = _tokens.new_refresh_token(
-        token.sid, token.chain_key
-    )
+    successor, successor_id, successor_hash = _tokens.new_refresh_token(token.sid, token.chain_key)
     changes: dict[str, FieldValue] = {
         "current_token_id": successor_id,
         "current_secret_hash": successor_hash,

@@ -144,8 +144,9 @@ def test_a_lost_store_reply_answers_503_and_the_clients_retry_gets_the_same_succ
 
     assert lossy.server.log.statuses(REFRESH_PATH) == [503, 200]
     assert len(lossy.lossy_store.lost) == 1, "the rotation behind the 503 was applied"
-    lost = lossy.lossy_store.lost[0].issued
-    assert lost is not None and _token_id(holder.tokens) == lost.token_id
+    lost = lossy.lossy_store.lost[0]
+    assert lost.applied and lost.session is not None
+    assert _token_id(holder.tokens) == lost.session.current_token_id
     assert _token_id(holder.tokens) == lossy.stored_token_id(sid)
     assert holder.tokens is not None and holder.tokens.refresh_token != first
     assert not lossy.named("reuse_detected")

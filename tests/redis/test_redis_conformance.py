@@ -9,7 +9,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from refreshkit.backends.redis import AsyncRedisStore, RedisStore
-from refreshkit.testing import AsyncStoreConformance, StoreConformance
+from refreshkit.testing import AsyncStoreConformance, ProcessRaceConformance, StoreConformance
 
 from .servers import Cluster
 
@@ -52,3 +52,24 @@ class TestRedisClusterStore(StoreConformance):
         store = RedisStore(cluster_client, prefix=key_prefix)
         yield store
         store.close()
+
+
+class TestRedisProcessRaces(ProcessRaceConformance):
+    """Eight processes, each with its own client, present one token at once."""
+
+    @pytest.fixture
+    def store_url(
+        self, standalone_url: str, standalone_client: redis.Redis, key_prefix: str
+    ) -> str:
+        separator = "&" if "?" in standalone_url else "?"
+        return f"{standalone_url}{separator}prefix={key_prefix}"
+
+
+@pytest.mark.cluster
+class TestRedisClusterProcessRaces(ProcessRaceConformance):
+    @pytest.fixture
+    def store_url(
+        self, redis_cluster: Cluster, cluster_client: RedisCluster, key_prefix: str
+    ) -> str:
+        separator = "&" if "?" in redis_cluster.url else "?"
+        return f"{redis_cluster.url}{separator}prefix={key_prefix}"

@@ -4,11 +4,12 @@ A store keeps sessions (each holding its own token state, secret hashes
 only) and the access denylist. It decides nothing. The policy expresses
 every change to a session as a :class:`~refreshkit.models.SessionUpdate`:
 *apply these changes only if the stored session passes these checks*, and a
-store applies it atomically with :meth:`TokenStore.compare_and_set` and
-reports the session it left (or found). What the checks and changes mean is
-defined once, here, by :func:`check_holds` and :func:`apply_update`; a store
-evaluates them in its own language (a ``WHERE`` clause, a Lua script, a lock)
-and the conformance suite holds it to these two functions.
+store applies it atomically with :meth:`~refreshkit.TokenStore.compare_and_set`
+and reports the session it left (or found). What the checks and changes mean
+is defined once, here, by :func:`~refreshkit.backends.base.check_holds` and
+:func:`~refreshkit.backends.base.apply_update`; a store evaluates them in its
+own language (a ``WHERE`` clause, a Lua script, a lock) and the conformance
+suite holds it to these two functions.
 
 The guarantees, held by :class:`refreshkit.testing.AsyncStoreConformance` /
 :class:`refreshkit.testing.StoreConformance`:
@@ -26,7 +27,7 @@ The guarantees, held by :class:`refreshkit.testing.AsyncStoreConformance` /
   absolute ``PEXPIREAT``, at the session's :attr:`~refreshkit.models.Session.expires_at`.
 * **Bounded.** A session takes the same storage after one update as after a
   thousand: nothing accumulates per refresh.
-* **Expired state disappears**: by TTL, by :meth:`TokenStore.purge_expired`,
+* **Expired state disappears**: by TTL, by :meth:`~refreshkit.TokenStore.purge_expired`,
   or lazily. A store may keep an expired session until then, and must report
   it as stored.
 * **Outages are StoreError.** A failing or unreachable backend raises
@@ -64,9 +65,10 @@ __all__ = [
 
 
 def check_holds(check: Check, session: Session) -> bool:
-    """Whether the stored ``session`` passes ``check``: the meaning of every :class:`CheckOp`.
+    """Whether the stored ``session`` passes ``check``.
 
-    A value that is unset (None) is never AFTER or BELOW anything.
+    The meaning of every :class:`~refreshkit.models.CheckOp`. A value that is
+    unset (None) is never AFTER or BELOW anything.
     """
     stored = getattr(session, check.field)
     if check.op is CheckOp.EQUALS:
@@ -81,7 +83,7 @@ def check_holds(check: Check, session: Session) -> bool:
 
 
 def apply_update(session: Session | None, update: SessionUpdate) -> UpdateResult:
-    """The result :meth:`TokenStore.compare_and_set` must give for ``session`` as stored.
+    """What :meth:`~refreshkit.TokenStore.compare_and_set` must give for ``session`` as stored.
 
     The reference a store is held to: the memory store applies this under its
     lock, and the conformance suite compares every other store with it.
@@ -116,7 +118,7 @@ class AsyncTokenStore(Protocol):
         ...
 
     async def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
-        """Apply ``update`` atomically, exactly as :func:`apply_update` defines it.
+        """Apply ``update`` atomically, as :func:`~refreshkit.backends.base.apply_update` defines.
 
         The changes are written only if session ``update.sid`` exists and
         passes every check; the result carries the session as written, or as
@@ -172,7 +174,7 @@ class TokenStore(Protocol):
         ...
 
     def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
-        """Apply ``update`` atomically, exactly as :func:`apply_update` defines it."""
+        """Apply ``update`` atomically; see :func:`~refreshkit.backends.base.apply_update`."""
         ...
 
     def get_session(self, sid: str) -> Session | None:

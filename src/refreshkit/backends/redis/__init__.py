@@ -19,14 +19,15 @@ except ImportError as _missing:
         "pip install 'refreshkit[redis]'"
     ) from _missing
 
-from .._options import URLOption, integer, merge_options, split_url_options, text
+from .._options import URLOption, merge_options, split_url_options, text
 from ._async import AsyncRedisStore
 from ._sync import RedisStore
 
 __all__ = ["URL_OPTIONS", "AsyncRedisStore", "RedisStore", "create_async_store", "create_store"]
 
-#: What a Redis store URL may carry besides redis-py's own parameters.
-URL_OPTIONS = (URLOption("prefix", "prefix", text), URLOption("history", "history", integer(1)))
+#: What a Redis store URL may carry besides redis-py's own parameters (``history``:
+#: deprecated, any value accepted and ignored with a DeprecationWarning).
+URL_OPTIONS = (URLOption("prefix", "prefix", text), URLOption("history", "history", text))
 
 
 def _options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -38,8 +39,8 @@ def _options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def create_store(url: str, **options: Any) -> RedisStore:
     """A sync :class:`RedisStore` for ``url``; ``prefix=`` and client options pass through.
 
-    The URL's query may carry ``prefix`` and ``history``
-    (``redis://host:6379/0?prefix=app``); redis-py reads the rest. Raises
+    The URL's query may carry ``prefix`` (``redis://host:6379/0?prefix=app``)
+    and the deprecated, ignored ``history``; redis-py reads the rest. Raises
     :class:`~refreshkit.errors.ConfigurationError` for a URL that is not a
     Redis one, or an unknown option or value.
     """

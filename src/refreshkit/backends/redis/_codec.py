@@ -1,120 +1,87 @@
-"""Sessions and records to Redis hash fields and back, exactly.
+"""Sessions to Redis hash fields and back, exactly; and the previous layout, read.
 
-Times are integers (microseconds since the epoch), so they round-trip to the
-microsecond as aware UTC datetimes and Lua can compare them. Field names are
-one character, and the secret hash is kept as 43 characters of base64url
-rather than 64 of hex, so a session with a few records stays a compact
-listpack hash (every value at most 64 bytes). Everything stored is text,
-so a shared client with ``decode_responses=True`` reads it too.
+One hash holds one session, every field of it and nothing else, so its size
+is the same after one refresh as after a thousand. Field names are one
+character; a field that is None (or claims that are empty) is absent. Times
+are integer microseconds since the epoch (they round-trip to the
+microsecond, Lua compares them as decimal integers, and a listpack stores
+them as 8-byte integers); ints are decimal; hashes (secrets, the chain key,
+the device) are 43 characters of base64url instead of 64 of hex. Every value
+stays at most 64 bytes, so the hash keeps Redis' compact listpack encoding
+(``hash-max-listpack-value``); the sealed successor, about 165 characters, is
+cut into three parts for that. Everything stored is text, so a shared client
+with ``decode_responses=True`` reads it too::
 
-Session fields, all of them always present::
+    u subject           c created        i idle expiry      a absolute expiry
+    l last used         t current token selector             k current secret hash
+    g generation        e use count      T previous token selector
+    K previous secret hash               o rotated at       j chain hash
+    x y z sealed successor (parts)       d device hash      p scope
+    m claims (JSON)     v revoked at     q revoked reason
 
-    u subject   c created   i idle expiry   a absolute expiry   l last used
-    t current token selector   g generation
-    d device hash   p scope   ('' when None, else '.' + the value)
-    m claims (JSON, '' when empty)
-    v revoked: '' when not, else '<revoked at>' or '<revoked at>,<reason>'
-    x y z the sealed successor ('' when None, else '.' + the value), cut in
-          parts of at most 64 bytes: one longer value would turn the whole
-          hash into a hashtable (``hash-max-listpack-value``), 2.0-2.4
-          times the memory. ``z`` holds whatever is left of a longer value.
+A token selector is the token id without its session id (every token of a
+session starts with it), or ``~`` and the whole id for one that does not.
 
-A session stored before sealed successors existed has a grace counter
-``n`` and no ``x``, ``y``, ``z``: it reads as a session without a sealed
-successor, and its next rotation writes them and drops ``n``.
-
-A record is two values: its secret hash, and
-``generation,created,consumed,use_count,parent`` (empty when absent). The
-session's current record (selector ``t``) lives in the fixed fields ``k``
-(secret) and ``r`` (metadata); every other record in two fields named by its
-selector (the token id without the session id): ``:<selector>`` and
-``.<selector>``.
-
-The retired records form a bounded history: ``h`` (a fixed field, after
-``k`` and ``r``) counts the records retired so far, and the n-th one is also
-named in the ring slot ``#<n % history>``, so a rotation finds the oldest
-record, the one to delete, with one lookup (see ``scripts/consume.lua``).
-
-Why this shape: a listpack finds a field by scanning from the front, and an
-absent field costs a scan of the whole hash, which grows by one record per
-refresh. A refresh reads only fields near the front (the session and the
-current record, all present), so its cost does not grow with the session's
-history; only the record it retires is appended at the end.
+The previous layout (before the compare-and-set contract) is recognised by
+its field ``r`` (the current record's metadata); see :func:`legacy_session`.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from ... import _tokens
-from ...models import RefreshRecord, Session
-from .keys import KeyLayout
+from ...models import FieldValue, Session
 
 __all__ = [
-    "CURRENT_RECORD_FIELDS",
-    "RETIRED_COUNT_FIELD",
+    "FIELDS",
+    "LEGACY_MARKER",
+    "Kind",
+    "READ_FIELDS",
     "SEALED_FIELDS",
-    "SESSION_FIELDS",
+    "SEALED_PART_BYTES",
     "Reply",
-    "decode_record",
     "decode_secret",
-    "decode_lookup",
-    "decode_session",
-    "encode_record",
-    "encode_optional",
     "encode_secret",
     "encode_session",
     "from_micros",
-    "lookup_fields",
+    "legacy_session",
     "micros",
     "millis_ceiling",
-    "record_fields",
-    "record_from_text",
+    "read_session",
     "sealed_parts",
-    "session_from_text",
+    "session_from_fields",
     "text",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
-#: Marks a secret hash stored verbatim because it is not a lowercase SHA-256 hex digest.
+#: Marks a hash stored verbatim because it is not a lowercase SHA-256 hex digest.
 _VERBATIM = "="
-#: Marks a parent id from another session, stored whole instead of as a selector.
-_FOREIGN_PARENT = "~"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+#: Marks a token id stored whole because it does not start with its session id.
+_FOREIGN = "~"
+_SID_LENGTH = 32
 
 #: The fields holding the parts of the session's sealed successor, in order.
 SEALED_FIELDS: tuple[str, str, str] = ("x", "y", "z")
 #: The most bytes a part of the sealed successor holds (Redis' default hash-max-listpack-value).
 SEALED_PART_BYTES = 64
-#: The session's fields, in the order the scripts and :func:`decode_session` use.
-SESSION_FIELDS: tuple[str, ...] = (
-    "u",
-    "c",
-    "i",
-    "a",
-    "l",
-    "t",
-    "g",
-    "d",
-    "p",
-    "m",
-    "v",
-    *SEALED_FIELDS,
-)
-#: The fields of the session's current record: ``(secret, metadata)``.
-CURRENT_RECORD_FIELDS: tuple[str, str] = ("k", "r")
-#: Counts the records retired into the history so far (see ``scripts/consume.lua``).
-RETIRED_COUNT_FIELD = "h"
-#: Marks a present optional text value (device hash, scope), so '' can mean None.
-_PRESENT = "."
+#: A field only the previous layout has: its presence means "read me with legacy_session".
+LEGACY_MARKER = "r"
 
 #: One value of a Redis reply: bytes or str depending on the client, or None.
 Reply = bytes | str | None
+
+
+# ------------------------------------------------------------------ values
 
 
 def micros(moment: datetime) -> int:
@@ -141,56 +108,39 @@ def text(value: Reply) -> str | None:
 
 
 def encode_secret(secret_hash: str) -> str:
-    """The stored form of a secret hash: base64url of the digest when it is hex SHA-256."""
-    if _HEX_DIGEST.fullmatch(secret_hash):
-        return base64.urlsafe_b64encode(bytes.fromhex(secret_hash)).rstrip(b"=").decode("ascii")
+    """The stored form of a hash: base64url of the digest when it is hex SHA-256."""
+    if len(secret_hash) == 64 and _HEX_DIGEST.fullmatch(secret_hash):
+        encoded = binascii.b2a_base64(bytes.fromhex(secret_hash), newline=False)
+        return encoded[:43].translate(_URLSAFE).decode("ascii")
     return _VERBATIM + secret_hash
 
 
 def decode_secret(stored: str) -> str:
-    """The secret hash :func:`encode_secret` stored as ``stored``."""
+    """The hash :func:`encode_secret` stored as ``stored``."""
     if stored.startswith(_VERBATIM):
         return stored[len(_VERBATIM) :]
     return base64.urlsafe_b64decode(stored + "=").hex()
 
 
-def encode_session(session: Session) -> dict[str, str]:
-    """The session's hash fields."""
-    revoked = "" if session.revoked_at is None else str(micros(session.revoked_at))
-    if session.revoked_reason is not None:
-        revoked += "," + session.revoked_reason
-    return {
-        "u": session.subject,
-        "c": str(micros(session.created_at)),
-        "i": str(micros(session.idle_expires_at)),
-        "a": str(micros(session.absolute_expires_at)),
-        "l": str(micros(session.last_used_at)),
-        "t": KeyLayout.token_selector(session.current_token_id),
-        "g": str(session.generation),
-        "d": encode_optional(session.device_hash),
-        "p": encode_optional(session.scope),
-        "m": (
-            json.dumps(dict(session.claims), separators=(",", ":"), ensure_ascii=False)
-            if session.claims
-            else ""
-        ),
-        "v": revoked,
-        **dict(zip(SEALED_FIELDS, sealed_parts(session.sealed_successor), strict=True)),
-    }
-
-
-def sealed_parts(sealed: str | None) -> tuple[str, str, str]:
-    """The stored parts of a sealed successor (``scripts/consume.lua`` stores them as given).
+def sealed_parts(sealed: str) -> tuple[str, str, str]:
+    """The stored parts of a sealed successor, concatenated back by the reader.
 
     Each of the first two holds at most :data:`SEALED_PART_BYTES` bytes of
     UTF-8, cut between characters (hash-max-listpack-value: one longer value
-    would turn the whole hash into a hashtable); the last holds the rest.
+    would turn the whole hash into a hashtable, 2.0-2.4 times the memory);
+    the last holds the rest.
     """
-    data = encode_optional(sealed).encode("utf-8")
+    if sealed.isascii():  # one byte a character: cut anywhere (a sealed token always is)
+        return (
+            sealed[:SEALED_PART_BYTES],
+            sealed[SEALED_PART_BYTES : 2 * SEALED_PART_BYTES],
+            sealed[2 * SEALED_PART_BYTES :],
+        )
+    data = sealed.encode("utf-8")
     parts: list[str] = []
     for _ in range(len(SEALED_FIELDS) - 1):
         cut = min(SEALED_PART_BYTES, len(data))
-        while cut < len(data) and cut > 0 and data[cut] & 0xC0 == 0x80:
+        while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
             cut -= 1  # a continuation byte: the character starts before the cut
         parts.append(data[:cut].decode("utf-8"))
         data = data[cut:]
@@ -198,125 +148,203 @@ def sealed_parts(sealed: str | None) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def encode_optional(value: str | None) -> str:
-    """The stored form of an optional text value: '' for None, else '.' + value."""
-    return "" if value is None else _PRESENT + value
+def _selector(sid: str, token_id: str) -> str:
+    if token_id.startswith(sid) and not token_id.startswith(_FOREIGN, _SID_LENGTH):
+        return token_id[len(sid) :]
+    return _FOREIGN + token_id
+
+
+def _token_id(sid: str, stored: str) -> str:
+    return stored[1:] if stored.startswith(_FOREIGN) else sid + stored
+
+
+def _claims(claims: Mapping[str, Any]) -> str:
+    return json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=False)
+
+
+_Encode = Callable[[str, Any], str]
+_Decode = Callable[[str, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one kind of session field is stored and read, and the Python type it holds.
+
+    ``encode(sid, value)`` and ``decode(sid, stored)`` get the session id:
+    token selectors are relative to it.
+    """
+
+    encode: _Encode
+    decode: _Decode
+    type: type | tuple[type, ...]
+    #: Stored as a decimal integer, so Lua can order it.
+    ordered: bool = False
+
+
+TIME = Kind(lambda _, v: str(micros(v)), lambda _, s: from_micros(int(s)), datetime, True)
+INT = Kind(lambda _, v: str(int(v)), lambda _, s: int(s), int, True)
+HASH = Kind(lambda _, v: encode_secret(v), lambda _, s: decode_secret(s), str)
+TOKEN = Kind(_selector, _token_id, str)
+TEXT = Kind(lambda _, v: v, lambda _, s: s, str)
+
+#: Every session attribute but ``sid``, ``sealed_successor`` and ``claims``: its field, its kind.
+FIELDS: dict[str, tuple[str, Kind]] = {
+    "subject": ("u", TEXT),
+    "created_at": ("c", TIME),
+    "idle_expires_at": ("i", TIME),
+    "absolute_expires_at": ("a", TIME),
+    "last_used_at": ("l", TIME),
+    "current_token_id": ("t", TOKEN),
+    "current_secret_hash": ("k", HASH),
+    "generation": ("g", INT),
+    "use_count": ("e", INT),
+    "previous_token_id": ("T", TOKEN),
+    "previous_secret_hash": ("K", HASH),
+    "rotated_at": ("o", TIME),
+    "chain_hash": ("j", HASH),
+    "device_hash": ("d", HASH),
+    "scope": ("p", TEXT),
+    "revoked_at": ("v", TIME),
+    "revoked_reason": ("q", TEXT),
+}
+#: What a read HMGETs: every session field, the claims, and the legacy marker last.
+READ_FIELDS: tuple[str, ...] = (
+    *(letter for letter, _ in FIELDS.values()),
+    *SEALED_FIELDS,
+    "m",
+    LEGACY_MARKER,
+)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def encode_session(session: Session) -> dict[str, str]:
+    """The session's hash fields (None values and empty claims are left out)."""
+    sid = session.sid
+    fields: dict[str, str] = {}
+    for name, (letter, kind) in FIELDS.items():
+        value = getattr(session, name)
+        if value is not None:
+            fields[letter] = kind.encode(sid, value)
+    if session.sealed_successor is not None:
+        fields.update(zip(SEALED_FIELDS, sealed_parts(session.sealed_successor), strict=True))
+    if session.claims:
+        fields["m"] = _claims(session.claims)
+    return fields
+
+
+def session_from_fields(
+    sid: str, fields: Mapping[str, str], known: Mapping[str, FieldValue] | None = None
+) -> Session | None:
+    """The session stored as ``fields`` (new layout); None if it has no subject.
+
+    ``known``: attributes whose value the caller already holds (what an
+    update just wrote), used as given instead of decoded.
+    """
+    if "u" not in fields:
+        return None
+    values: dict[str, Any] = {}
+    revoked = fields.get("v")
+    if revoked is not None and "," in revoked:
+        # Written by a revoke script of the previous release during a rolling upgrade.
+        at, _, reason = revoked.partition(",")
+        values["revoked_at"] = from_micros(int(at)) if at else None
+        values["revoked_reason"] = reason
+    for name, (letter, kind) in FIELDS.items():
+        if known is not None and name in known:
+            values[name] = known[name]
+            continue
+        stored = fields.get(letter)
+        if stored is not None and name not in values:
+            values[name] = kind.decode(sid, stored)
+    if known is not None and "sealed_successor" in known:
+        values["sealed_successor"] = known["sealed_successor"]
+    elif "x" in fields:
+        values["sealed_successor"] = fields["x"] + fields.get("y", "") + fields.get("z", "")
+    claims = fields.get("m")
+    if claims:
+        values["claims"] = json.loads(claims)
+    return Session(sid=sid, **values)
+
+
+def read_session(sid: str, values: list[Reply]) -> tuple[Session | None, bool]:
+    """``(session, is_legacy)`` from an HMGET of :data:`READ_FIELDS`.
+
+    A legacy hash cannot be read from these fields alone (its previous token
+    is in a record named by its parent): the caller re-reads it whole and
+    decodes it with :func:`legacy_session`.
+    """
+    fields = {
+        letter: text(value)
+        for letter, value in zip(READ_FIELDS, values, strict=True)
+        if value is not None
+    }
+    if LEGACY_MARKER in fields:
+        return None, True
+    return session_from_fields(sid, fields), False  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ legacy
 
 
 def _optional(stored: str | None) -> str | None:
+    """The previous layout's optional text: '' for None, else '.' + value."""
     return stored[1:] if stored else None
 
 
-def decode_session(sid: str, values: Sequence[Reply]) -> Session | None:
-    """A session from its fields in :data:`SESSION_FIELDS` order; None if absent."""
-    return session_from_text(sid, [text(value) for value in values[: len(SESSION_FIELDS)]])
+def legacy_session(sid: str, fields: Mapping[str, str]) -> Session | None:
+    """A session stored in the previous layout, read as this contract sees it (best effort).
 
-
-def session_from_text(sid: str, values: Sequence[str | None]) -> Session | None:
-    """:func:`decode_session` for values already decoded to str (None when absent)."""
-    (subject, created, idle, absolute, last, current, generation) = values[:7]
-    device, scope, claims, revoked, sealed_1, sealed_2, sealed_3 = values[7:14]
-    if (
-        subject is None
-        or created is None
-        or idle is None
-        or absolute is None
-        or last is None
-        or current is None
-        or generation is None
-    ):
+    That layout kept the session's fields (``d``, ``p``, the sealed successor
+    ``x y z`` as '' or '.' + value; ``v`` as ``<revoked at>[,<reason>]``),
+    the current token's secret in ``k`` and its metadata
+    ``generation,created,consumed,use_count,parent`` in ``r``, and every
+    retired token in fields ``:<selector>`` (secret) and ``.<selector>``
+    (metadata), with a ring of slots ``#<n>``, a counter ``h`` and a grace
+    counter ``n``. Here: the use count comes from ``r``; the previous token
+    is the current one's parent (its secret from ``:<parent>``, its
+    consumption from ``.<parent>``); there is no chain hash, so any older
+    token reads as unknown. None without a subject or a current record.
+    """
+    subject, current, meta, secret = (fields.get(f) for f in ("u", "t", LEGACY_MARKER, "k"))
+    if subject is None or current is None or meta is None or secret is None:
         return None
+    _, _, _, use_count, parent = meta.split(",", 4)
+    previous_id = previous_hash = rotated_at = None
+    if parent and not parent.startswith(_FOREIGN):
+        parent_secret, parent_meta = fields.get(":" + parent), fields.get("." + parent)
+        if parent_secret is not None and parent_meta is not None:
+            previous_id = sid + parent
+            previous_hash = decode_secret(parent_secret)
+            consumed = parent_meta.split(",", 4)[2]
+            rotated_at = from_micros(int(consumed)) if consumed else None
     revoked_at = reason = None
+    revoked = fields.get("v")
     if revoked:
         at, comma, rest = revoked.partition(",")
         revoked_at = from_micros(int(at)) if at else None
         reason = rest if comma else None
+    sealed = "".join(fields.get(part) or "" for part in SEALED_FIELDS)
+    claims = fields.get("m")
     return Session(
         sid=sid,
         subject=subject,
-        created_at=from_micros(int(created)),
-        idle_expires_at=from_micros(int(idle)),
-        absolute_expires_at=from_micros(int(absolute)),
-        last_used_at=from_micros(int(last)),
+        created_at=from_micros(int(fields["c"])),
+        idle_expires_at=from_micros(int(fields["i"])),
+        absolute_expires_at=from_micros(int(fields["a"])),
+        last_used_at=from_micros(int(fields["l"])),
         current_token_id=sid + current,
-        generation=int(generation),
-        # Absent parts (a session stored before sealed successors existed) read as ''.
-        sealed_successor=_optional((sealed_1 or "") + (sealed_2 or "") + (sealed_3 or "")),
-        device_hash=_optional(device),
-        scope=_optional(scope),
+        current_secret_hash=decode_secret(secret),
+        generation=int(fields.get("g") or 0),
+        use_count=int(use_count),
+        previous_token_id=previous_id,
+        previous_secret_hash=previous_hash,
+        rotated_at=rotated_at,
+        sealed_successor=_optional(sealed),
+        device_hash=_optional(fields.get("d")),
+        scope=_optional(fields.get("p")),
         claims=json.loads(claims) if claims else {},
         revoked_at=revoked_at,
         revoked_reason=reason,
-    )
-
-
-def record_fields(selector: str) -> tuple[str, str]:
-    """The two hash fields of a record that is not its session's current one.
-
-    ``(secret field, metadata field)``; the current record is in
-    :data:`CURRENT_RECORD_FIELDS`.
-    """
-    return ":" + selector, "." + selector
-
-
-def encode_record(record: RefreshRecord, *, current: bool) -> dict[str, str]:
-    """The record's two hash fields; ``current``: it is its session's current record."""
-    selector = KeyLayout.token_selector(record.token_id)
-    secret_field, meta_field = CURRENT_RECORD_FIELDS if current else record_fields(selector)
-    parent = ""
-    if record.parent_id is not None:
-        if record.parent_id.startswith(record.sid):
-            parent = KeyLayout.token_selector(record.parent_id)
-        else:
-            parent = _FOREIGN_PARENT + record.parent_id
-    consumed = "" if record.consumed_at is None else str(micros(record.consumed_at))
-    meta = f"{record.generation},{micros(record.created_at)},{consumed},{record.use_count},{parent}"
-    return {secret_field: encode_secret(record.secret_hash), meta_field: meta}
-
-
-def lookup_fields(selector: str) -> list[str]:
-    """What to HMGET for :func:`decode_lookup`: the session, its current record, ``selector``'s."""
-    return [*SESSION_FIELDS, *CURRENT_RECORD_FIELDS, *record_fields(selector)]
-
-
-def decode_lookup(
-    token_id: str, values: Sequence[Reply]
-) -> tuple[Session | None, RefreshRecord | None]:
-    """The session and the record of ``token_id`` from the values of :func:`lookup_fields`."""
-    count = len(SESSION_FIELDS)
-    sid = _tokens.session_id_of(token_id)
-    session = decode_session(sid, values[:count])
-    current_secret, current_meta, secret, meta = values[count : count + 4]
-    is_current = session is not None and session.current_token_id == token_id
-    if is_current and current_secret is not None:
-        secret, meta = current_secret, current_meta
-    return session, decode_record(token_id, secret, meta)
-
-
-def decode_record(token_id: str, secret: Reply, meta: Reply) -> RefreshRecord | None:
-    """A record from its two stored fields; None if absent."""
-    stored_secret, stored_meta = text(secret), text(meta)
-    if stored_secret is None or stored_meta is None:
-        return None
-    return record_from_text(token_id, decode_secret(stored_secret), stored_meta)
-
-
-def record_from_text(token_id: str, secret_hash: str, meta: str) -> RefreshRecord:
-    """A record from its secret hash (as the policy sees it) and its stored metadata."""
-    generation, created, consumed, use_count, parent = meta.split(",", 4)
-    sid = _tokens.session_id_of(token_id)
-    parent_id: str | None = None
-    if parent.startswith(_FOREIGN_PARENT):
-        parent_id = parent[len(_FOREIGN_PARENT) :]
-    elif parent:
-        parent_id = sid + parent
-    return RefreshRecord(
-        token_id=token_id,
-        sid=sid,
-        secret_hash=secret_hash,
-        generation=int(generation),
-        created_at=from_micros(int(created)),
-        parent_id=parent_id,
-        consumed_at=from_micros(int(consumed)) if consumed else None,
-        use_count=int(use_count),
     )

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["CONSUME", "CREATE", "DENY", "PURGE", "REVOKE", "LuaScript"]
+__all__ = ["CAS", "CREATE", "DENY", "PURGE", "LuaScript"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +29,7 @@ class LuaScript:
         return f"LuaScript({self.name!r}, sha={self.sha[:12]})"
 
 
-CONSUME = LuaScript.load("consume")
+CAS = LuaScript.load("cas")
 CREATE = LuaScript.load("create")
-REVOKE = LuaScript.load("revoke")
 DENY = LuaScript.load("deny")
 PURGE = LuaScript.load("purge")

@@ -3,8 +3,8 @@
 # Do not edit: change the async source and run `python scripts/unasync.py`.
 """The Redis store, async flavour (the sync twin ``_sync.py`` is generated from it).
 
-Runs on standalone Redis and Redis Cluster. Every per-session operation
-(create, consume, revoke) is one Lua script over one hash-tagged key, called
+Runs on standalone Redis and Redis Cluster. Every per-session write
+(create, compare-and-set) is one Lua script over one hash-tagged key, called
 with EVALSHA and re-sent with EVAL when the server lost its script cache
 (``NOSCRIPT`` after a restart, a failover or ``SCRIPT FLUSH``). See
 :mod:`refreshkit.backends.redis.keys` for the layout and
@@ -13,6 +13,7 @@ with EVALSHA and re-sent with EVAL when the server lost its script cache
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,35 +22,35 @@ from redis import Redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import NoScriptError
 
-from ..._tokens import session_id_of
-from ...errors import ConfigurationError
-from ...models import AccessCheck, ConsumeRequest, ConsumeResult, RefreshRecord, Session, TokenState
+from ... import _policy
+from ...errors import ConfigurationError, StoreError
+from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
 from .._options import url_option_names
+from ..base import apply_update, validate_update
 from . import _scripts
+from ._cas import cas_arguments, compaction_arguments, parse_reply
 from ._codec import (
-    RETIRED_COUNT_FIELD,
-    SESSION_FIELDS,
-    decode_lookup,
-    decode_session,
-    encode_record,
+    LEGACY_MARKER,
+    READ_FIELDS,
+    Reply,
     encode_session,
-    lookup_fields,
+    legacy_session,
     micros,
     millis_ceiling,
+    read_session,
+    session_from_fields,
     text,
 )
-from ._consume import consume_arguments, consume_result
 from ._errors import store_errors
 from ._url import is_cluster_url, parse_cluster_url
 from .keys import KeyLayout
 
 __all__ = ["RedisStore"]
 
-#: How many retired refresh records a session keeps for reuse detection, by default.
-DEFAULT_HISTORY = 16
-
 #: Timeouts for clients the store builds itself: an unreachable Redis must fail fast.
 DEFAULT_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+#: How often a compaction of a legacy session is retried when another writer changed it first.
+COMPACTION_ATTEMPTS = 8
 
 
 def _client_for(url: str, options: dict[str, Any]) -> Redis | RedisCluster:
@@ -84,15 +85,12 @@ class RedisStore:
     ``client_options`` then go to the client's constructor. Every key starts
     with ``prefix``, so several applications can share one Redis.
 
-    ``history`` bounds what a session keeps of its past: at most that many
-    retired refresh records (the newest ones, always including the current
-    token's predecessor), so its memory stays bounded however often it is
-    refreshed. A replayed token older than that is unknown (refused, nothing
-    revoked) rather than detected as reuse; see ``docs/backends/redis.rst``.
+    ``history`` is deprecated and ignored (a :class:`DeprecationWarning`): a
+    session no longer keeps retired tokens, its storage is bounded by
+    construction.
 
-    Raises :class:`~refreshkit.errors.ConfigurationError` for a bad URL,
-    prefix or ``history`` (an int >= 1), or options given along with a ready
-    client. Every operation
+    Raises :class:`~refreshkit.errors.ConfigurationError` for a bad URL or
+    prefix, or options given along with a ready client. Every operation
     raises :class:`~refreshkit.errors.StoreError` when Redis fails.
     """
 
@@ -101,13 +99,16 @@ class RedisStore:
         client_or_url: str | Redis | RedisCluster,
         *,
         prefix: str = "rk",
-        history: int = DEFAULT_HISTORY,
+        history: object = None,
         **client_options: Any,
     ) -> None:
-        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
-            raise ConfigurationError(f"history must be an int >= 1, not {history!r}")
-        #: At most this many retired refresh records are kept per session.
-        self.history: int = history
+        if history is not None:
+            warnings.warn(
+                "the Redis store's history option is deprecated and ignored: a session keeps "
+                "only its newest and previous token, and any older one is still reuse",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         # Every key this store reads or writes (a KeyLayout, not rendered in the API docs).
         self.keys: KeyLayout = KeyLayout(prefix)
         if isinstance(client_or_url, str):
@@ -125,8 +126,8 @@ class RedisStore:
 
     # ------------------------------------------------------------- sessions
 
-    def create_session(self, session: Session, record: RefreshRecord) -> None:
-        """Store the session with its first record and index it under its subject.
+    def create_session(self, session: Session) -> None:
+        """Store the session and index it under its subject.
 
         Standalone: one script, one round trip. Cluster: the index entry is
         written first and the session only after it succeeded, so no stored
@@ -139,76 +140,77 @@ class RedisStore:
             micros(session.created_at),
             millis_ceiling(session.expires_at),
         ]
-        fields = [
-            item
-            for pair in (
-                encode_session(session)
-                | encode_record(record, current=record.token_id == session.current_token_id)
-                | {RETIRED_COUNT_FIELD: "0"}
-            ).items()
-            for item in pair
-        ]
+        fields = [item for pair in encode_session(session).items() for item in pair]
         if self.is_cluster:
             self._run(_scripts.CREATE, [index], ["index", *common])
             self._run(_scripts.CREATE, [key], ["session", *common, *fields])
         else:
             self._run(_scripts.CREATE, [index, key], ["both", *common, *fields])
 
-    def consume(self, request: ConsumeRequest) -> ConsumeResult:
-        """Apply the refresh transition in one script, one round trip.
+    def compare_and_set(self, update: SessionUpdate) -> UpdateResult:
+        """Apply ``update`` with one script call: one round trip, atomic.
 
-        The script classifies and writes exactly as :func:`refreshkit._policy.transition`
-        and returns the state it found; the result is that function applied
-        to the found state, checked against what the script did.
+        ``cas.lua`` evaluates the checks and writes the changes generically,
+        as :func:`~refreshkit.backends.base.apply_update` defines them. A
+        session stored in the previous layout is compacted by the first
+        update that applies to it (see ``_compact``).
         """
-        key = self.keys.session(session_id_of(request.token_id))
-        reply = self._run(_scripts.CONSUME, [key], consume_arguments(request, self.history))
-        return consume_result(request, reply)
-
-    def find(self, token_id: str) -> TokenState | None:
-        """The record and its session (one HMGET), or None if either is unknown."""
-        key = self.keys.session(session_id_of(token_id))
-        with store_errors("find"):
-            found = self.client.hmget(key, lookup_fields(KeyLayout.token_selector(token_id)))
-        session, record = decode_lookup(token_id, found)
-        if session is None or record is None:
-            return None
-        return TokenState(record, session)
+        validate_update(update)
+        built = cas_arguments(update)
+        if built is None:  # a check that can never hold: report the session as it is
+            return UpdateResult(False, self.get_session(update.sid))
+        arguments, known = built
+        reply = self._run(_scripts.CAS, [self.keys.session(update.sid)], arguments)
+        return self._result(update, known, reply)
 
     def get_session(self, sid: str) -> Session | None:
         """The session (one HMGET), or None if unknown or expired away."""
         with store_errors("get_session"):
-            found = self.client.hmget(self.keys.session(sid), list(SESSION_FIELDS))
-        return decode_session(sid, found)
+            found = self.client.hmget(self.keys.session(sid), list(READ_FIELDS))
+        session, legacy = read_session(sid, found)
+        return self._read_legacy(sid) if legacy else session
 
     def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``: the index, then one pipelined HMGET each."""
         sids = self._indexed_sids(subject)
         pipe = self.client.pipeline(transaction=False)
         for sid in sids:
-            pipe.hmget(self.keys.session(sid), list(SESSION_FIELDS))
+            pipe.hmget(self.keys.session(sid), list(READ_FIELDS))
         with store_errors("list_sessions"):
             replies = pipe.execute() if sids else []
-        sessions = [decode_session(sid, found) for sid, found in zip(sids, replies, strict=True)]
-        return [s for s in sessions if s is not None and s.subject == subject]
-
-    def revoke_session(self, sid: str, now: datetime, reason: str) -> bool:
-        """Mark the session revoked (one script); True if this call revoked it."""
-        revoked = self._run(_scripts.REVOKE, [self.keys.session(sid)], [micros(now), reason])
-        return bool(revoked)
+        sessions = []
+        for sid, found in zip(sids, replies, strict=True):
+            session, legacy = read_session(sid, found)
+            if legacy:
+                session = self._read_legacy(sid)
+            if session is not None and session.subject == subject:
+                sessions.append(session)
+        return sessions
 
     def revoke_subject(self, subject: str, now: datetime, reason: str) -> int:
         """Revoke every session the subject index lists; returns how many this call revoked.
 
-        Not one atomic step on a cluster (the sessions live in many slots),
-        and it does not need to be: revocation is monotonic, and a session is
+        Each is :func:`~refreshkit._policy.revocation` (``revoked_at`` unset ->
+        set) through the compare-and-set script, all pipelined. Not one
+        atomic step on a cluster (the sessions live in many slots), and it
+        does not need to be: revocation is monotonic, and a session is
         indexed before it is stored, so every session created before this call
         began is revoked when it returns. A session created concurrently may
         be revoked or not, exactly as if it had been created just after.
         """
         sids = self._indexed_sids(subject)
-        calls = [([self.keys.session(sid)], [micros(now), reason]) for sid in sids]
-        return sum(bool(done) for done in self._run_many(_scripts.REVOKE, calls))
+        calls, pending = [], []
+        for sid in sids:
+            update = _policy.revocation(sid, now, reason)
+            built = cas_arguments(update)
+            if built is not None:  # always: revoked_at unset can hold
+                calls.append(([self.keys.session(sid)], built[0]))
+                pending.append((update, built[1]))
+        replies = self._run_many(_scripts.CAS, calls)
+        revoked = 0
+        for (update, known), reply in zip(pending, replies, strict=True):
+            revoked += (self._result(update, known, reply)).applied
+        return revoked
 
     # --------------------------------------------------------------- access
 
@@ -220,12 +222,13 @@ class RedisStore:
         """Whether ``jti`` is denied at ``now``, and the session: one pipelined round trip."""
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.keys.denial(jti))
-        pipe.hmget(self.keys.session(sid), list(SESSION_FIELDS))
+        pipe.hmget(self.keys.session(sid), list(READ_FIELDS))
         with store_errors("check_access"):
             until, found = pipe.execute()
         until_text = text(until)
         denied = until_text is not None and micros(now) < int(until_text)
-        return AccessCheck(denied, decode_session(sid, found))
+        session, legacy = read_session(sid, found)
+        return AccessCheck(denied, self._read_legacy(sid) if legacy else session)
 
     # ---------------------------------------------------------------- purge
 
@@ -268,9 +271,54 @@ class RedisStore:
 
     def __repr__(self) -> str:
         kind = "cluster" if self.is_cluster else "standalone"
-        return f"{type(self).__name__}({kind}, prefix={self.keys.prefix!r}, history={self.history})"
+        return f"{type(self).__name__}({kind}, prefix={self.keys.prefix!r})"
 
     # -------------------------------------------------------------- helpers
+
+    def _result(self, update: SessionUpdate, known: dict[str, Any], reply: Reply) -> UpdateResult:
+        """The update's result from the script's reply (compacting a legacy session)."""
+        applied, found = parse_reply(reply)
+        if found is None:
+            return UpdateResult(False, None)
+        if applied:
+            return UpdateResult(True, session_from_fields(update.sid, found, known))
+        if LEGACY_MARKER in found:
+            return self._compact(update, found)
+        return UpdateResult(False, session_from_fields(update.sid, found))
+
+    def _compact(self, update: SessionUpdate, found: dict[str, str]) -> UpdateResult:
+        """Apply ``update`` to a session stored in the previous layout, rewriting it in this one.
+
+        Storage maintenance, not policy: the hash is read as
+        :func:`~._codec.legacy_session` sees it, the update is evaluated on
+        that with the reference :func:`~refreshkit.backends.base.apply_update`,
+        and if it applies the whole hash is rewritten as the result, guarded
+        by the fields every legacy writer changes, so the rewrite applies
+        only to the state it was computed from. A second round trip, once
+        per legacy session; a lost race re-reads and tries again.
+        """
+        key = self.keys.session(update.sid)
+        for _ in range(COMPACTION_ATTEMPTS):
+            result = apply_update(legacy_session(update.sid, found), update)
+            if not result.applied or result.session is None:
+                return result
+            arguments = compaction_arguments(found, result.session)
+            applied, now_found = parse_reply(self._run(_scripts.CAS, [key], arguments))
+            if applied:
+                return result
+            if now_found is None:
+                return UpdateResult(False, None)
+            if LEGACY_MARKER not in now_found:  # compacted by another writer meanwhile
+                return self.compare_and_set(update)
+            found = now_found
+        raise StoreError("Redis compare_and_set: a legacy session kept changing under compaction")
+
+    def _read_legacy(self, sid: str) -> Session | None:
+        """A session of the previous layout, read whole (its previous token is in a record)."""
+        with store_errors("read a legacy session"):
+            found = self.client.hgetall(self.keys.session(sid))
+        fields = {text(name): text(value) for name, value in found.items()}
+        return legacy_session(sid, fields)  # type: ignore[arg-type]
 
     def _indexed_sids(self, subject: str) -> list[str]:
         with store_errors("read the subject index"):

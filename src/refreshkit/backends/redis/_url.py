@@ -54,7 +54,7 @@ def parse_cluster_url(url: str) -> ClusterURL:
     path, _, path_query = path.partition("?")
     if query or path_query:
         raise ConfigurationError(
-            "a Redis Cluster URL takes only refreshkit's options (prefix, history); "
+            "a Redis Cluster URL takes only refreshkit's options (prefix); "
             "pass client options to the store as keywords"
         )
     if path.strip("/") not in ("", "0"):

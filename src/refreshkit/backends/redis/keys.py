@@ -6,12 +6,12 @@ script, unchanged, on Redis Cluster::
 
     key                          type    holds                              expires
     ---------------------------  ------  ---------------------------------  -------------------
-    <prefix>:{<sid>}:s           hash    the session and its recent records PEXPIREAT session end
+    <prefix>:{<sid>}:s           hash    the session, all of it             PEXPIREAT session end
     <prefix>:{u.<digest>}:i      zset    sid -> absolute expiry (µs)        PEXPIREAT last member
     <prefix>:j:<jti>             string  access denial: until (µs)          PEXPIREAT until
 
 A token id starts with its session id (:func:`refreshkit._tokens.session_id_of`),
-so ``consume`` computes its key without a lookup. The subject index is
+so a refresh computes its key without a lookup. The subject index is
 tagged with a digest of the subject, never the subject itself: a subject
 may contain braces, which would move the hash tag.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ... import _tokens
 from ...errors import ConfigurationError
 
 __all__ = ["KeyLayout"]
@@ -43,12 +42,8 @@ class KeyLayout:
         self.prefix: str = prefix
 
     def session(self, sid: str) -> str:
-        """The hash holding session ``sid`` and every refresh record of it."""
+        """The hash holding session ``sid`` (its token state included)."""
         return f"{self.prefix}:{{{sid}}}:s"
-
-    def session_of_token(self, token_id: str) -> str:
-        """The session hash a token lives in, computed from the token id alone."""
-        return self.session(_tokens.session_id_of(token_id))
 
     def subject_index(self, subject: str) -> str:
         """The sorted set of the subject's session ids, in its own slot."""
@@ -74,11 +69,6 @@ class KeyLayout:
     def all_pattern(self) -> str:
         """A SCAN pattern matching every key under this prefix (for tests and tools)."""
         return f"{self._glob_prefix()}:*"
-
-    @staticmethod
-    def token_selector(token_id: str) -> str:
-        """The part of a token id after its session id: the record's field name."""
-        return token_id[len(_tokens.session_id_of(token_id)) :]
 
     def _glob_prefix(self) -> str:
         return _GLOB_SPECIAL.sub(r"\\\1", self.prefix)

@@ -1,4 +1,4 @@
--- create: store a new session with its first record, and/or index it under its subject.
+-- create: store a new session (one hash, its first token's hash inside), and/or index it.
 --
 -- ARGV[1] is the mode: 'both' (standalone Redis: KEYS = {index, session}, one atomic step),
 -- 'index' (KEYS = {index}) or 'session' (KEYS = {session}). On a cluster the two live in
