@@ -9,6 +9,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from refreshkit.backends.redis import RedisStore
 from tests.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_binary, require_port
 
 from .servers import Cluster
@@ -61,3 +62,19 @@ def cluster_client(redis_cluster: Cluster, key_prefix: str) -> Iterator[RedisClu
     yield client
     delete_prefix(client, key_prefix)
     client.close()
+
+
+@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
+def client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
+    """The shared standalone server or the test cluster, for tests that run on both."""
+    name = "standalone_client" if request.param == "standalone" else "cluster_client"
+    found: redis.Redis | RedisCluster = request.getfixturevalue(name)
+    return found
+
+
+@pytest.fixture
+def store(client: redis.Redis | RedisCluster, key_prefix: str) -> Iterator[RedisStore]:
+    """A sync store on ``client``, under this test's key prefix."""
+    store = RedisStore(client, prefix=key_prefix)
+    yield store
+    store.close()

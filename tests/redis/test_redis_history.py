@@ -22,14 +22,6 @@ from refreshkit.errors import RevokedTokenError, TokenReuseError
 pytestmark = [pytest.mark.redis]
 
 
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-def client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
-    """The shared standalone server or the test cluster; this test's keys deleted afterwards."""
-    name = "standalone_client" if request.param == "standalone" else "cluster_client"
-    found: redis.Redis | RedisCluster = request.getfixturevalue(name)
-    return found
-
-
 def test_after_1000_refreshes_replaying_the_first_token_is_reuse_and_revokes_the_session(
     client: redis.Redis | RedisCluster, key_prefix: str
 ) -> None:

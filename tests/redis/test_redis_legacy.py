@@ -10,7 +10,6 @@ Hand-written, not generated; standalone and cluster.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,21 +32,6 @@ MINUTE = timedelta(minutes=1)
 #: Every field the current layout writes; a compacted hash has no other.
 CURRENT_LAYOUT = set("ucialtkgeTKojxyzdpmvq")
 DEVICE = "phone"
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-def client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
-    """The shared standalone server or the test cluster; this test's keys deleted afterwards."""
-    name = "standalone_client" if request.param == "standalone" else "cluster_client"
-    found: redis.Redis | RedisCluster = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
-def store(client: redis.Redis | RedisCluster, key_prefix: str) -> Iterator[RedisStore]:
-    store = RedisStore(client, prefix=key_prefix)
-    yield store
-    store.close()
 
 
 @dataclass

@@ -9,7 +9,6 @@ Hand-written, not generated; standalone and cluster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,21 +27,6 @@ from refreshkit.models import Check, CheckOp, SessionUpdate
 pytestmark = [pytest.mark.redis]
 
 WINDOW = timedelta(seconds=30)
-
-
-@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
-def client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
-    """The shared standalone server or the test cluster; this test's keys deleted afterwards."""
-    name = "standalone_client" if request.param == "standalone" else "cluster_client"
-    found: redis.Redis | RedisCluster = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
-def store(client: redis.Redis | RedisCluster, key_prefix: str) -> Iterator[RedisStore]:
-    store = RedisStore(client, prefix=key_prefix)
-    yield store
-    store.close()
 
 
 @pytest.fixture
