@@ -81,6 +81,8 @@ class AccessClaims:
     scopes: frozenset[str] = frozenset()
     device_hash: str | None = None
     cnf: Mapping[str, Any] | None = None
+    #: The OAuth client the token was issued to (RFC 9068 §2.2), if any.
+    client_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -130,6 +132,11 @@ class Session:
     device_hash: str | None = field(default=None, repr=False)
     scope: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
+    #: The OAuth client the session belongs to (RFC 6749 §6): set at login or,
+    #: for a session started without one, by the first client that refreshes it.
+    client_id: str | None = None
+    #: RFC 7800 confirmation claim written to every access token of the session.
+    cnf: Mapping[str, Any] | None = None
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
 
@@ -146,7 +153,8 @@ class Session:
 
 #: The session fields a :class:`Check` may compare and a :class:`SessionUpdate`
 #: may change: everything but the identity and what a login fixes
-#: (``sid``, ``subject``, ``created_at``, ``absolute_expires_at``, ``claims``).
+#: (``sid``, ``subject``, ``created_at``, ``absolute_expires_at``, ``claims``,
+#: ``cnf``). ``client_id`` is written once, by the first client's refresh.
 MUTABLE_FIELDS: frozenset[str] = frozenset(
     {
         "idle_expires_at",
@@ -162,6 +170,7 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "chain_hash",
         "device_hash",
         "scope",
+        "client_id",
         "revoked_at",
         "revoked_reason",
     }
