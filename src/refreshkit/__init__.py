@@ -11,13 +11,17 @@ from ._async.manager import AsyncTokenManager
 from ._sync.manager import TokenManager
 from .backends import create_async_store, create_store
 from .backends.base import AsyncTokenStore, TokenStore
+from .clients import Client
 from .clock import Clock, FrozenClock, SystemClock
 from .config import Settings, parse_duration
 from .errors import (
+    ClientMismatchError,
     ConfigurationError,
     DeviceMismatchError,
     ExpiredTokenError,
     InsufficientScopeError,
+    InvalidClientError,
+    InvalidScopeError,
     InvalidTokenError,
     MissingExtraError,
     RefreshKitError,
@@ -39,6 +43,8 @@ __all__ = [
     "AccessClaims",
     "AsyncTokenManager",
     "AsyncTokenStore",
+    "Client",
+    "ClientMismatchError",
     "Clock",
     "ConfigurationError",
     "DeviceMismatchError",
@@ -47,6 +53,8 @@ __all__ = [
     "ExpiredTokenError",
     "FrozenClock",
     "InsufficientScopeError",
+    "InvalidClientError",
+    "InvalidScopeError",
     "InvalidTokenError",
     "KeySet",
     "MissingExtraError",

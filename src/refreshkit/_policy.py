@@ -43,9 +43,11 @@ from typing import Any
 from . import _tokens
 from .config import Settings
 from .errors import (
+    ClientMismatchError,
     DeviceMismatchError,
     ExpiredTokenError,
     InsufficientScopeError,
+    InvalidScopeError,
     InvalidTokenError,
     RevokedTokenError,
     TokenError,
@@ -76,9 +78,13 @@ __all__ = [
     "check_access_state",
     "check_access_times",
     "classify",
+    "client_matches",
     "consequence_of",
     "device_matches",
+    "introspection_of_access",
+    "introspection_of_refresh",
     "is_live",
+    "narrowed_scope",
     "new_session",
     "refresh_attempt",
     "replayed_successor",
@@ -102,6 +108,7 @@ class Rejection(enum.Enum):
     REVOKED = "revoked"
     EXPIRED = "expired"
     DEVICE_MISMATCH = "device_mismatch"
+    CLIENT_MISMATCH = "client_mismatch"
     USE_LIMIT = "use_limit"
     REUSE = "reuse"
 
@@ -147,11 +154,17 @@ def new_session(
     device: str | None = None,
     scope: str | None = None,
     claims: Mapping[str, Any] | None = None,
+    client_id: str | None = None,
+    cnf: Mapping[str, Any] | None = None,
 ) -> tuple[Session, str]:
     """A new session and its first refresh token: ``(session, refresh_token)``.
 
-    Raises :class:`ValueError` when ``claims`` try to set a reserved claim.
+    ``settings`` are the ones of the session's client. Raises
+    :class:`ValueError` when ``claims`` try to set a reserved claim or ``cnf``
+    is not a JSON object.
     """
+    if cnf is not None and (not isinstance(cnf, Mapping) or not cnf):
+        raise ValueError("cnf must be a non-empty mapping, such as {'jkt': thumbprint}")
     if not isinstance(subject, str) or not subject:
         raise ValueError("subject must be a non-empty string")
     own_claims = dict(claims or {})
@@ -173,6 +186,8 @@ def new_session(
         device_hash=_tokens.hash_device(device) if device is not None else None,
         scope=scope,
         claims=own_claims,
+        client_id=client_id,
+        cnf=dict(cnf) if cnf is not None else None,
     )
     return session, token
 
@@ -228,19 +243,29 @@ class RefreshAttempt:
     retry_since: datetime | None
     #: With rotation off: the most uses a token may have.
     max_uses: int | None
+    #: The OAuth client refreshing (None: an in-process call, not checked).
+    client_id: str | None = None
 
 
 def refresh_attempt(
-    presented: str, now: datetime, settings: Settings, *, device: str | None
+    presented: str,
+    now: datetime,
+    settings: Settings,
+    *,
+    device: str | None,
+    client_id: str | None = None,
+    granted_scope: tuple[str | None] | None = None,
 ) -> RefreshAttempt:
     """Prepare one refresh (raises :class:`~refreshkit.errors.InvalidTokenError` when malformed).
 
     The update's checks are exactly the guards a CURRENT token passes (known
     secret, not revoked, not expired, the same device, under the use limit),
-    so a store that applies it has made the refresh in one round trip. With
-    rotation, the successor is minted now, carrying the session's chain key,
-    and sealed under ``presented`` so only a holder of ``presented`` can
-    recover it on a retry.
+    so a store that applies it has made the refresh in one round trip. A
+    ``client_id`` must own the session or find it unbound, and binds it
+    (RFC 6749 §6). ``granted_scope`` (a 1-tuple) pins the session's grant as
+    read before a scope-narrowing refresh. With rotation, the successor is
+    minted now, carrying the session's chain key, and sealed under
+    ``presented`` so only a holder of ``presented`` can recover it on a retry.
     """
     token = _tokens.read_refresh_token(presented)
     device_hash = _tokens.hash_device(device) if device is not None else None
@@ -252,6 +277,12 @@ def refresh_attempt(
         Check("absolute_expires_at", CheckOp.AFTER, now),
         Check("device_hash", CheckOp.UNSET_OR_EQUALS, device_hash),
     )
+    binding: dict[str, FieldValue] = {}
+    if client_id is not None:
+        checks += (Check("client_id", CheckOp.UNSET_OR_EQUALS, client_id),)
+        binding["client_id"] = client_id
+    if granted_scope is not None:
+        checks += (Check("scope", CheckOp.EQUALS, granted_scope[0]),)
     idle = now + settings.refresh_idle_ttl
     if not settings.rotation:
         max_uses = settings.max_uses
@@ -260,10 +291,12 @@ def refresh_attempt(
         update = SessionUpdate(
             token.sid,
             checks,
-            {"idle_expires_at": idle, "last_used_at": now},
+            {"idle_expires_at": idle, "last_used_at": now, **binding},
             ("use_count",),
         )
-        return RefreshAttempt(token, now, update, None, None, device_hash, None, max_uses)
+        return RefreshAttempt(
+            token, now, update, None, None, device_hash, None, max_uses, client_id
+        )
     successor, successor_id, successor_hash = _tokens.new_refresh_token(token.sid, token.chain_key)
     changes: dict[str, FieldValue] = {
         "current_token_id": successor_id,
@@ -278,13 +311,36 @@ def refresh_attempt(
         "use_count": 0,
         "idle_expires_at": idle,
         "last_used_at": now,
+        **binding,
     }
     update = SessionUpdate(token.sid, checks, changes, ("generation",))
     window = settings.retry_window
     retry_since = now - window if window > timedelta(0) else None
     return RefreshAttempt(
-        token, now, update, successor, successor_id, device_hash, retry_since, None
+        token, now, update, successor, successor_id, device_hash, retry_since, None, client_id
     )
+
+
+def client_matches(bound: str | None, presented: str | None) -> bool:
+    """An unbound session, or an in-process call (no client), passes; else the same client."""
+    return bound is None or presented is None or bound == presented
+
+
+def narrowed_scope(granted: str | None, requested: str | None) -> str | None:
+    """The scope a refresh that asks for ``requested`` gets (RFC 6749 §6).
+
+    None (not asked): the whole grant. Otherwise at most the grant, never
+    more: raises :class:`~refreshkit.errors.InvalidScopeError`. The session's
+    grant itself never changes, so a later refresh may ask for all of it.
+    """
+    if requested is None:
+        return granted
+    wanted = list(dict.fromkeys(requested.split()))
+    allowed = set(granted.split()) if granted else set()
+    beyond = [s for s in wanted if s not in allowed]
+    if beyond or not wanted:
+        raise InvalidScopeError(f"scope {' '.join(beyond) or '(empty)'} exceeds the granted scope")
+    return " ".join(wanted)
 
 
 def device_matches(bound_hash: str | None, presented_hash: str | None) -> bool:
@@ -337,6 +393,8 @@ def classify(session: Session | None, attempt: RefreshAttempt) -> Outcome | Reje
         return Rejection.EXPIRED
     if not device_matches(session.device_hash, attempt.device_hash):
         return Rejection.DEVICE_MISMATCH
+    if not client_matches(session.client_id, attempt.client_id):
+        return Rejection.CLIENT_MISMATCH
     if role is Role.CURRENT:
         if attempt.successor is not None:
             return Outcome.ROTATED
@@ -398,6 +456,10 @@ def consequence_of(rejection: Rejection, settings: Settings) -> Consequence:
         return Consequence(
             DeviceMismatchError, "token presented from another device", "device_mismatch", revoke
         )
+    if rejection is Rejection.CLIENT_MISMATCH:
+        return Consequence(
+            ClientMismatchError, "refresh token was issued to another client", None, None
+        )
     if rejection is Rejection.USE_LIMIT:
         return Consequence(ExpiredTokenError, "refresh token use limit reached", None, None)
     return Consequence(
@@ -414,11 +476,17 @@ def access_expiry(session: Session, now: datetime, settings: Settings) -> dateti
 
 
 def access_payload(
-    session: Session, jti: str, now: datetime, expires: datetime, settings: Settings
+    session: Session,
+    jti: str,
+    now: datetime,
+    expires: datetime,
+    settings: Settings,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """The RFC 9068 claims of an access token for ``session``, expiring at ``expires``.
 
     ``expires`` comes from :func:`access_expiry`; the caller computes it once.
+    ``scope`` is the (possibly narrowed) scope of this token; None: the grant.
     """
     issued = int(now.timestamp())
     payload: dict[str, Any] = dict(session.claims)
@@ -432,8 +500,13 @@ def access_payload(
         jti=jti,
         sid=session.sid,
     )
-    if session.scope:
-        payload["scope"] = session.scope
+    granted = scope if scope is not None else session.scope
+    if granted:
+        payload["scope"] = granted
+    if session.client_id is not None:
+        payload["client_id"] = session.client_id
+    if session.cnf is not None:
+        payload["cnf"] = dict(session.cnf)
     if session.device_hash is not None:
         payload[DEVICE_CLAIM] = session.device_hash
     return payload
@@ -476,6 +549,7 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
         raise InvalidTokenError("access token claim 'scope' malformed")
     device = payload.get(DEVICE_CLAIM)
     cnf = payload.get("cnf")
+    client_id = payload.get("client_id")
     return AccessClaims(
         subject=payload["sub"],
         sid=payload["sid"],
@@ -488,6 +562,7 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
         scopes=frozenset(scope.split()) if scope else frozenset(),
         device_hash=device if isinstance(device, str) else None,
         cnf=cnf if isinstance(cnf, dict) else None,
+        client_id=client_id if isinstance(client_id, str) else None,
         extra={k: v for k, v in payload.items() if k not in RESERVED_CLAIMS},
         raw=dict(payload),
     )
@@ -524,3 +599,52 @@ def check_access_state(check: AccessCheck, now: datetime) -> None:
         raise RevokedTokenError("session revoked")
     if now >= check.session.expires_at:
         raise ExpiredTokenError("session expired")
+
+
+# ---------------------------------------------------------------- introspection
+
+
+def introspection_of_access(claims: AccessClaims) -> dict[str, Any]:
+    """The RFC 7662 §2.2 answer for an active access token (checked by the caller)."""
+    answer: dict[str, Any] = {
+        "active": True,
+        "token_type": "Bearer",
+        "sub": claims.subject,
+        "iss": claims.issuer,
+        "aud": list(claims.audience) if len(claims.audience) != 1 else claims.audience[0],
+        "exp": claims.expires_at,
+        "iat": claims.issued_at,
+        "nbf": claims.not_before,
+        "jti": claims.jti,
+        "sid": claims.sid,
+    }
+    if claims.scopes:
+        answer["scope"] = claims.raw.get("scope", " ".join(sorted(claims.scopes)))
+    if claims.client_id is not None:
+        answer["client_id"] = claims.client_id
+    if claims.cnf is not None:
+        answer["cnf"] = dict(claims.cnf)
+    return answer
+
+
+def introspection_of_refresh(session: Session) -> dict[str, Any]:
+    """The RFC 7662 §2.2 answer for a refresh token: active only while it is the current one.
+
+    ``exp`` is when the session ends unless refreshed; ``iat`` when this
+    token was issued (the session's last rotation, or its start).
+    """
+    issued = session.rotated_at if session.generation and session.rotated_at else None
+    answer: dict[str, Any] = {
+        "active": True,
+        "sub": session.subject,
+        "exp": int(session.expires_at.timestamp()),
+        "iat": int((issued or session.created_at).timestamp()),
+        "sid": session.sid,
+    }
+    if session.scope:
+        answer["scope"] = session.scope
+    if session.client_id is not None:
+        answer["client_id"] = session.client_id
+    if session.cnf is not None:
+        answer["cnf"] = dict(session.cnf)
+    return answer

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import ipaddress
 import os
 import re
 import types
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from .clients import Client, clients_from_config
 from .errors import ConfigurationError
 
 __all__ = ["Settings", "parse_duration", "redact_url"]
@@ -146,6 +148,20 @@ class Settings:
     #: this default, adapters send it as ``__Host-refresh_csrf`` (``__Secure-`` with a
     #: ``cookie_domain``) when ``cookie_secure`` is on.
     csrf_cookie_name: str = "refresh_csrf"
+    #: The registered OAuth clients (:class:`~refreshkit.clients.Client`, or their
+    #: mappings, or a JSON array of them); none: one implicit public client.
+    clients: tuple[Client, ...] = ()
+    #: The client a token request that names none is taken to be (a public
+    #: client, e.g. the single-page app in cookie mode); None: such requests
+    #: must authenticate, once any client is registered.
+    default_client: str | None = None
+    #: The token, revoke and introspection endpoints refuse plain HTTP, except
+    #: from a loopback peer or when a trusted proxy forwards an HTTPS request.
+    require_tls: bool = True
+    #: Proxy addresses or networks (``"10.0.0.0/8"``) whose ``Forwarded`` and
+    #: ``X-Forwarded-Proto`` / ``-For`` headers are believed; from anyone else
+    #: they are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         hints = _field_types()
@@ -187,6 +203,36 @@ class Settings:
             raise ConfigurationError("cookie_samesite='none' requires cookie_secure")
         if self.csrf_protection not in ("header", "double_submit"):
             raise ConfigurationError("csrf_protection must be 'header' or 'double_submit'")
+        self._check_clients()
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from None
+
+    def _check_clients(self) -> None:
+        """Unique ids, a public default client, and overrides that make valid settings."""
+        from .clients import ClientRegistry
+
+        ids = [c.client_id for c in self.clients]
+        duplicate = next((i for i in ids if ids.count(i) > 1), None)
+        if duplicate is not None:
+            raise ConfigurationError(f"clients: {duplicate!r} is registered twice")
+        if self.default_client is not None:
+            chosen = next((c for c in self.clients if c.client_id == self.default_client), None)
+            if chosen is None:
+                raise ConfigurationError(
+                    f"default_client {self.default_client!r} names no registered client"
+                )
+            if chosen.confidential:
+                raise ConfigurationError(
+                    f"default_client {self.default_client!r} must be a public client: "
+                    "a request that names no client presents no secret"
+                )
+        if self.clients:
+            ClientRegistry(self)  # builds (and so validates) each client's settings
 
     def _migrate_grace_settings(self) -> None:
         """Map the settings of the old grace window onto ``retry_window``, with a warning.
@@ -336,6 +382,8 @@ def _coerce_to(hint: Any, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ValueError(f"expected an integer, got {raw!r}")
         return int(raw)
+    if origin is tuple and args and args[0] is Client:
+        return clients_from_config(raw)
     if origin is tuple:
         if isinstance(raw, tuple) and all(isinstance(p, str) for p in raw):
             return raw

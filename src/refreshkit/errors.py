@@ -30,10 +30,13 @@ Messages never contain a token, a secret or a hash of either.
 from __future__ import annotations
 
 __all__ = [
+    "ClientMismatchError",
     "ConfigurationError",
     "DeviceMismatchError",
     "ExpiredTokenError",
     "InsufficientScopeError",
+    "InvalidClientError",
+    "InvalidScopeError",
     "InvalidTokenError",
     "MissingExtraError",
     "RefreshKitError",
@@ -178,6 +181,32 @@ class TokenReuseError(RevokedTokenError):
 
 class DeviceMismatchError(InvalidTokenError):
     """The token was presented from a device other than the one it was bound to."""
+
+
+class ClientMismatchError(InvalidTokenError):
+    """The token belongs to another OAuth client (RFC 6749 §6, RFC 7009 §2.1).
+
+    Refused as ``invalid_grant``; the session is left intact, since the
+    client that owns it did nothing wrong.
+    """
+
+
+class InvalidClientError(RefreshKitError):
+    """Client authentication failed (RFC 6749 §5.2 ``invalid_client``, 401).
+
+    An unknown client, a wrong secret, a method the client is not
+    registered for, or no credentials where the client must authenticate.
+    """
+
+    error_code = "invalid_client"
+    status_code = 401
+
+
+class InvalidScopeError(RefreshKitError):
+    """A requested scope exceeds what was granted (RFC 6749 §5.2 ``invalid_scope``, 400)."""
+
+    error_code = "invalid_scope"
+    status_code = 400
 
 
 class InsufficientScopeError(TokenError):

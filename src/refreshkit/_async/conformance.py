@@ -546,6 +546,8 @@ class AsyncStoreConformance(AsyncAgreement):
             "revoked_reason",
             "scope",
             "claims",
+            "client_id",
+            "cnf",
         }
         with pytest.raises(TokenReuseError):
             await manager.refresh(tokens[0])

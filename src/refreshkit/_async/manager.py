@@ -18,9 +18,16 @@ from .. import _jwt, _policy, _tokens
 from .._cache import VerifiedTokenCache
 from ..backends import create_async_store
 from ..backends.base import AsyncTokenStore
+from ..clients import ClientRegistry
 from ..clock import Clock, SystemClock
 from ..config import Settings
-from ..errors import InvalidTokenError, StoreError, TokenError, TokenReuseError
+from ..errors import (
+    ClientMismatchError,
+    InvalidTokenError,
+    StoreError,
+    TokenError,
+    TokenReuseError,
+)
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
 from ..models import AccessClaims, Session, TokenPair
@@ -65,6 +72,9 @@ class AsyncTokenManager:
             create_async_store(source) if isinstance(source, str) else source
         )
         self._cache = VerifiedTokenCache(self.settings.verify_cache_size)
+        #: The registered OAuth clients and the settings each one's sessions follow.
+        self.clients: ClientRegistry = ClientRegistry(self.settings)
+        self._audiences = self.clients.audiences()
 
     # ------------------------------------------------------------------ login
 
@@ -75,19 +85,39 @@ class AsyncTokenManager:
         device: str | None = None,
         claims: Mapping[str, Any] | None = None,
         scope: str | Iterable[str] | None = None,
+        client_id: str | None = None,
+        cnf: Mapping[str, Any] | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
         ``device`` binds the session to a device identifier (stored hashed);
         ``claims`` are added to every access token of the session and may not
-        override reserved claims (:class:`ValueError`). With ``max_sessions``
-        set, the subject's oldest live sessions beyond it are revoked, never
-        the one this call starts.
+        override reserved claims (:class:`ValueError`). ``client_id`` binds
+        the session to an OAuth client, whose policy it then follows and
+        whose allowed scopes bound ``scope``
+        (:class:`~refreshkit.errors.InvalidScopeError`); with clients
+        registered it must name one
+        (:class:`~refreshkit.errors.InvalidClientError`). ``cnf`` (RFC 7800,
+        e.g. ``{"jkt": thumbprint}``) is written to every access token of
+        the session. With ``max_sessions`` set, the subject's oldest live
+        sessions beyond it are revoked, never the one this call starts.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         now = self.clock.now()
+        self.clients.check_registered(client_id)
+        granted = _scope_text(scope)
+        client = self.clients.get(client_id)
+        if client is not None:
+            client.check_scope(granted)
         session, token = _policy.new_session(
-            subject, now, self.settings, device=device, scope=_scope_text(scope), claims=claims
+            subject,
+            now,
+            self.clients.settings_for(client_id),
+            device=device,
+            scope=granted,
+            claims=claims,
+            client_id=client_id,
+            cnf=cnf,
         )
         await self.store.create_session(session)
         self._emit("issued", now, session)
@@ -150,18 +180,32 @@ class AsyncTokenManager:
 
     def _decode(self, token: str, keys: KeySet) -> AccessClaims:
         payload = _jwt.verify(
-            token, keys.get, issuer=self.settings.issuer, audience=self.settings.audience
+            token, keys.get, issuer=self.settings.issuer, audience=self._audiences
         )
         return _policy.access_claims_from_payload(payload)
 
     # ---------------------------------------------------------------- refresh
 
-    async def refresh(self, refresh_token: str, *, device: str | None = None) -> TokenPair:
+    async def refresh(
+        self,
+        refresh_token: str,
+        *,
+        device: str | None = None,
+        client_id: str | None = None,
+        scope: str | Iterable[str] | None = None,
+    ) -> TokenPair:
         """Exchange a refresh token for a new pair (RFC 6749 §6), rotating it.
 
         Idempotent within ``retry_window``: the token presented again while
         its successor is unused (a lost reply, a resent request, a racing
         tab) returns that same successor with a fresh access token.
+        ``client_id`` is the authenticated client: a session bound to
+        another is refused with :class:`~refreshkit.errors.ClientMismatchError`
+        and left intact; an unbound session becomes bound to it. None (an
+        in-process call) checks no client. ``scope`` narrows this access
+        token's scope within the session's grant, which stays unchanged
+        (:class:`~refreshkit.errors.InvalidScopeError` beyond it); it costs
+        one more store read.
         Raises :class:`~refreshkit.errors.InvalidTokenError` (unknown, malformed),
         :class:`~refreshkit.errors.RevokedTokenError`,
         :class:`~refreshkit.errors.ExpiredTokenError`,
@@ -170,7 +214,15 @@ class AsyncTokenManager:
         or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
         """
         now = self.clock.now()
-        attempt = _policy.refresh_attempt(refresh_token, now, self.settings, device=device)
+        settings = self.clients.settings_for(client_id)
+        requested = _scope_text(scope)
+        pinned: tuple[str | None] | None = None
+        narrowed: str | None = None
+        if requested is not None:
+            pinned, narrowed = await self._scope_for(refresh_token, requested)
+        attempt = _policy.refresh_attempt(
+            refresh_token, now, settings, device=device, client_id=client_id, granted_scope=pinned
+        )
         result = await self.store.compare_and_set(attempt.update)
         session = result.session
         if result.applied and session is not None:
@@ -183,14 +235,30 @@ class AsyncTokenManager:
                 await self._punish(decision, session, now)
             if decision is _policy.Outcome.REPLAYED:
                 assert session is not None
-                return await self._replay(session, attempt)
+                return await self._replay(session, attempt, narrowed)
             if session is None or session.current_token_id != attempt.successor_id:
                 raise StoreError("store refused a refresh that its reported state allows")
         self._emit("refreshed", now, session, details={"generation": session.generation})
         token = attempt.successor if attempt.successor is not None else refresh_token
-        return self._pair(session, token, now)
+        return self._pair(session, token, now, narrowed)
 
-    async def _replay(self, session: Session, attempt: _policy.RefreshAttempt) -> TokenPair:
+    async def _scope_for(
+        self, refresh_token: str, requested: str
+    ) -> tuple[tuple[str | None] | None, str | None]:
+        """Read the grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
+
+        A token that is not one of its session's leaves the decision to the
+        compare-and-set (which refuses it as ever), so no scope is revealed.
+        """
+        token = _tokens.read_refresh_token(refresh_token)
+        found = await self.store.get_session(token.sid)
+        if found is None or _policy.token_role(found, token) is _policy.Role.UNKNOWN:
+            return None, None
+        return (found.scope,), _policy.narrowed_scope(found.scope, requested)
+
+    async def _replay(
+        self, session: Session, attempt: _policy.RefreshAttempt, scope: str | None
+    ) -> TokenPair:
         """A retry within the window: the same successor as before, a fresh access token."""
         successor = _policy.replayed_successor(session, attempt.presented.token)
         if successor is None:
@@ -198,7 +266,7 @@ class AsyncTokenManager:
         self._emit(
             "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
-        return self._pair(session, successor, attempt.now)
+        return self._pair(session, successor, attempt.now, scope)
 
     async def _punish(
         self, rejection: _policy.Rejection, session: Session | None, now: datetime
@@ -215,11 +283,15 @@ class AsyncTokenManager:
 
     # ------------------------------------------------------------- revocation
 
-    async def revoke(self, refresh_token: str) -> bool:
+    async def revoke(self, refresh_token: str, *, client_id: str | None = None) -> bool:
         """End the session of ``refresh_token`` (logout; RFC 7009).
 
         Unknown or malformed tokens are not an error (RFC 7009 §2.2): the
-        result is False. Raises :class:`~refreshkit.errors.StoreError` on outage.
+        result is False. Revoking the session also ends its access tokens
+        for :meth:`verify_access_online` and :meth:`introspect`. A
+        ``client_id`` other than the session's is refused with
+        :class:`~refreshkit.errors.ClientMismatchError` (RFC 7009 §2.1).
+        Raises :class:`~refreshkit.errors.StoreError` on outage.
         """
         try:
             token = _tokens.read_refresh_token(refresh_token)
@@ -228,6 +300,8 @@ class AsyncTokenManager:
         session = await self.store.get_session(token.sid)
         if session is None or _policy.token_role(session, token) is _policy.Role.UNKNOWN:
             return False
+        if not _policy.client_matches(session.client_id, client_id):
+            raise ClientMismatchError("refresh token was issued to another client")
         return await self._revoke(session.sid, session.subject, self.clock.now(), "logout")
 
     async def revoke_session(self, sid: str, *, reason: str = "revoked") -> bool:
@@ -254,11 +328,13 @@ class AsyncTokenManager:
         """
         await self.store.deny_access(jti, until)
 
-    async def revoke_access_token(self, token: str) -> bool:
+    async def revoke_access_token(self, token: str, *, client_id: str | None = None) -> bool:
         """Deny a signed, unexpired access token until its ``exp`` (RFC 7009).
 
         Whoever holds such a token may revoke it from anywhere: its device
-        binding and scopes are not checked, only its signature and times.
+        binding and scopes are not checked, only its signature and times
+        (and, given a ``client_id``, that it was issued to that client:
+        :class:`~refreshkit.errors.ClientMismatchError` otherwise).
         False (nothing written) for a token that does not verify or has
         expired, which needs no denial. Raises
         :class:`~refreshkit.errors.StoreError` on outage.
@@ -268,6 +344,8 @@ class AsyncTokenManager:
             _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
         except TokenError:
             return False
+        if not _policy.client_matches(claims.client_id, client_id):
+            raise ClientMismatchError("access token was issued to another client")
         await self.revoke_access(claims.jti, claims.expires)
         return True
 
@@ -277,6 +355,46 @@ class AsyncTokenManager:
         if revoked:
             self.hooks.emit(Event("revoked", at=now, subject=subject, sid=sid, reason=reason))
         return revoked
+
+    # ---------------------------------------------------------- introspection
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        """The RFC 7662 §2.2 answer for ``token``: ``{"active": False}`` or its members.
+
+        An access token is active when it verifies (signature, issuer,
+        audience, times; not its device or scopes, which only the resource
+        server knows), its ``jti`` is not denied and its session is live: one
+        store round trip, as :meth:`verify_access_online`. A refresh token
+        is active while it is its live session's current token. Anything
+        else is inactive, and never says why. Raises
+        :class:`~refreshkit.errors.StoreError` on outage, so that an outage is
+        never reported as an inactive token.
+        """
+        inactive: dict[str, Any] = {"active": False}
+        now = self.clock.now()
+        if not isinstance(token, str):
+            return inactive
+        if token.startswith(_tokens.PREFIX):
+            try:
+                presented = _tokens.read_refresh_token(token)
+            except InvalidTokenError:
+                return inactive
+            session = await self.store.get_session(presented.sid)
+            if (
+                session is None
+                or not _policy.is_live(session, now)
+                or _policy.token_role(session, presented) is not _policy.Role.CURRENT
+            ):
+                return inactive
+            return _policy.introspection_of_refresh(session)
+        try:
+            claims = self._decode(token, self.keys)
+            _policy.check_access_times(claims, now, self.settings.leeway)
+            check = await self.store.check_access(claims.jti, claims.sid, now)
+            _policy.check_access_state(check, now)
+        except TokenError:
+            return inactive
+        return _policy.introspection_of_access(claims)
 
     # ------------------------------------------------------------- management
 
@@ -309,10 +427,13 @@ class AsyncTokenManager:
 
     # -------------------------------------------------------------- internals
 
-    def _pair(self, session: Session, refresh_token: str, now: datetime) -> TokenPair:
+    def _pair(
+        self, session: Session, refresh_token: str, now: datetime, scope: str | None = None
+    ) -> TokenPair:
         key = self.keys.active
-        expires = _policy.access_expiry(session, now, self.settings)
-        payload = _policy.access_payload(session, _tokens.new_jti(), now, expires, self.settings)
+        settings = self.clients.settings_for(session.client_id)
+        expires = _policy.access_expiry(session, now, settings)
+        payload = _policy.access_payload(session, _tokens.new_jti(), now, expires, settings, scope)
         access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
         return TokenPair(
             access_token=access,
@@ -322,7 +443,7 @@ class AsyncTokenManager:
             refresh_expires_at=session.expires_at,
             sid=session.sid,
             subject=session.subject,
-            scope=session.scope,
+            scope=scope if scope is not None else session.scope,
         )
 
     def _emit(

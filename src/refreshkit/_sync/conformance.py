@@ -529,6 +529,8 @@ class StoreConformance(Agreement):
             "revoked_reason",
             "scope",
             "claims",
+            "client_id",
+            "cnf",
         }
         with pytest.raises(TokenReuseError):
             manager.refresh(tokens[0])
