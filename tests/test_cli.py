@@ -21,6 +21,7 @@ COMMANDS = [
     [],
     ["demo"],
     ["keygen"],
+    ["client-secret"],
     ["jwks"],
     ["purge"],
     ["sessions"],
@@ -54,6 +55,24 @@ def test_every_command_has_help(runner: click_testing.CliRunner, command: list[s
     assert result.exit_code == 0
     assert "Usage: " in result.output
     assert len(result.output.splitlines()) > 3
+
+
+# -------------------------------------------------------------------- clients
+
+
+def test_client_secret_prints_a_secret_and_a_registration_holding_only_its_hash(
+    runner: click_testing.CliRunner,
+) -> None:
+    from refreshkit.clients import ClientCredentials, ClientRegistry
+
+    result = run(runner, "client-secret", "partner")
+    assert result.exit_code == 0
+    secret = result.output.split("client_secret: ", 1)[1].split()[0]
+    registration = json.loads(result.output[result.output.index("{") :])
+    assert registration["client_id"] == "partner" and secret not in json.dumps(registration)
+    registry = ClientRegistry(Settings(clients=json.dumps([registration])))  # type: ignore[arg-type]
+    credentials = ClientCredentials("partner", secret, "client_secret_basic")
+    assert registry.authenticate(credentials) == "partner"
 
 
 # ----------------------------------------------------------------------- keys

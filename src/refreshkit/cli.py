@@ -32,6 +32,7 @@ from ._jwt import SUPPORTED_ALGORITHMS
 from ._sync.manager import TokenManager
 from .backends import create_store
 from .backends.base import TokenStore
+from .clients import Client, new_client_secret
 from .config import Settings
 from .errors import ConfigurationError, RefreshKitError
 from .keys import KeySet, SigningKey
@@ -217,6 +218,26 @@ def keygen(algorithm: str, key_format: str, kid: str | None, out: str | None) ->
         click.echo(private, nl=False)
     if not key.symmetric:
         click.echo(json.dumps({"keys": [key.public_jwk()]}, indent=2))
+
+
+@cli.command("client-secret")
+@click.argument("client_id")
+def client_secret(client_id: str) -> None:
+    """Make a confidential client's secret and the registration that stores only its hash.
+
+    Give the secret (first line, on stderr) to the client's operator once;
+    put the JSON registration (stdout) in REFRESHKIT_CLIENTS. refreshkit
+    never needs the secret again.
+    """
+    secret = new_client_secret()
+    registration = Client.confidential_with_secret(client_id, secret)
+    click.echo(f"client_secret: {secret}", err=True)
+    entry = {
+        "client_id": registration.client_id,
+        "secret_hash": registration.secret_hash,
+        "auth_methods": list(registration.auth_methods),
+    }
+    click.echo(json.dumps(entry, indent=2))
 
 
 @cli.command()

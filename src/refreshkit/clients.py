@@ -404,6 +404,10 @@ def _settings_for(client: Client, settings: Settings) -> Settings:
     overrides = client.policy_overrides()
     if not overrides:
         return settings
+    # A shorter absolute lifetime alone caps the inherited idle one, as a user means it.
+    absolute = overrides.get("refresh_absolute_ttl")
+    if absolute is not None and "refresh_idle_ttl" not in overrides:
+        overrides["refresh_idle_ttl"] = min(settings.refresh_idle_ttl, absolute)
     try:
         return settings.replace(clients=(), default_client=None, **overrides)
     except ConfigurationError as exc:

@@ -236,6 +236,8 @@ class TokenManager:
                 self._punish(decision, session, now)
             if decision is _policy.Outcome.REPLAYED:
                 assert session is not None
+                if requested is not None:
+                    narrowed = _policy.narrowed_scope(session.scope, requested)
                 return self._replay(session, attempt, narrowed)
             if session is None or session.current_token_id != attempt.successor_id:
                 raise StoreError("store refused a refresh that its reported state allows")
@@ -248,12 +250,14 @@ class TokenManager:
     ) -> tuple[tuple[str | None] | None, str | None]:
         """Read the grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
 
-        A token that is not one of its session's leaves the decision to the
-        compare-and-set (which refuses it as ever), so no scope is revealed.
+        Only the session's current token is judged here; any other leaves the
+        decision to the compare-and-set, which refuses it as ever (an earlier
+        token is still reuse, a retry is judged from the state it finds), so
+        a scope request neither hides reuse nor reveals a scope.
         """
         token = _tokens.read_refresh_token(refresh_token)
         found = self.store.get_session(token.sid)
-        if found is None or _policy.token_role(found, token) is _policy.Role.UNKNOWN:
+        if found is None or _policy.token_role(found, token) is not _policy.Role.CURRENT:
             return None, None
         return (found.scope,), _policy.narrowed_scope(found.scope, requested)
 
