@@ -33,8 +33,10 @@ from ..backends.base import TokenStore, apply_update
 from ..clock import FrozenClock
 from ..config import Settings
 from ..errors import (
+    ClientMismatchError,
     DeviceMismatchError,
     ExpiredTokenError,
+    InvalidScopeError,
     InvalidTokenError,
     RevokedTokenError,
     StoreError,
@@ -458,6 +460,58 @@ class StoreConformance(Agreement):
         manager, _, _ = _manager(store)
         pair = manager.issue("alice")
         assert (manager.refresh(pair.refresh_token, device="anything")).sid == pair.sid
+
+    # ---------------------------------------------------------------- clients
+
+    def test_a_session_bound_to_a_client_refuses_another_and_stays_intact(
+        self, store: TokenStore
+    ) -> None:
+        manager, _, events = _manager(store)
+        pair = manager.issue("alice", client_id="spa", cnf={"jkt": "thumbprint"})
+        for other in ("other-app", "spa2"):
+            with pytest.raises(ClientMismatchError):
+                manager.refresh(pair.refresh_token, client_id=other)
+            with pytest.raises(ClientMismatchError):
+                manager.revoke(pair.refresh_token, client_id=other)
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_at is None and stored.generation == 0
+        assert (stored.client_id, stored.cnf) == ("spa", {"jkt": "thumbprint"})
+        again = manager.refresh(pair.refresh_token, client_id="spa")
+        claims = manager.verify_access(again.access_token)
+        assert (claims.client_id, claims.cnf) == ("spa", {"jkt": "thumbprint"})
+        assert "reuse_detected" not in _names(events)
+
+    def test_the_first_client_to_refresh_an_unbound_session_owns_it(
+        self, store: TokenStore
+    ) -> None:
+        manager, _, _ = _manager(store)
+        pair = manager.issue("alice")
+        first = manager.refresh(pair.refresh_token, client_id="spa")
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.client_id == "spa"
+        with pytest.raises(ClientMismatchError):
+            manager.refresh(first.refresh_token, client_id="other-app")
+        assert (manager.refresh(first.refresh_token, client_id="spa")).sid == pair.sid
+
+    def test_a_narrowed_refresh_leaves_the_grant_whole(self, store: TokenStore) -> None:
+        manager, _, _ = _manager(store)
+        pair = manager.issue("alice", scope="read write")
+        narrowed = manager.refresh(pair.refresh_token, scope="read")
+        assert narrowed.scope == "read"
+        with pytest.raises(InvalidScopeError):
+            manager.refresh(narrowed.refresh_token, scope="admin")
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.scope == "read write" and stored.generation == 1
+        assert (manager.refresh(narrowed.refresh_token)).scope == "read write"
+
+    def test_introspection_follows_the_stored_state(self, store: TokenStore) -> None:
+        manager, _, _ = _manager(store)
+        pair = manager.issue("alice", client_id="spa")
+        assert (manager.introspect(pair.access_token))["client_id"] == "spa"
+        assert (manager.introspect(pair.refresh_token))["active"] is True
+        manager.revoke(pair.refresh_token, client_id="spa")
+        assert manager.introspect(pair.access_token) == {"active": False}
+        assert manager.introspect(pair.refresh_token) == {"active": False}
 
     # ------------------------------------------------------------------ retry
 
