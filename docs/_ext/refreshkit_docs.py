@@ -52,7 +52,8 @@ def _type_text(hint: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_text(arg) for arg in typing.get_args(hint))
     if origin is tuple:
-        return "tuple[str, ...]"
+        item = typing.get_args(hint)[0] if typing.get_args(hint) else str
+        return f"tuple[{_type_text(item)}, ...]"
     return getattr(hint, "__name__", str(hint))
 
 
@@ -73,7 +74,7 @@ def _default_text(value: Any) -> str:
     if isinstance(value, timedelta):
         return f'``"{_duration_text(value)}"``'
     if isinstance(value, tuple):
-        return f"``{','.join(value)}``"
+        return f"``{','.join(map(str, value))}``" if value else "(none)"
     return f"``{value!r}``"
 
 

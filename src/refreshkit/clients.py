@@ -2,8 +2,8 @@
 
 A real application has several clients (a single-page app, a mobile app, a
 partner backend, an internal resource server) with different policies.
-Each is a :class:`Client`, registered in :attr:`Settings.clients
-<refreshkit.Settings.clients>` (in code, or as JSON in configuration):
+Each is a :class:`Client`, registered in :ref:`Settings.clients
+<setting-clients>` (in code, or as JSON in configuration):
 
 - a **public** client (a browser or mobile app) holds no secret and
   identifies itself with its ``client_id`` alone (RFC 6749 §2.1);
@@ -139,7 +139,8 @@ class Client:
     """
 
     client_id: str
-    #: scrypt hash of the secret (:func:`hash_client_secret`); None for a public client.
+    #: scrypt hash of the secret (:func:`~refreshkit.clients.hash_client_secret`);
+    #: None for a public client.
     secret_hash: str | None = field(default=None, repr=False)
     #: How the client authenticates; a public client uses ``("none",)``.
     auth_methods: tuple[AuthMethod, ...] = ()
@@ -356,7 +357,7 @@ class ClientRegistry:
         No credentials: the ``default_client`` setting, or with no client
         registered the implicit client; otherwise ``invalid_client``. A public
         client presents its ``client_id`` alone; a confidential one a secret
-        by a method it is registered for. Raises :class:`InvalidClientError`.
+        by a method it is registered for. Raises :class:`~refreshkit.errors.InvalidClientError`.
         """
         if credentials is None:
             if self.implicit or self.settings.default_client is not None:

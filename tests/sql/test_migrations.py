@@ -3,7 +3,9 @@
 And they carry stored sessions along: a session rotated a few times by the
 code of revision 0002 (its rows written here by hand, as that code wrote
 them) upgrades to 0003 (bounded sessions) and keeps refreshing, replaying and
-refusing as documented; 0003 and 0002 downgrade with their data.
+refusing as documented; 0003 and 0002 downgrade with their data. A session
+stored at 0003 gains an empty client binding at 0004 and is bound by its
+first client's refresh.
 """
 
 from __future__ import annotations
@@ -296,7 +298,7 @@ def test_a_session_rotated_at_0002_keeps_working_after_upgrading_to_0003(
     migrate.upgrade(sync_url, "0002", table_prefix=prefix)
     chain = _store_old_chain(sync_url, prefix, "0002", rotations=3)
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0003" == migrate.head()
+    assert migrate.current(sync_url, table_prefix=prefix) == "0004" == migrate.head()
     assert prefix + "refresh_tokens" not in _table_names(sync_url)
     store = SQLStore(sync_url, table_prefix=prefix)
     manager = _manager(store)
@@ -457,3 +459,37 @@ def test_downgrading_to_0001_restores_its_sessions_table_with_its_rows(
     assert reuses == [0] and records == 2
     migrate.upgrade(sync_url, table_prefix=prefix)
     assert _drift(sync_url, prefix) == []
+
+
+def test_a_session_stored_at_0003_is_unbound_at_0004_and_its_first_client_binds_it(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0002", table_prefix=prefix)
+    chain = _store_old_chain(sync_url, prefix, "0002", rotations=0)
+    migrate.upgrade(sync_url, "0003", table_prefix=prefix)  # the row as 0003 holds it
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    assert migrate.current(sync_url, table_prefix=prefix) == "0004"
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store)
+    try:
+        migrated = store.get_session(chain.sid)
+        assert migrated is not None
+        assert (migrated.client_id, migrated.cnf, migrated.subject) == (None, None, "alice")
+        refreshed = manager.refresh(chain.tokens[0], client_id="spa")
+        bound = store.get_session(chain.sid)
+        assert bound is not None and bound.client_id == "spa"
+        with pytest.raises(InvalidTokenError):
+            manager.refresh(refreshed.refresh_token, client_id="other-app")
+        assert manager.refresh(refreshed.refresh_token, client_id="spa").sid == chain.sid
+    finally:
+        manager.close()
+        store.close()
+    migrate.downgrade(sync_url, "0003", table_prefix=prefix)
+    engine = sa.create_engine(sync_url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns(prefix + "sessions")}
+    finally:
+        engine.dispose()
+    assert not {"client_id", "cnf"} & columns
+    assert "current_secret_hash" in columns

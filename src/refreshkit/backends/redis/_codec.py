@@ -18,6 +18,7 @@ with ``decode_responses=True`` reads it too::
     K previous secret hash               o rotated at       j chain hash
     x y z sealed successor (parts)       d device hash      p scope
     m claims (JSON)     v revoked at     q revoked reason
+    w client id         f confirmation (cnf, JSON)
 
 A token selector is the token id without its session id (every token of a
 session starts with it), or ``~`` and the whole id for one that does not.
@@ -158,7 +159,7 @@ def _token_id(sid: str, stored: str) -> str:
     return stored[1:] if stored.startswith(_FOREIGN) else sid + stored
 
 
-def _claims(claims: Mapping[str, Any]) -> str:
+def _compact_json(claims: Mapping[str, Any]) -> str:
     return json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=False)
 
 
@@ -187,7 +188,8 @@ HASH = Kind(lambda _, v: encode_secret(v), lambda _, s: decode_secret(s), str)
 TOKEN = Kind(_selector, _token_id, str)
 TEXT = Kind(lambda _, v: v, lambda _, s: s, str)
 
-#: Every session attribute but ``sid``, ``sealed_successor`` and ``claims``: its field, its kind.
+#: Every session attribute but ``sid``, ``sealed_successor``, ``claims`` and ``cnf``: its
+#: field, its kind.
 FIELDS: dict[str, tuple[str, Kind]] = {
     "subject": ("u", TEXT),
     "created_at": ("c", TIME),
@@ -204,6 +206,7 @@ FIELDS: dict[str, tuple[str, Kind]] = {
     "chain_hash": ("j", HASH),
     "device_hash": ("d", HASH),
     "scope": ("p", TEXT),
+    "client_id": ("w", TEXT),
     "revoked_at": ("v", TIME),
     "revoked_reason": ("q", TEXT),
 }
@@ -212,6 +215,7 @@ READ_FIELDS: tuple[str, ...] = (
     *(letter for letter, _ in FIELDS.values()),
     *SEALED_FIELDS,
     "m",
+    "f",
     LEGACY_MARKER,
 )
 
@@ -220,7 +224,7 @@ READ_FIELDS: tuple[str, ...] = (
 
 
 def encode_session(session: Session) -> dict[str, str]:
-    """The session's hash fields (None values and empty claims are left out)."""
+    """The session's hash fields (None values, empty claims and no ``cnf`` are left out)."""
     sid = session.sid
     fields: dict[str, str] = {}
     for name, (letter, kind) in FIELDS.items():
@@ -230,7 +234,9 @@ def encode_session(session: Session) -> dict[str, str]:
     if session.sealed_successor is not None:
         fields.update(zip(SEALED_FIELDS, sealed_parts(session.sealed_successor), strict=True))
     if session.claims:
-        fields["m"] = _claims(session.claims)
+        fields["m"] = _compact_json(session.claims)
+    if session.cnf is not None:
+        fields["f"] = _compact_json(session.cnf)
     return fields
 
 
@@ -265,6 +271,9 @@ def session_from_fields(
     claims = fields.get("m")
     if claims:
         values["claims"] = json.loads(claims)
+    cnf = fields.get("f")
+    if cnf is not None:
+        values["cnf"] = json.loads(cnf)
     return Session(sid=sid, **values)
 
 

@@ -37,6 +37,8 @@ def session_values(session: Session) -> dict[str, Any]:
         "device_hash": session.device_hash,
         "scope": session.scope,
         "claims": dict(session.claims),
+        "client_id": session.client_id,
+        "cnf": dict(session.cnf) if session.cnf is not None else None,
         "revoked_at": session.revoked_at,
         "revoked_reason": session.revoked_reason,
     }
@@ -63,6 +65,8 @@ def session_from_row(row: Mapping[Any, Any]) -> Session:
         device_hash=row["device_hash"],
         scope=row["scope"],
         claims=row["claims"] or {},
+        client_id=row["client_id"],
+        cnf=row["cnf"],
         revoked_at=row["revoked_at"],
         revoked_reason=row["revoked_reason"],
     )

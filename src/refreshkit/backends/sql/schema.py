@@ -43,6 +43,8 @@ _MICROSECOND = timedelta(microseconds=1)
 SID_LENGTH = 32
 TOKEN_ID_LENGTH = 48
 HASH_LENGTH = 64
+#: A registered client's id (printable ASCII; RFC 6749 leaves its length open).
+CLIENT_ID_LENGTH = 255
 
 
 class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
@@ -133,6 +135,8 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("device_hash", sa.String(HASH_LENGTH), nullable=True),
         sa.Column("scope", sa.Text(), nullable=True),
         sa.Column("claims", sa.JSON(), nullable=False),
+        sa.Column("client_id", sa.String(CLIENT_ID_LENGTH), nullable=True),
+        sa.Column("cnf", sa.JSON(), nullable=True),
         sa.Column("revoked_at", time(), nullable=True),
         sa.Column("revoked_reason", sa.String(64), nullable=True),
         sa.Index(f"ix_{prefix}sessions_subject", "subject"),
