@@ -226,7 +226,7 @@ def test_the_readme_client_logs_in_and_refreshes_against_the_readme_server(
 
     server_clock = FrozenClock(datetime.now(UTC))
     readme["manager"].clock = server_clock
-    with TestClient(readme["app"]) as api:
+    with TestClient(readme["app"], base_url="https://testserver") as api:
         readme["log_in"](api, "alice", "a password")
         first = api.auth.holder.tokens
         assert first.refresh_token, "the README server answers in the body, as the client asks"
@@ -241,7 +241,7 @@ def test_the_readme_login_reads_the_password_from_the_body_never_the_url(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    with TestClient(readme["app"]) as api:
+    with TestClient(readme["app"], base_url="https://testserver") as api:
         in_the_url = api.post("/login", params={"username": "alice", "password": "x"})
         in_the_body = api.post("/login", data={"username": "alice", "password": "x"})
     assert in_the_url.status_code == 422
@@ -254,7 +254,7 @@ def test_after_logout_the_readme_apps_online_route_refuses_the_access_token(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    with TestClient(readme["app"]) as api:
+    with TestClient(readme["app"], base_url="https://testserver") as api:
         tokens = api.post("/login", data={"username": "alice", "password": "x"}).json()
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
         assert api.post("/email", headers=bearer).status_code == 200
@@ -287,11 +287,14 @@ def test_the_readme_client_works_against_the_example_apps(
     if example == "fastapi_app":
         from fastapi.testclient import TestClient
 
-        api = TestClient(module.create_app(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}"))
+        api = TestClient(
+            module.create_app(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}"),
+            base_url="https://testserver",
+        )
     else:
         pytest.importorskip("flask")
         app = module.create_app(f"sqlite:///{tmp_path / 'f.db'}")
-        api = httpx.Client(base_url="http://testserver", transport=httpx.WSGITransport(app=app))
+        api = httpx.Client(base_url="https://testserver", transport=httpx.WSGITransport(app=app))
     with api:
         readme["log_in"](api, module.DEMO_USER, module.DEMO_PASSWORD)
         first = api.auth.holder.tokens

@@ -129,7 +129,12 @@ Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
 class Api(Protocol):
-    """A way to send requests to the app under test. Cookies are always explicit."""
+    """A way to send requests to the app under test. Cookies are always explicit.
+
+    Requests go over HTTPS through the test clients and over plain HTTP from
+    loopback to the real servers; ``plain=True`` makes the test clients send
+    plain HTTP too. The peer is a loopback address every way.
+    """
 
     def request(
         self,
@@ -141,6 +146,7 @@ class Api(Protocol):
         content: bytes | None = None,
         headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
+        plain: bool = False,
     ) -> Reply: ...
 
 
@@ -168,11 +174,15 @@ class HttpxApi:
         content: bytes | None = None,
         headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
+        plain: bool = False,
     ) -> Reply:
         self.client.cookies.clear()
+        url: str | httpx.URL = path
+        if plain:
+            url = self.client.base_url.copy_with(scheme="http").join(path)
         response = self.client.request(
             method,
-            path,
+            url,
             data=dict(form) if form is not None else None,
             json=json_body,
             content=content,
@@ -188,6 +198,8 @@ class FlaskClientApi:
 
     client: Any
     label: str = "flask-test-client"
+    #: The peer's address (werkzeug's default is loopback).
+    remote_addr: str = "127.0.0.1"
     _unused: list[str] = field(default_factory=list)
 
     def request(
@@ -200,8 +212,14 @@ class FlaskClientApi:
         content: bytes | None = None,
         headers: Headers | None = None,
         cookies: Mapping[str, str] | None = None,
+        plain: bool = False,
     ) -> Reply:
-        kwargs: dict[str, Any] = {"method": method, "headers": _headers(headers, cookies)}
+        kwargs: dict[str, Any] = {
+            "method": method,
+            "headers": _headers(headers, cookies),
+            "base_url": "http://localhost" if plain else "https://localhost",
+            "environ_overrides": {"REMOTE_ADDR": self.remote_addr},
+        }
         if form is not None:
             kwargs["data"] = dict(form)
         elif json_body is not None:
@@ -246,7 +264,9 @@ def uvicorn_server(app: Any) -> Iterator[str]:
 
     sock = _free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    # No proxy_headers: refreshkit's own trusted_proxies rule is under test, and
+    # uvicorn would otherwise rewrite the scheme for any loopback peer.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()

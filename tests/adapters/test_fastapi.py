@@ -25,6 +25,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from refreshkit.adapters.fastapi import RefreshKit  # noqa: E402
 
 pytestmark = pytest.mark.fastapi
+#: The spec's peer is loopback every way (the TestClient's default is "testclient").
+LOOPBACK_PEER = ("127.0.0.1", 50000)
 
 
 def memory_manager(
@@ -82,7 +84,9 @@ def make_api(
             manager = AsyncTokenManager(settings, keys=keys, store=store, clock=clock)
             app, _ = build_app(manager)
             if request.param == "test-client":
-                client = stack.enter_context(TestClient(app, base_url="https://testserver"))
+                client = stack.enter_context(
+                    TestClient(app, base_url="https://testserver", client=LOOPBACK_PEER)
+                )
                 return HttpxApi(client, "test-client")
             url = stack.enter_context(uvicorn_server(app))
             return HttpxApi(stack.enter_context(httpx.Client(base_url=url)), "uvicorn")
@@ -172,7 +176,7 @@ def test_a_device_resolver_binds_sessions_to_the_device(keys: KeySet, clock: Fro
     async def do_login(request: Request, response: Response) -> dict[str, Any]:
         return await kit.login(request, response, "alice")
 
-    client = TestClient(app)
+    client = TestClient(app, base_url="https://testserver")
     tokens = client.post("/login", headers={"X-Device": "laptop"}).json()
     form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     stolen = client.post("/token/refresh", data=form, headers={"X-Device": "elsewhere"})

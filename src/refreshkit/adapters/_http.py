@@ -5,28 +5,36 @@ decides anything about HTTP: which request parameters are valid
 (RFC 6749 §6, RFC 7009 §2.1), what a token response looks like
 (RFC 6749 §5.1/§5.2), the ``WWW-Authenticate`` challenge (RFC 6750 §3), the
 refresh and CSRF cookies, and which status every refreshkit error maps to.
-It does no I/O and calls no manager: adapters make those calls themselves,
-with the sync or the async manager.
+It also reads the client's credentials (RFC 6749 §2.3.1) and decides
+whether a request came over TLS. It does no I/O and calls no manager:
+adapters make those calls themselves, with the sync or the async manager.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from .. import _tokens
+from ..clients import Client, ClientCredentials
 from ..config import Settings
 from ..errors import (
+    ClientMismatchError,
     ConfigurationError,
     InsufficientScopeError,
+    InvalidClientError,
+    InvalidScopeError,
     RefreshKitError,
     StoreError,
     TokenError,
@@ -35,30 +43,39 @@ from ..models import AccessClaims, Session, TokenPair
 
 __all__ = [
     "DELIVERY_HEADER",
+    "FORWARDING_HEADERS",
     "NO_STORE_HEADERS",
     "BadRequestError",
     "CappedBody",
     "Cookie",
     "HttpResponse",
+    "IntrospectionRequest",
     "RefreshRequest",
     "RevocationRequest",
     "TokenDelivery",
     "access_error_response",
     "bearer_token",
     "check_cookie_names",
+    "check_introspector",
+    "check_tls",
     "choose_delivery",
+    "client_credentials",
     "csrf_cookie_name",
     "csrf_token_for",
+    "introspection_response",
     "jwks_response",
     "logout_response",
     "no_content_response",
     "not_found_response",
     "owns_session",
     "parse_fields",
+    "read_introspection_request",
     "read_refresh_request",
     "read_revocation_request",
     "refresh_cookie_name",
     "refresh_cookie_path",
+    "request_is_secure",
+    "revocation_error_response",
     "revocation_response",
     "revocation_target",
     "session_view",
@@ -152,15 +169,25 @@ class HttpResponse:
 
 @dataclass(frozen=True, slots=True)
 class RefreshRequest:
-    """A valid refresh request: the token and where it came from."""
+    """A valid refresh request: the token, where it came from, and any narrower scope."""
 
     refresh_token: str = field(repr=False)
     delivery: TokenDelivery
+    #: The ``scope`` parameter (None when omitted): at most the session's grant.
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RevocationRequest:
     """A valid RFC 7009 revocation request."""
+
+    token: str = field(repr=False)
+    token_type_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntrospectionRequest:
+    """A valid RFC 7662 §2.1 introspection request (the hint is read, never trusted)."""
 
     token: str = field(repr=False)
     token_type_hint: str | None = None
@@ -275,10 +302,11 @@ def read_refresh_request(
 
     The token comes from the ``refresh_token`` parameter (body mode) or the
     refresh cookie (cookie mode, which then requires the CSRF proof). A
-    cookie-mode request may omit the body entirely. ``scope`` may only repeat
-    (or narrow) the granted scope; refreshkit keeps the granted one.
-    Raises :class:`BadRequestError` (``invalid_request``,
-    ``unsupported_grant_type``).
+    cookie-mode request may omit the body entirely. ``scope`` (RFC 6749 §6)
+    is passed on for the manager to narrow the new access token's scope
+    within the session's grant. ``settings`` are those of the authenticated
+    client (its cookie or body mode). Raises :class:`BadRequestError`
+    (``invalid_request``, ``unsupported_grant_type``).
     """
     # A parameter sent without a value counts as omitted (RFC 6749 §3.2).
     grant_type = fields.get("grant_type") or None
@@ -289,17 +317,18 @@ def read_refresh_request(
             "only grant_type=refresh_token is supported here",
             error_code="unsupported_grant_type",
         )
+    scope = fields.get("scope") or None
     if "refresh_token" in fields:
         if not settings.body_mode:
             raise BadRequestError("refresh tokens are accepted only in the cookie here")
         token = fields["refresh_token"]
         if not token:
             raise BadRequestError("empty refresh_token")
-        return RefreshRequest(token, "body")
+        return RefreshRequest(token, "body", scope)
     cookie_token = cookies.get(refresh_cookie_name(settings)) if settings.cookie_mode else None
     if cookie_token:
         check_csrf(cookie_token, cookies, headers, settings)
-        return RefreshRequest(cookie_token, "cookie")
+        return RefreshRequest(cookie_token, "cookie", scope)
     raise BadRequestError("missing refresh_token")
 
 
@@ -312,6 +341,18 @@ def read_revocation_request(fields: Mapping[str, str]) -> RevocationRequest:
     if not token:
         raise BadRequestError("missing token")
     return RevocationRequest(token, fields.get("token_type_hint") or None)
+
+
+def read_introspection_request(fields: Mapping[str, str]) -> IntrospectionRequest:
+    """Validate an RFC 7662 §2.1 request: ``token`` required, ``token_type_hint`` optional.
+
+    The hint is kept but never decides anything: the token's format does.
+    Raises :class:`BadRequestError`.
+    """
+    token = fields.get("token")
+    if not token:
+        raise BadRequestError("missing token")
+    return IntrospectionRequest(token, fields.get("token_type_hint") or None)
 
 
 def revocation_target(request: RevocationRequest) -> Literal["refresh_token", "access_token"]:
@@ -355,10 +396,11 @@ def choose_delivery(
 ) -> TokenDelivery:
     """Where a login hands out the refresh token: the cookie or the JSON body.
 
-    ``requested`` (from the application) wins; otherwise the only enabled
-    mode; with both enabled, the cookie, unless the client sends
-    ``X-Token-Delivery: body``. Raises :class:`ConfigurationError` when the
-    requested mode is disabled.
+    ``settings`` are the client's (``manager.clients.settings_for``), whose
+    ``delivery`` may restrict the modes. ``requested`` (from the
+    application) wins; otherwise the only enabled mode; with both enabled,
+    the cookie, unless the client sends ``X-Token-Delivery: body``. Raises
+    :class:`ConfigurationError` when the requested mode is disabled.
     """
     if requested is None:
         if not settings.cookie_mode:
@@ -372,6 +414,153 @@ def choose_delivery(
     if not enabled:
         raise ConfigurationError(f"{requested} delivery of refresh tokens is disabled")
     return requested
+
+
+# ------------------------------------------------------- client authentication
+
+
+def client_credentials(
+    authorization: str | Sequence[str] | None, fields: Mapping[str, str]
+) -> ClientCredentials | None:
+    """What the request presented to authenticate its client (RFC 6749 §2.3.1), or None.
+
+    ``Authorization: Basic`` is ``client_secret_basic``; ``client_id`` and
+    ``client_secret`` body parameters are ``client_secret_post``; a
+    ``client_id`` alone identifies a public client (method ``none``). Other
+    ``Authorization`` schemes are not client credentials and are ignored.
+    A body ``client_id`` beside Basic is allowed when it names the same
+    client. Raises :class:`BadRequestError` for two methods at once or a
+    ``client_secret`` without ``client_id``, and
+    :class:`~refreshkit.errors.InvalidClientError` for malformed Basic
+    credentials.
+    """
+    basic = _basic_credentials(authorization)
+    client_id = fields.get("client_id") or None
+    secret = fields.get("client_secret") or None
+    if basic is not None:
+        if secret is not None or (client_id is not None and client_id != basic.client_id):
+            raise BadRequestError("use one client authentication method, not two")
+        return basic
+    if secret is not None:
+        if client_id is None:
+            raise BadRequestError("client_secret without client_id")
+        return ClientCredentials(client_id, secret, "client_secret_post")
+    return ClientCredentials(client_id) if client_id is not None else None
+
+
+def _basic_credentials(authorization: str | Sequence[str] | None) -> ClientCredentials | None:
+    """``Authorization: Basic`` client credentials, or None for no header or another scheme."""
+    values = [authorization] if isinstance(authorization, str) else list(authorization or ())
+    values = [v.strip() for v in values if v.strip()]
+    basics = [v for v in values if v.partition(" ")[0].lower() == "basic"]
+    if not basics:
+        return None
+    if len(values) > 1:
+        raise BadRequestError("more than one Authorization header")
+    encoded = basics[0].partition(" ")[2].strip()
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidClientError("malformed Authorization: Basic credentials") from None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    if not colon or not client_id or not secret:
+        raise InvalidClientError("malformed Authorization: Basic credentials")
+    return ClientCredentials(client_id, secret, "client_secret_basic")
+
+
+def check_introspector(client: Client | None) -> None:
+    """Only a registered client allowed to introspect may (RFC 7662 §2.1).
+
+    ``client`` is the authenticated one (None: the implicit client, which
+    nobody may introspect as). Raises
+    :class:`~refreshkit.errors.InvalidClientError`.
+    """
+    if client is None or not client.introspection:
+        raise InvalidClientError("this client may not introspect tokens")
+
+
+# ------------------------------------------------------------------------ TLS
+
+#: Headers a proxy adds: their presence means the peer is not the real client.
+FORWARDING_HEADERS: tuple[str, ...] = ("Forwarded", "X-Forwarded-Proto", "X-Forwarded-For")
+_TLS_REQUIRED = (
+    "TLS is required here: use https, or set trusted_proxies (behind a TLS-terminating "
+    "proxy) or require_tls=false"
+)
+
+
+def request_is_secure(
+    scheme: str, peer: str | None, headers: Mapping[str, str], settings: Settings
+) -> bool:
+    """Whether a token-endpoint request travelled over TLS (RFC 6749 §3.2, RFC 7009 §2).
+
+    ``scheme`` is what the server saw, ``peer`` the direct peer's address and
+    ``headers`` the request's (at least :data:`FORWARDING_HEADERS`, repeated
+    values joined with commas). Forwarded headers are believed only from a
+    peer in ``trusted_proxies``; there the last hop's ``proto`` decides. A
+    loopback peer (local development) passes unless it forwards for someone
+    else. With ``require_tls`` off everything passes.
+    """
+    if not settings.require_tls:
+        return True
+    address = _ip(peer)
+    if address is not None and _trusted(address, tuple(settings.trusted_proxies)):
+        forwarded = _forwarded_proto(headers)
+        if forwarded is not None:
+            return forwarded == "https"
+    if scheme.lower() == "https":
+        return True
+    forwarding = any(_header(headers, name).strip() for name in FORWARDING_HEADERS)
+    return address is not None and address.is_loopback and not forwarding
+
+
+def check_tls(
+    scheme: str, peer: str | None, headers: Mapping[str, str], settings: Settings
+) -> None:
+    """Refuse a plain-HTTP request: :class:`BadRequestError` naming the fix."""
+    if not request_is_secure(scheme, peer, headers, settings):
+        raise BadRequestError(_TLS_REQUIRED)
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(peer: str | None) -> IpAddress | None:
+    """The peer as an IP address (IPv4-mapped IPv6 unwrapped), or None when it is none."""
+    try:
+        address = ipaddress.ip_address((peer or "").strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@functools.lru_cache(maxsize=32)
+def _networks(
+    proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: IpAddress, proxies: tuple[str, ...]) -> bool:
+    return any(address in network for network in _networks(proxies))
+
+
+def _forwarded_proto(headers: Mapping[str, str]) -> str | None:
+    """The protocol the nearest proxy received: ``Forwarded`` (RFC 7239) first, else XFP."""
+    forwarded = _header(headers, "Forwarded").strip()
+    if forwarded:
+        last_hop = forwarded.split(",")[-1]
+        for pair in last_hop.split(";"):
+            name, _, value = pair.partition("=")
+            if name.strip().lower() == "proto":
+                return value.strip().strip('"').lower()
+        return None
+    last = _header(headers, "X-Forwarded-Proto").split(",")[-1].strip().lower()
+    return last or None
 
 
 # ---------------------------------------------------------------------- CSRF
@@ -557,6 +746,11 @@ def owns_session(sessions: Iterable[Session], sid: str) -> bool:
     return any(s.sid == sid for s in sessions)
 
 
+def introspection_response(answer: Mapping[str, Any]) -> HttpResponse:
+    """RFC 7662 §2.2: the manager's answer as JSON, never cached."""
+    return HttpResponse(200, dict(answer), NO_STORE_HEADERS)
+
+
 def revocation_response() -> HttpResponse:
     """RFC 7009 §2.2: 200 with an empty body, whether or not the token was known."""
     return HttpResponse(200, None, NO_STORE_HEADERS)
@@ -599,20 +793,38 @@ def _unavailable(exc: StoreError) -> HttpResponse:
     return _oauth_error(503, "temporarily_unavailable", "token store unavailable", retry)
 
 
-def token_error_response(exc: Exception) -> HttpResponse:
-    """The RFC 6749 §5.2 answer of the token and revocation endpoints to ``exc``.
+def token_error_response(exc: Exception, *, realm: str = "refreshkit") -> HttpResponse:
+    """The RFC 6749 §5.2 answer of the token, revocation and introspection endpoints.
 
-    Refused refresh tokens are ``400 invalid_grant``; malformed requests
-    ``400 invalid_request`` / ``unsupported_grant_type``; a store outage
-    ``503`` with ``Retry-After``; anything else ``500 server_error``.
+    Refused refresh tokens (another client's too) are ``400 invalid_grant``;
+    malformed requests ``400 invalid_request`` / ``unsupported_grant_type``;
+    a scope beyond the grant ``400 invalid_scope``; failed client
+    authentication ``401 invalid_client`` with a ``Basic`` challenge; a
+    store outage ``503`` with ``Retry-After``; anything else ``500``.
     """
     if isinstance(exc, BadRequestError):
         return _oauth_error(400, exc.error_code, exc.message)
+    if isinstance(exc, InvalidClientError):
+        challenge = (("WWW-Authenticate", f'Basic realm="{_quotable(realm)}"'),)
+        return _oauth_error(401, "invalid_client", exc.message, challenge)
+    if isinstance(exc, InvalidScopeError):
+        return _oauth_error(400, "invalid_scope", exc.message)
     if isinstance(exc, StoreError):
         return _unavailable(exc)
     if isinstance(exc, TokenError):
         return _oauth_error(400, "invalid_grant", exc.message)
     return _oauth_error(500, "server_error", "the server could not process the request")
+
+
+def revocation_error_response(exc: Exception, *, realm: str = "refreshkit") -> HttpResponse:
+    """The revocation endpoint's errors: as :func:`token_error_response`, and one more.
+
+    A token issued to another client is refused (RFC 7009 §2.1) with
+    ``400 unauthorized_client``; the token stays valid for its own client.
+    """
+    if isinstance(exc, ClientMismatchError):
+        return _oauth_error(400, "unauthorized_client", "the token was issued to another client")
+    return token_error_response(exc, realm=realm)
 
 
 def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -> HttpResponse:

@@ -10,9 +10,11 @@
         return {"user": claims.subject}
 
 Routes (``<prefix>`` is ``settings.url_prefix``): ``POST <prefix>/token/refresh``
-(RFC 6749 §6), ``POST <prefix>/token/revoke`` (RFC 7009), ``POST <prefix>/logout``,
+(RFC 6749 §6), ``POST <prefix>/token/revoke`` (RFC 7009),
+``POST <prefix>/token/introspect`` (RFC 7662), ``POST <prefix>/logout``,
 ``GET <prefix>/sessions``, ``DELETE <prefix>/sessions/{sid}`` and
-``GET /.well-known/jwks.json``. Every HTTP rule lives in
+``GET /.well-known/jwks.json``. The three token endpoints authenticate the
+OAuth client and refuse plain HTTP. Every HTTP rule lives in
 :mod:`refreshkit.adapters._http`; this module only translates.
 """
 
@@ -28,8 +30,9 @@ try:
     from fastapi import APIRouter, Depends, FastAPI, Request, Response
     from fastapi.exceptions import HTTPException
     from fastapi.responses import JSONResponse
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
     from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     hint = "pip install 'refreshkit[fastapi]'"
     raise MissingExtraError(
@@ -94,6 +97,33 @@ class SessionsBody(BaseModel):
     sessions: list[SessionBody]
 
 
+class IntrospectionBody(BaseModel, extra="allow"):
+    """RFC 7662 §2.2: ``active``, and for an active token its members."""
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    sub: str | None = None
+    aud: str | list[str] | None = None
+    iss: str | None = None
+    jti: str | None = None
+
+
+class _ClientSecretBasic(HTTPBasic):
+    """Documents ``client_secret_basic`` in the OpenAPI schema; reads nothing.
+
+    FastAPI's own ``HTTPBasic`` answers malformed credentials itself; the
+    token routes parse them with :func:`_http.client_credentials` instead.
+    """
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
 class RefreshKitHTTPException(HTTPException):
     """An access refusal carrying its full RFC 6750 response.
 
@@ -127,23 +157,35 @@ def _error(
 _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: _error(503, "Token store unavailable; retry after Retry-After seconds")
 }
+#: RFC 6749 §2.3.1 ``client_secret_post`` (and a public client's ``client_id``).
+_CLIENT_FIELDS = {
+    "client_id": {"type": "string", "description": "A public client's id, or with client_secret"},
+    "client_secret": {
+        "type": "string",
+        "description": "client_secret_post; never together with Authorization: Basic",
+    },
+}
 _REFRESH_BODY_SCHEMA = {
     "type": "object",
     "properties": {
         "grant_type": {"type": "string", "enum": ["refresh_token"]},
         "refresh_token": {"type": "string", "description": "Omit in cookie mode"},
-        "scope": {"type": "string"},
+        "scope": {"type": "string", "description": "At most the granted scope (RFC 6749 §6)"},
+        **_CLIENT_FIELDS,
     },
     "required": ["grant_type"],
 }
-_REVOKE_BODY_SCHEMA = {
+_TOKEN_BODY_SCHEMA = {
     "type": "object",
     "properties": {
         "token": {"type": "string"},
         "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]},
+        **_CLIENT_FIELDS,
     },
     "required": ["token"],
 }
+#: The client authenticates with Basic, or with body parameters (or, public, by id alone).
+_CLIENT_SECURITY: dict[str, Any] = {"security": [{}]}
 
 
 def _request_body(schema: Mapping[str, Any], *, required: bool) -> dict[str, Any]:
@@ -151,7 +193,7 @@ def _request_body(schema: Mapping[str, Any], *, required: bool) -> dict[str, Any
         "application/x-www-form-urlencoded": {"schema": schema},
         "application/json": {"schema": schema},
     }
-    return {"requestBody": {"required": required, "content": content}}
+    return {"requestBody": {"required": required, "content": content}, **_CLIENT_SECURITY}
 
 
 class RefreshKit:
@@ -184,6 +226,12 @@ class RefreshKit:
             scheme_name="BearerAccessToken",
             bearerFormat="JWT",
             description="A refreshkit access token: Authorization: Bearer <token>",
+        )
+        self.client_basic: HTTPBasic = _ClientSecretBasic(
+            auto_error=False,
+            scheme_name="ClientSecretBasic",
+            description="OAuth client_secret_basic (RFC 6749 §2.3.1): form-urlencoded "
+            "client_id and client_secret; or send them as body parameters",
         )
         self._claims = self.require()
         self.router: APIRouter = self._build_router(tags or ["auth"])
@@ -240,24 +288,52 @@ class RefreshKit:
         scope: str | Iterable[str] | None = None,
         claims: Mapping[str, Any] | None = None,
         delivery: _http.TokenDelivery | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
         """Start a session for ``subject`` once the application has checked the password.
 
         Returns the RFC 6749 §5.1 body for the route to return and adds the
         ``no-store`` headers (and, in cookie mode, the cookies) to
         ``response``. ``delivery`` forces ``"cookie"`` or ``"body"``; by default
-        the only enabled mode, or with both the cookie unless the client sends
-        ``X-Token-Delivery: body``.
+        the only enabled mode (of ``client_id``'s settings), or with both the
+        cookie unless the client sends ``X-Token-Delivery: body``.
+        ``client_id`` binds the session to that client at once; without it
+        the first client to refresh it is bound.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
-        chosen = _http.choose_delivery(request.headers, self.settings, delivery)
+        settings = self.manager.clients.settings_for(client_id)
+        chosen = _http.choose_delivery(request.headers, settings, delivery)
         device = self._device(request) if self._device else None
-        pair = await self.manager.issue(subject, device=device, claims=claims, scope=scope)
-        answer = _http.token_response(pair, chosen, self.manager.clock.now(), self.settings)
+        pair = await self.manager.issue(
+            subject, device=device, claims=claims, scope=scope, client_id=client_id
+        )
+        answer = _http.token_response(pair, chosen, self.manager.clock.now(), settings)
         for name, value in answer.header_items():
             response.headers.append(name, value)
         body: dict[str, Any] = answer.body
         return body
+
+    # ---------------------------------------------------------- token endpoints
+
+    def _check_tls(self, request: Request) -> None:
+        """Refuse plain HTTP at a token endpoint (:class:`_http.BadRequestError`)."""
+        headers = {name: ", ".join(request.headers.getlist(name)) for name in _FORWARDING}
+        peer = request.client.host if request.client else None
+        _http.check_tls(request.url.scheme, peer, headers, self.settings)
+
+    async def _client_id(self, request: Request, fields: Mapping[str, str]) -> str | None:
+        """The authenticated client (None: the implicit one), or :class:`InvalidClientError`."""
+        credentials = _http.client_credentials(request.headers.getlist("authorization"), fields)
+        if credentials is None or credentials.secret is None:
+            return self.manager.clients.authenticate(credentials)
+        # A first secret check costs an scrypt hash: keep it off the event loop.
+        return await run_in_threadpool(self.manager.clients.authenticate, credentials)
+
+    async def _token_request(self, request: Request) -> tuple[dict[str, str], str | None]:
+        """TLS, the body's parameters and the authenticated client of a token endpoint."""
+        self._check_tls(request)
+        fields = await _fields(request)
+        return fields, await self._client_id(request, fields)
 
     # ----------------------------------------------------------------- install
 
@@ -288,8 +364,10 @@ class RefreshKit:
         router = APIRouter(tags=list(tags))
         prefix = self.settings.url_prefix
         claims_dependency = Depends(self._claims)
+        client_auth = [Depends(self.client_basic)]
         token_errors: dict[int | str, dict[str, Any]] = {
             400: _error(400, "invalid_grant, invalid_request or unsupported_grant_type"),
+            401: _error(401, "invalid_client: client authentication failed"),
             **_UNAVAILABLE,
         }
 
@@ -297,41 +375,77 @@ class RefreshKit:
             f"{prefix}/token/refresh",
             summary="Exchange a refresh token for a new token pair (RFC 6749 §6)",
             response_model=TokenResponseBody,
-            responses=token_errors,
+            responses={
+                **token_errors,
+                400: _error(400, "invalid_grant, invalid_scope, invalid_request, ..."),
+            },
+            dependencies=client_auth,
             openapi_extra=_request_body(
                 _REFRESH_BODY_SCHEMA, required=not self.settings.cookie_mode
             ),
         )
         async def refresh_token(request: Request) -> Response:
             try:
-                fields = await _fields(request)
+                fields, client_id = await self._token_request(request)
+                settings = self.manager.clients.settings_for(client_id)
                 parsed = _http.read_refresh_request(
-                    fields, request.cookies, request.headers, self.settings
+                    fields, request.cookies, request.headers, settings
                 )
                 device = self._device(request) if self._device else None
-                pair = await self.manager.refresh(parsed.refresh_token, device=device)
+                pair = await self.manager.refresh(
+                    parsed.refresh_token, device=device, client_id=client_id, scope=parsed.scope
+                )
             except RefreshKitError as exc:
-                return render(_http.token_error_response(exc))
+                return render(_http.token_error_response(exc, realm=self.realm))
             now = self.manager.clock.now()
-            return render(_http.token_response(pair, parsed.delivery, now, self.settings))
+            return render(_http.token_response(pair, parsed.delivery, now, settings))
 
         @router.post(
             f"{prefix}/token/revoke",
             summary="Revoke a refresh or access token (RFC 7009)",
             response_class=Response,
-            responses={200: {"description": "Revoked, or unknown (RFC 7009 §2.2)"}, **token_errors},
-            openapi_extra=_request_body(_REVOKE_BODY_SCHEMA, required=True),
+            responses={
+                200: {"description": "Revoked, or unknown (RFC 7009 §2.2)"},
+                **token_errors,
+                400: _error(400, "invalid_request, or unauthorized_client: another client's token"),
+            },
+            dependencies=client_auth,
+            openapi_extra=_request_body(_TOKEN_BODY_SCHEMA, required=True),
         )
         async def revoke_token(request: Request) -> Response:
             try:
-                parsed = _http.read_revocation_request(await _fields(request))
+                fields, client_id = await self._token_request(request)
+                parsed = _http.read_revocation_request(fields)
                 if _http.revocation_target(parsed) == "refresh_token":
-                    await self.manager.revoke(parsed.token)
+                    await self.manager.revoke(parsed.token, client_id=client_id)
                 else:
-                    await self.manager.revoke_access_token(parsed.token)
+                    await self.manager.revoke_access_token(parsed.token, client_id=client_id)
             except RefreshKitError as exc:
-                return render(_http.token_error_response(exc))
+                return render(_http.revocation_error_response(exc, realm=self.realm))
             return render(_http.revocation_response())
+
+        @router.post(
+            f"{prefix}/token/introspect",
+            summary="Introspect a token, for resource servers (RFC 7662)",
+            response_model=IntrospectionBody,
+            response_model_exclude_none=True,
+            responses={
+                **token_errors,
+                400: _error(400, "invalid_request"),
+                401: _error(401, "invalid_client: not a client allowed to introspect"),
+            },
+            dependencies=client_auth,
+            openapi_extra=_request_body(_TOKEN_BODY_SCHEMA, required=True),
+        )
+        async def introspect_token(request: Request) -> Response:
+            try:
+                fields, client_id = await self._token_request(request)
+                _http.check_introspector(self.manager.clients.get(client_id))
+                parsed = _http.read_introspection_request(fields)
+                answer = await self.manager.introspect(parsed.token)
+            except RefreshKitError as exc:
+                return render(_http.token_error_response(exc, realm=self.realm))
+            return render(_http.introspection_response(answer))
 
         @router.post(
             f"{prefix}/logout",
@@ -376,6 +490,9 @@ class RefreshKit:
             return render(_http.jwks_response(self.manager.keys.jwks()))
 
         return router
+
+
+_FORWARDING = tuple(name.lower() for name in _http.FORWARDING_HEADERS)
 
 
 async def _fields(request: Request) -> dict[str, str]:

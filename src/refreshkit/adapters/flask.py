@@ -13,8 +13,10 @@
 
 The blueprint serves the same routes as the FastAPI adapter:
 ``POST <prefix>/token/refresh``, ``POST <prefix>/token/revoke``,
-``POST <prefix>/logout``, ``GET <prefix>/sessions``,
-``DELETE <prefix>/sessions/<sid>`` and ``GET /.well-known/jwks.json``.
+``POST <prefix>/token/introspect``, ``POST <prefix>/logout``,
+``GET <prefix>/sessions``, ``DELETE <prefix>/sessions/<sid>`` and
+``GET /.well-known/jwks.json``. The three token endpoints authenticate the
+OAuth client and refuse plain HTTP.
 Flask uses the sync :class:`~refreshkit.TokenManager`; every HTTP rule lives
 in :mod:`refreshkit.adapters._http`.
 """
@@ -142,17 +144,23 @@ class RefreshKit:
         scope: str | Iterable[str] | None = None,
         claims: Mapping[str, Any] | None = None,
         delivery: _http.TokenDelivery | None = None,
+        client_id: str | None = None,
     ) -> Response:
         """Start a session for ``subject`` once the application has checked the password.
 
         Returns the response for the view to return: the RFC 6749 §5.1 body
         with ``no-store`` and, in cookie mode, the refresh and CSRF cookies.
+        ``client_id`` binds the session to that client at once (and its
+        settings choose the delivery); without it the first client to
+        refresh it is bound.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         state = _state()
-        settings = state.manager.settings
+        settings = state.manager.clients.settings_for(client_id)
         chosen = _http.choose_delivery(_headers(), settings, delivery)
-        pair = state.manager.issue(subject, device=state.device_id(), claims=claims, scope=scope)
+        pair = state.manager.issue(
+            subject, device=state.device_id(), claims=claims, scope=scope, client_id=client_id
+        )
         return render(_http.token_response(pair, chosen, state.manager.clock.now(), settings))
 
 
@@ -238,30 +246,64 @@ def _fields() -> dict[str, str]:
     return _http.parse_fields(request.content_type, body.value())
 
 
+def _token_request(manager: TokenManager) -> tuple[dict[str, str], str | None]:
+    """TLS, the body's parameters and the authenticated client of a token endpoint.
+
+    Raises :class:`_http.BadRequestError` (plain HTTP, a malformed body) or
+    :class:`~refreshkit.errors.InvalidClientError`.
+    """
+    _http.check_tls(request.scheme, request.remote_addr, _headers(), manager.settings)
+    fields = _fields()
+    credentials = _http.client_credentials(request.headers.getlist("Authorization"), fields)
+    return fields, manager.clients.authenticate(credentials)
+
+
 def refresh_token() -> Response:
     """``POST <prefix>/token/refresh``: RFC 6749 §6."""
     state = _state()
-    settings = state.manager.settings
+    manager = state.manager
     try:
-        parsed = _http.read_refresh_request(_fields(), request.cookies, _headers(), settings)
-        pair = state.manager.refresh(parsed.refresh_token, device=state.device_id())
+        fields, client_id = _token_request(manager)
+        settings = manager.clients.settings_for(client_id)
+        parsed = _http.read_refresh_request(fields, request.cookies, _headers(), settings)
+        pair = manager.refresh(
+            parsed.refresh_token,
+            device=state.device_id(),
+            client_id=client_id,
+            scope=parsed.scope,
+        )
     except RefreshKitError as exc:
-        return render(_http.token_error_response(exc))
-    return render(_http.token_response(pair, parsed.delivery, state.manager.clock.now(), settings))
+        return render(_http.token_error_response(exc, realm=state.realm))
+    return render(_http.token_response(pair, parsed.delivery, manager.clock.now(), settings))
 
 
 def revoke_token() -> Response:
     """``POST <prefix>/token/revoke``: RFC 7009, 200 also for unknown tokens."""
-    manager = _state().manager
+    state = _state()
+    manager = state.manager
     try:
-        parsed = _http.read_revocation_request(_fields())
+        fields, client_id = _token_request(manager)
+        parsed = _http.read_revocation_request(fields)
         if _http.revocation_target(parsed) == "refresh_token":
-            manager.revoke(parsed.token)
+            manager.revoke(parsed.token, client_id=client_id)
         else:
-            manager.revoke_access_token(parsed.token)
+            manager.revoke_access_token(parsed.token, client_id=client_id)
     except RefreshKitError as exc:
-        return render(_http.token_error_response(exc))
+        return render(_http.revocation_error_response(exc, realm=state.realm))
     return render(_http.revocation_response())
+
+
+def introspect_token() -> Response:
+    """``POST <prefix>/token/introspect``: RFC 7662, for clients allowed to introspect."""
+    state = _state()
+    manager = state.manager
+    try:
+        fields, client_id = _token_request(manager)
+        _http.check_introspector(manager.clients.get(client_id))
+        answer = manager.introspect(_http.read_introspection_request(fields).token)
+    except RefreshKitError as exc:
+        return render(_http.token_error_response(exc, realm=state.realm))
+    return render(_http.introspection_response(answer))
 
 
 @require_access
@@ -300,6 +342,9 @@ def _blueprint(settings: Settings) -> Blueprint:
     blueprint = Blueprint("refreshkit", __name__)
     blueprint.add_url_rule(f"{prefix}/token/refresh", view_func=refresh_token, methods=["POST"])
     blueprint.add_url_rule(f"{prefix}/token/revoke", view_func=revoke_token, methods=["POST"])
+    blueprint.add_url_rule(
+        f"{prefix}/token/introspect", view_func=introspect_token, methods=["POST"]
+    )
     blueprint.add_url_rule(f"{prefix}/logout", view_func=logout, methods=["POST"])
     blueprint.add_url_rule(f"{prefix}/sessions", view_func=list_sessions, methods=["GET"])
     blueprint.add_url_rule(f"{prefix}/sessions/<sid>", view_func=end_session, methods=["DELETE"])
