@@ -17,9 +17,15 @@ Browsers get the refresh token in an HttpOnly cookie (cookie mode, with a
 double-submit CSRF token); API clients that send ``X-Token-Delivery: body``
 get it in the JSON body, as the README's ``refreshkit.client`` example does.
 ``/login`` reads the password from a form or JSON body, never from the URL.
-The token routes (``/token/refresh``, ``/token/revoke``, ``/logout``,
-``/sessions``, ``/.well-known/jwks.json``) come from
+The token routes (``/token/refresh``, ``/token/revoke``, ``/token/introspect``,
+``/logout``, ``/sessions``, ``/.well-known/jwks.json``) come from
 :class:`refreshkit.adapters.fastapi.RefreshKit`.
+
+Three OAuth clients are registered: ``spa`` (this page, public, the default
+for requests that name no client), ``backend`` (confidential: Basic or body
+credentials) and ``resource-server`` (confidential, may introspect). Their
+secrets come from ``EXAMPLE_BACKEND_SECRET`` / ``EXAMPLE_RESOURCE_SERVER_SECRET``,
+or are made fresh at each start and printed.
 """
 
 import hashlib
@@ -33,13 +39,36 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from refreshkit import AccessClaims, AsyncTokenManager, Clock, KeySet, Settings, SigningKey
+from refreshkit import (
+    AccessClaims,
+    AsyncTokenManager,
+    Client,
+    Clock,
+    KeySet,
+    Settings,
+    SigningKey,
+)
 from refreshkit.adapters.fastapi import RefreshKit
 from refreshkit.backends.sql import migrate
 
 DEFAULT_DATABASE = "sqlite+aiosqlite:///refreshkit-example.db"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "correct horse battery staple"
+BACKEND_SECRET = os.environ.get("EXAMPLE_BACKEND_SECRET") or secrets.token_urlsafe(32)
+RESOURCE_SERVER_SECRET = (
+    os.environ.get("EXAMPLE_RESOURCE_SERVER_SECRET") or secrets.token_urlsafe(32)
+)
+
+
+def example_clients() -> tuple[Client, ...]:
+    """The browser page, a confidential backend, and a resource server that introspects."""
+    return (
+        Client.public("spa"),
+        Client.confidential_with_secret("backend", BACKEND_SECRET),
+        Client.confidential_with_secret(
+            "resource-server", RESOURCE_SERVER_SECRET, introspection=True
+        ),
+    )
 
 
 class PasswordBook:
@@ -82,6 +111,8 @@ def create_app(
         refresh_absolute_ttl="30d",
         cookie_mode=True,  # browsers: HttpOnly refresh cookie + CSRF token
         body_mode=True,  # API clients: refresh_token in the JSON body
+        clients=example_clients(),
+        default_client="spa",  # a request naming no client is the browser page
     )
     migrate.upgrade(database_url)  # create or update the tables
     manager = AsyncTokenManager(settings, keys=keys or example_keys(), clock=clock)
@@ -197,4 +228,5 @@ document.getElementById("logout").onclick = async () => {
 if __name__ == "__main__":
     import uvicorn
 
+    print(f"client secrets: backend={BACKEND_SECRET} resource-server={RESOURCE_SERVER_SECRET}")
     uvicorn.run(create_app(), host="127.0.0.1", port=8000)

@@ -17,8 +17,14 @@ Browsers get the refresh token in an HttpOnly cookie; API clients that send
 ``X-Token-Delivery: body`` (as the README's ``refreshkit.client`` example does)
 get it in the JSON body. ``/login`` reads a form or JSON body, never the URL.
 refreshkit reads its settings from ``REFRESHKIT_*`` keys of the Flask config
-and adds the token routes (``/token/refresh``, ``/token/revoke``, ``/logout``,
-``/sessions``, ``/.well-known/jwks.json``).
+and adds the token routes (``/token/refresh``, ``/token/revoke``,
+``/token/introspect``, ``/logout``, ``/sessions``, ``/.well-known/jwks.json``).
+
+Three OAuth clients are registered, as in the FastAPI example: ``spa``
+(public, the default), ``backend`` (confidential) and ``resource-server``
+(confidential, may introspect); their secrets come from
+``EXAMPLE_BACKEND_SECRET`` / ``EXAMPLE_RESOURCE_SERVER_SECRET`` or are made
+fresh at each start and printed.
 """
 
 import hashlib
@@ -29,7 +35,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from refreshkit import KeySet
+from refreshkit import Client, KeySet
 from refreshkit.adapters.flask import RefreshKit, current_claims, require_access
 from refreshkit.backends.sql import migrate
 
@@ -44,6 +50,21 @@ def _scrypt(password: str, salt: bytes) -> bytes:
 
 _SALT = secrets.token_bytes(16)
 USERS = {DEMO_USER: _scrypt(DEMO_PASSWORD, _SALT)}  # username -> scrypt hash
+BACKEND_SECRET = os.environ.get("EXAMPLE_BACKEND_SECRET") or secrets.token_urlsafe(32)
+RESOURCE_SERVER_SECRET = (
+    os.environ.get("EXAMPLE_RESOURCE_SERVER_SECRET") or secrets.token_urlsafe(32)
+)
+
+
+def example_clients() -> tuple[Client, ...]:
+    """The browser page, a confidential backend, and a resource server that introspects."""
+    return (
+        Client.public("spa"),
+        Client.confidential_with_secret("backend", BACKEND_SECRET),
+        Client.confidential_with_secret(
+            "resource-server", RESOURCE_SERVER_SECRET, introspection=True
+        ),
+    )
 
 
 def check_password(username: str, password: str) -> bool:
@@ -60,6 +81,8 @@ def create_app(database_url: str = DEFAULT_DATABASE, **config: Any) -> Flask:
         REFRESHKIT_ACCESS_TTL="5m",
         REFRESHKIT_COOKIE_MODE=True,  # browsers: HttpOnly refresh cookie + CSRF token
         REFRESHKIT_BODY_MODE=True,  # API clients: refresh_token in the JSON body
+        REFRESHKIT_CLIENTS=example_clients(),
+        REFRESHKIT_DEFAULT_CLIENT="spa",  # a request naming no client is the browser
     )
     app.config.update(config)
     migrate.upgrade(app.config["REFRESHKIT_STORE_URL"])  # create or update the tables
@@ -88,4 +111,5 @@ def create_app(database_url: str = DEFAULT_DATABASE, **config: Any) -> Flask:
 
 
 if __name__ == "__main__":
+    print(f"client secrets: backend={BACKEND_SECRET} resource-server={RESOURCE_SERVER_SECRET}")
     create_app().run(host="127.0.0.1", port=5000)

@@ -60,6 +60,7 @@ def test_authlib_refreshes_an_expired_token_on_its_own(example_url: str) -> None
     token["expires_at"] = int(time.time()) - 60  # the client believes it expired
     updates: list[dict[str, Any]] = []
     with authlib_httpx.OAuth2Client(
+        client_id="spa",
         token=token,
         token_endpoint=f"{example_url}/token/refresh",
         update_token=lambda new, refresh_token=None, access_token=None: updates.append(new),
@@ -73,7 +74,7 @@ def test_authlib_refreshes_an_expired_token_on_its_own(example_url: str) -> None
 
 def test_authlib_refresh_token_call_and_replay_detection(example_url: str) -> None:
     token = login(example_url)
-    with authlib_httpx.OAuth2Client(token=token) as client:
+    with authlib_httpx.OAuth2Client(client_id="spa", token=token) as client:
         fresh = client.refresh_token(f"{example_url}/token/refresh")
         assert fresh["access_token"] != token["access_token"]
         client.refresh_token(f"{example_url}/token/refresh")  # the successor is used
@@ -85,7 +86,7 @@ def test_authlib_refresh_token_call_and_replay_detection(example_url: str) -> No
 
 def test_authlib_revokes_a_refresh_token(example_url: str) -> None:
     token = login(example_url)
-    with authlib_httpx.OAuth2Client(token=token) as client:
+    with authlib_httpx.OAuth2Client(client_id="spa", token=token) as client:
         reply = client.revoke_token(
             f"{example_url}/token/revoke",
             token=token["refresh_token"],
