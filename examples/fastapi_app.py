@@ -54,10 +54,15 @@ from refreshkit.backends.sql import migrate
 DEFAULT_DATABASE = "sqlite+aiosqlite:///refreshkit-example.db"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "correct horse battery staple"
-BACKEND_SECRET = os.environ.get("EXAMPLE_BACKEND_SECRET") or secrets.token_urlsafe(32)
-RESOURCE_SERVER_SECRET = (
-    os.environ.get("EXAMPLE_RESOURCE_SERVER_SECRET") or secrets.token_urlsafe(32)
-)
+
+
+def _client_secret(variable: str) -> str:
+    """A client secret from the environment, or a fresh random one for this run."""
+    return os.environ.get(variable) or secrets.token_urlsafe(32)
+
+
+BACKEND_SECRET = _client_secret("EXAMPLE_BACKEND_SECRET")
+RESOURCE_SERVER_SECRET = _client_secret("EXAMPLE_RESOURCE_SERVER_SECRET")
 
 
 def example_clients() -> tuple[Client, ...]:

@@ -50,10 +50,15 @@ def _scrypt(password: str, salt: bytes) -> bytes:
 
 _SALT = secrets.token_bytes(16)
 USERS = {DEMO_USER: _scrypt(DEMO_PASSWORD, _SALT)}  # username -> scrypt hash
-BACKEND_SECRET = os.environ.get("EXAMPLE_BACKEND_SECRET") or secrets.token_urlsafe(32)
-RESOURCE_SERVER_SECRET = (
-    os.environ.get("EXAMPLE_RESOURCE_SERVER_SECRET") or secrets.token_urlsafe(32)
-)
+
+
+def _client_secret(variable: str) -> str:
+    """A client secret from the environment, or a fresh random one for this run."""
+    return os.environ.get(variable) or secrets.token_urlsafe(32)
+
+
+BACKEND_SECRET = _client_secret("EXAMPLE_BACKEND_SECRET")
+RESOURCE_SERVER_SECRET = _client_secret("EXAMPLE_RESOURCE_SERVER_SECRET")
 
 
 def example_clients() -> tuple[Client, ...]:

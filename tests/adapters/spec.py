@@ -7,7 +7,7 @@ store's switch). Every test then runs through the framework's test client
 and through a real server.
 
 The test app, in either framework: ``POST /login`` (JSON ``username``,
-optional ``scope``) calls the adapter's login helper; ``GET /me`` requires an
+optional ``scope`` and ``client_id``) calls the adapter's login helper; ``GET /me`` requires an
 access token; ``GET /admin`` requires scope ``admin``; ``GET /online-me``
 verifies online (revocation visible at once).
 """

@@ -16,6 +16,7 @@ from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_clients import ClientSpec
 from .support import Api, FailingAsyncStore, HttpxApi, Outage, uvicorn_server
 
 fastapi = pytest.importorskip("fastapi")
@@ -45,7 +46,13 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
     @app.post("/login")
     async def do_login(request: Request, response: Response) -> dict[str, Any]:
         payload = await request.json()
-        return await kit.login(request, response, payload["username"], scope=payload.get("scope"))
+        return await kit.login(
+            request,
+            response,
+            payload["username"],
+            scope=payload.get("scope"),
+            client_id=payload.get("client_id"),
+        )
 
     def describe(claims: AccessClaims) -> dict[str, Any]:
         return {"subject": claims.subject, "sid": claims.sid, "scopes": sorted(claims.scopes)}
@@ -98,6 +105,10 @@ class TestFastAPIAdapter(AdapterSpec):
     """The shared HTTP specification, on FastAPI."""
 
 
+class TestFastAPIClients(ClientSpec):
+    """OAuth clients, introspection and TLS, on FastAPI."""
+
+
 # --------------------------------------------------------------- FastAPI only
 
 
@@ -125,6 +136,55 @@ def test_openapi_describes_the_token_request_bodies(openapi: dict[str, Any]) -> 
     assert schema["properties"]["grant_type"]["enum"] == ["refresh_token"]
     revoke = openapi["paths"]["/token/revoke"]["post"]
     assert revoke["requestBody"]["content"]["application/json"]["schema"]["required"] == ["token"]
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke", "/token/introspect"])
+def test_openapi_describes_client_authentication_at_the_token_endpoints(
+    openapi: dict[str, Any], route: str
+) -> None:
+    basic = openapi["components"]["securitySchemes"]["ClientSecretBasic"]
+    assert (basic["type"], basic["scheme"]) == ("http", "basic")
+    operation = openapi["paths"][route]["post"]
+    # Basic, or no header at all: body credentials, a public client's id, or the cookie.
+    assert operation["security"] == [{"ClientSecretBasic": []}, {}]
+    schema = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert {"client_id", "client_secret"} <= set(schema["properties"])
+    assert "401" in operation["responses"]
+
+
+def test_openapi_describes_scope_and_the_introspection_answer(openapi: dict[str, Any]) -> None:
+    refresh = openapi["paths"]["/token/refresh"]["post"]["requestBody"]["content"]
+    assert "scope" in refresh["application/json"]["schema"]["properties"]
+    answer = openapi["paths"]["/token/introspect"]["post"]["responses"]["200"]
+    ref = answer["content"]["application/json"]["schema"]["$ref"]
+    introspection = openapi["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert introspection["required"] == ["active"]
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke", "/token/introspect"])
+def test_plain_http_from_a_remote_peer_is_refused(keys: KeySet, route: str) -> None:
+    app, _ = build_app(memory_manager(keys))
+    remote = ("203.0.113.7", 40000)
+    with TestClient(app, base_url="http://testserver", client=remote) as client:
+        refused = client.post(route, data={"token": "t", "refresh_token": "rk_a.b"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_request"
+    assert "https" in refused.json()["error_description"]
+    with TestClient(app, base_url="https://testserver", client=remote) as client:
+        tokens = client.post("/login", json={"username": "alice"}).json()
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        assert client.post("/token/refresh", data=form).status_code == 200
+
+
+def test_a_remote_peer_spoofing_x_forwarded_proto_is_refused(keys: KeySet) -> None:
+    app, _ = build_app(memory_manager(keys, trusted_proxies=("10.0.0.0/8",)))
+    spoofed = {"X-Forwarded-Proto": "https"}
+    with TestClient(app, base_url="http://testserver", client=("203.0.113.7", 1)) as client:
+        tokens = client.post("/login", json={"username": "alice"}).json()
+        form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        assert client.post("/token/refresh", data=form, headers=spoofed).status_code == 400
+    with TestClient(app, base_url="http://testserver", client=("10.1.2.3", 1)) as proxy:
+        assert proxy.post("/token/refresh", data=form, headers=spoofed).status_code == 200
 
 
 def test_openapi_lists_the_error_responses(openapi: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_clients import ClientSpec
 from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkzeug_server
 
 pytest.importorskip("flask")
@@ -44,7 +45,9 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     @app.post("/login")
     def do_login() -> Any:
         payload = request.get_json()
-        return kit.login(payload["username"], scope=payload.get("scope"))
+        return kit.login(
+            payload["username"], scope=payload.get("scope"), client_id=payload.get("client_id")
+        )
 
     @app.get("/me")
     @require_access
@@ -90,6 +93,10 @@ def make_api(
 
 class TestFlaskAdapter(AdapterSpec):
     """The shared HTTP specification, on Flask."""
+
+
+class TestFlaskClients(ClientSpec):
+    """OAuth clients, introspection and TLS, on Flask."""
 
 
 # ----------------------------------------------------------------- Flask only
@@ -210,6 +217,38 @@ def test_a_declared_content_length_over_the_cap_is_refused_before_any_read(
     status, taken = post_counting(app, route, declare_length=True)
     assert status == 400
     assert taken == 0
+
+
+@pytest.mark.parametrize("route", ["/token/refresh", "/token/revoke", "/token/introspect"])
+def test_plain_http_from_a_remote_peer_is_refused(keys: KeySet, route: str) -> None:
+    manager = TokenManager(Settings(), keys=keys, store=FailingStore(MemoryState(), Outage()))
+    client = build_app(RefreshKit(manager=manager)).test_client()
+    remote = {"REMOTE_ADDR": "203.0.113.7"}
+    form = {"token": "t", "refresh_token": "rk_a.b"}
+    refused = client.post(route, data=form, environ_overrides=remote)
+    assert refused.status_code == 400
+    assert "https" in refused.json["error_description"]
+    tokens = client.post("/login", json={"username": "alice"}).json
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    secure = client.post(
+        "/token/refresh", data=refresh, base_url="https://localhost", environ_overrides=remote
+    )
+    assert secure.status_code == 200
+
+
+def test_a_remote_peer_spoofing_x_forwarded_proto_is_refused(keys: KeySet) -> None:
+    settings = Settings(trusted_proxies=("10.0.0.0/8",))
+    manager = TokenManager(settings, keys=keys, store=FailingStore(MemoryState(), Outage()))
+    client = build_app(RefreshKit(manager=manager)).test_client()
+    tokens = client.post("/login", json={"username": "alice"}).json
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    spoofed = {"X-Forwarded-Proto": "https"}
+    attacker = {"REMOTE_ADDR": "203.0.113.7"}
+    refused = client.post("/token/refresh", data=form, headers=spoofed, environ_overrides=attacker)
+    assert refused.status_code == 400
+    proxy = {"REMOTE_ADDR": "10.1.2.3"}
+    accepted = client.post("/token/refresh", data=form, headers=spoofed, environ_overrides=proxy)
+    assert accepted.status_code == 200
 
 
 def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_init(keys: KeySet) -> None:

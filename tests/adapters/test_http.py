@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from refreshkit import Settings
 from refreshkit.adapters import _http
+from refreshkit.clients import Client, ClientCredentials
 from refreshkit.errors import (
+    ClientMismatchError,
     ConfigurationError,
     DeviceMismatchError,
     ExpiredTokenError,
     InsufficientScopeError,
+    InvalidClientError,
+    InvalidScopeError,
     StoreError,
     TokenReuseError,
 )
@@ -170,6 +175,9 @@ def test_login_delivery_follows_the_enabled_modes_and_the_client_header() -> Non
         (ExpiredTokenError("expired"), 400, "invalid_grant"),
         (DeviceMismatchError("elsewhere"), 400, "invalid_grant"),
         (_http.BadRequestError("bad"), 400, "invalid_request"),
+        (ClientMismatchError("another client's"), 400, "invalid_grant"),
+        (InvalidScopeError("too wide"), 400, "invalid_scope"),
+        (InvalidClientError("who?"), 401, "invalid_client"),
         (StoreError("down", retry_after=3), 503, "temporarily_unavailable"),
         (ConfigurationError("oops"), 500, "server_error"),
         (RuntimeError("surprise"), 500, "server_error"),
@@ -209,3 +217,164 @@ def test_only_the_rk_prefix_makes_a_refresh_token_revocation() -> None:
     access = _http.read_revocation_request({"token": "a.b.c", "token_type_hint": "refresh_token"})
     assert _http.revocation_target(refresh) == "refresh_token"
     assert _http.revocation_target(access) == "access_token"
+
+
+# --------------------------------------------------------- client credentials
+
+
+def _basic(raw: bytes) -> str:
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "fields", "expected"),
+    [
+        (None, {}, None),
+        ("Bearer abc", {}, None),
+        (None, {"client_id": "spa"}, ClientCredentials("spa")),
+        (
+            None,
+            {"client_id": "app", "client_secret": "s"},
+            ClientCredentials("app", "s", "client_secret_post"),
+        ),
+        (_basic(b"app:s"), {}, ClientCredentials("app", "s", "client_secret_basic")),
+        # RFC 6749 §2.3.1: form-encoded before base64, so '+' is a space and '%3A' a colon.
+        (
+            _basic(b"my+app%3A1:p%2Bw+d"),
+            {},
+            ClientCredentials("my app:1", "p+w d", "client_secret_basic"),
+        ),
+        (
+            _basic(b"app:s"),
+            {"client_id": "app"},
+            ClientCredentials("app", "s", "client_secret_basic"),
+        ),
+        (["Bearer x"], {"client_id": "spa"}, ClientCredentials("spa")),
+    ],
+)
+def test_client_credentials_come_from_basic_or_the_body(
+    authorization: str | list[str] | None,
+    fields: dict[str, str],
+    expected: ClientCredentials | None,
+) -> None:
+    found = _http.client_credentials(authorization, fields)
+    assert found == expected
+    if found is not None and expected is not None:
+        assert (found.secret, found.method) == (expected.secret, expected.method)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "fields"),
+    [
+        (_basic(b"app:s"), {"client_secret": "s"}),
+        (_basic(b"app:s"), {"client_id": "other"}),
+        (None, {"client_secret": "s"}),
+        ([_basic(b"app:s"), "Bearer x"], {}),
+    ],
+    ids=["basic-and-post", "two-client-ids", "secret-without-id", "two-headers"],
+)
+def test_ambiguous_client_credentials_are_a_bad_request(
+    authorization: str | list[str] | None, fields: dict[str, str]
+) -> None:
+    with pytest.raises(_http.BadRequestError):
+        _http.client_credentials(authorization, fields)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic",
+        "Basic %%%",
+        _basic(b"no-colon"),
+        _basic(b":secret"),
+        _basic(b"id:"),
+        _basic(b"\xff:x"),
+    ],
+)
+def test_malformed_basic_credentials_are_invalid_client(authorization: str) -> None:
+    with pytest.raises(InvalidClientError):
+        _http.client_credentials(authorization, {})
+
+
+def test_only_a_client_registered_to_introspect_may() -> None:
+    allowed = Client.confidential_with_secret("rs", "secret", introspection=True)
+    _http.check_introspector(allowed)
+    for refused in (None, Client.public("spa"), Client.confidential_with_secret("b", "secret")):
+        with pytest.raises(InvalidClientError):
+            _http.check_introspector(refused)
+
+
+def test_invalid_client_carries_a_basic_challenge_in_the_realm() -> None:
+    answer = _http.token_error_response(InvalidClientError("no"), realm="shop")
+    assert ("WWW-Authenticate", 'Basic realm="shop"') in answer.headers
+    assert answer.status == 401
+
+
+def test_revocation_refuses_another_clients_token_as_unauthorized_client() -> None:
+    answer = _http.revocation_error_response(ClientMismatchError("theirs"))
+    assert (answer.status, answer.body["error"]) == (400, "unauthorized_client")
+    assert _http.revocation_error_response(StoreError("down")).status == 503
+
+
+def test_a_refresh_request_carries_its_scope() -> None:
+    fields = {"grant_type": "refresh_token", "refresh_token": "rk_a.b", "scope": "read"}
+    assert _http.read_refresh_request(fields, {}, {}, Settings()).scope == "read"
+    del fields["scope"]
+    assert _http.read_refresh_request(fields, {}, {}, Settings()).scope is None
+
+
+# ----------------------------------------------------------------------- TLS
+
+PROXIES = Settings(trusted_proxies=("10.0.0.0/8", "2001:db8::/32"))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "peer", "headers", "settings", "secure"),
+    [
+        ("https", "203.0.113.7", {}, Settings(), True),
+        ("http", "203.0.113.7", {}, Settings(), False),
+        ("http", "127.0.0.1", {}, Settings(), True),
+        ("http", "127.8.9.1", {}, Settings(), True),
+        ("http", "::1", {}, Settings(), True),
+        ("http", "::ffff:127.0.0.1", {}, Settings(), True),
+        ("http", "testclient", {}, Settings(), False),
+        ("http", None, {}, Settings(), False),
+        # A loopback peer forwarding for someone else is a proxy, and not trusted.
+        ("http", "127.0.0.1", {"X-Forwarded-For": "203.0.113.7"}, Settings(), False),
+        ("http", "127.0.0.1", {"Forwarded": "for=203.0.113.7;proto=https"}, Settings(), False),
+        # Forwarded headers from anyone but a trusted proxy are ignored.
+        ("http", "203.0.113.7", {"X-Forwarded-Proto": "https"}, PROXIES, False),
+        ("https", "203.0.113.7", {"X-Forwarded-Proto": "http"}, PROXIES, True),
+        # From a trusted proxy, the last hop's word decides.
+        ("http", "10.1.2.3", {"X-Forwarded-Proto": "https"}, PROXIES, True),
+        ("http", "10.1.2.3", {"x-forwarded-proto": "HTTPS"}, PROXIES, True),
+        ("https", "10.1.2.3", {"X-Forwarded-Proto": "http"}, PROXIES, False),
+        ("http", "10.1.2.3", {"X-Forwarded-Proto": "http, https"}, PROXIES, True),
+        ("http", "10.1.2.3", {"Forwarded": 'for="[2001:db8::9]";proto="https"'}, PROXIES, True),
+        ("http", "10.1.2.3", {"Forwarded": "proto=https, for=1.2.3.4;proto=http"}, PROXIES, False),
+        ("http", "2001:db8::5", {"Forwarded": "for=1.2.3.4;proto=https"}, PROXIES, True),
+        # Forwarded wins over X-Forwarded-Proto; a trusted proxy naming no proto leaves the scheme.
+        (
+            "http",
+            "10.1.2.3",
+            {"Forwarded": "proto=http", "X-Forwarded-Proto": "https"},
+            PROXIES,
+            False,
+        ),
+        ("https", "10.1.2.3", {"Forwarded": "for=1.2.3.4"}, PROXIES, True),
+        ("http", "10.1.2.3", {}, PROXIES, False),
+        ("http", "203.0.113.7", {"X-Forwarded-Proto": "http"}, Settings(require_tls=False), True),
+    ],
+)
+def test_a_request_is_secure_over_tls_from_loopback_or_via_a_trusted_proxy(
+    scheme: str, peer: str | None, headers: dict[str, str], settings: Settings, secure: bool
+) -> None:
+    assert _http.request_is_secure(scheme, peer, headers, settings) is secure
+
+
+def test_the_tls_refusal_names_the_fix() -> None:
+    with pytest.raises(_http.BadRequestError) as refused:
+        _http.check_tls("http", "203.0.113.7", {}, Settings())
+    assert "https" in refused.value.message
+    assert "trusted_proxies" in refused.value.message
+    assert "require_tls" in refused.value.message
