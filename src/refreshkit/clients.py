@@ -275,7 +275,7 @@ class Client:
         if self.delivery == "cookie":
             changes.update(cookie_mode=True, body_mode=False)
         elif self.delivery == "body":
-            changes.update(body_mode=True)
+            changes.update(body_mode=True, cookie_mode=False)
         return changes
 
     def check_scope(self, scope: str | None) -> None:

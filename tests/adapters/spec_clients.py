@@ -30,6 +30,7 @@ ODD_ID, ODD_SECRET = "partner:app one", "p+ss:w%rd é"
 CLIENTS = (
     Client.public("spa"),
     Client.public("cookie-only", delivery="cookie"),
+    Client.public("body-only", delivery="body"),
     Client.confidential_with_secret("backend", BACKEND_SECRET),
     Client.confidential_with_secret(
         "post-only", BACKEND_SECRET, auth_methods=("client_secret_post",)
@@ -261,6 +262,19 @@ class ClientSpec:
         token = next(v for v in reply.cookie_values().values() if v.startswith("rk_"))
         refused = refresh(api, token, client_id="cookie-only")
         assert_oauth_error(refused, 400, "invalid_request")
+
+    def test_a_body_only_client_gets_its_refresh_token_in_the_body_and_no_cookie(
+        self, api: Api
+    ) -> None:
+        reply = api.request(
+            "POST", "/login", json_body={"username": "alice", "client_id": "body-only"}
+        )
+        assert reply.status == 200, reply.text
+        assert reply.json()["refresh_token"].startswith("rk_")
+        assert not reply.cookie_values()
+        again = refresh(api, reply.json()["refresh_token"], client_id="body-only")
+        assert again.status == 200, again.text
+        assert again.json()["refresh_token"].startswith("rk_")
 
     # ------------------------------------------------------- introspection
 

@@ -229,33 +229,57 @@ def test_requests_oauthlib_refreshes_with_basic_credentials(
         wrong.refresh_token(f"{example.url}/token/refresh", auth=HTTPBasicAuth("backend", "wrong"))
 
 
+def _serve_flask_example(database: str, pem: str, urls: Any, stop: Any) -> None:
+    """Run in a child process: the Flask example on ``database``, until ``stop`` is set."""
+    app = load_example("flask_app").create_app(f"sqlite:///{database}", REFRESHKIT_PRIVATE_KEY=pem)
+    with werkzeug_server(app) as url:
+        urls.put(url)
+        stop.wait(60)
+
+
 @pytest.mark.fastapi
 @pytest.mark.flask
-def test_a_token_revoked_at_one_server_is_inactive_at_another(tmp_path: Path) -> None:
-    """Two servers, two managers, one database: introspection sees the other's revocation."""
+def test_a_token_revoked_in_one_process_is_inactive_at_a_resource_server_in_another(
+    tmp_path: Path,
+) -> None:
+    """The authorization server runs in a child process; the introspecting one here; one store."""
     pytest.importorskip("fastapi")
     pytest.importorskip("flask")
+    import multiprocessing
+
     from refreshkit import KeySet, SigningKey
 
     pem = SigningKey.generate("EdDSA").private_pem()
     database = tmp_path / "shared.db"
-    flask_module, fastapi_module = load_example("flask_app"), load_example("fastapi_app")
-    flask_app = flask_module.create_app(f"sqlite:///{database}", REFRESHKIT_PRIVATE_KEY=pem)
+    fastapi_module = load_example("fastapi_app")
     fastapi_app = fastapi_module.create_app(
         f"sqlite+aiosqlite:///{database}", keys=KeySet(SigningKey.from_pem(pem))
     )
-    with werkzeug_server(flask_app) as auth_server, uvicorn_server(fastapi_app) as other:
-        token = login(auth_server)
-        resource_server = authlib_httpx.OAuth2Client(
-            client_id="resource-server",
-            client_secret=fastapi_module.RESOURCE_SERVER_SECRET,
-        )
-        with resource_server:
-            url = f"{other}/token/introspect"
-            assert resource_server.introspect_token(url, token=token["access_token"]).json()[
-                "active"
-            ]
-            with authlib_httpx.OAuth2Client(client_id="spa", token=token) as spa:
-                spa.revoke_token(f"{auth_server}/token/revoke", token=token["refresh_token"])
-            answer = resource_server.introspect_token(url, token=token["access_token"])
-            assert answer.json() == {"active": False}
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    child = context.Process(target=_serve_flask_example, args=(str(database), pem, urls, stop))
+    child.start()
+    try:
+        auth_server = urls.get(timeout=60)
+        with uvicorn_server(fastapi_app) as other:
+            token = login(auth_server)
+            resource_server = authlib_httpx.OAuth2Client(
+                client_id="resource-server",
+                client_secret=fastapi_module.RESOURCE_SERVER_SECRET,
+            )
+            with resource_server:
+                url = f"{other}/token/introspect"
+                first = resource_server.introspect_token(url, token=token["access_token"])
+                assert first.json()["active"] is True
+                with authlib_httpx.OAuth2Client(client_id="spa", token=token) as spa:
+                    spa.revoke_token(f"{auth_server}/token/revoke", token=token["refresh_token"])
+                answer = resource_server.introspect_token(url, token=token["access_token"])
+                assert answer.json() == {"active": False}
+                refresh = resource_server.introspect_token(url, token=token["refresh_token"])
+                assert refresh.json() == {"active": False}
+    finally:
+        stop.set()
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
