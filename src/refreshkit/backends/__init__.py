@@ -7,6 +7,8 @@
 * ``mysql+pymysql://...``, ``mysql+aiomysql://...``: SQLAlchemy Core (``[mysql]``).
 * ``redis://``, ``rediss://``, ``redis+cluster://host:port,host:port``: redis-py
   (``[redis]``).
+* ``django://<alias>``: a database of the Django project, through its ORM
+  (``[django]``; the app ``refreshkit.adapters.django`` migrated).
 
 Third-party backends register a module (or any object) with
 ``create_store(url, **options)`` and ``create_async_store(url, **options)``
@@ -55,6 +57,7 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     "mariadb": ("refreshkit.backends.sql", "mysql"),
     "redis": ("refreshkit.backends.redis", "redis"),
     "rediss": ("refreshkit.backends.redis", "redis"),
+    "django": ("refreshkit.adapters.django.store", "django"),
 }
 _registered: dict[str, BackendFactory] = {}
 
