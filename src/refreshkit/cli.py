@@ -29,6 +29,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without the
 
 from . import __version__
 from ._jwt import SUPPORTED_ALGORITHMS
+from ._operators import KEY_FORMATS, generate_key, session_rows, table_lines, write_private_key
 from ._sync.manager import TokenManager
 from .backends import create_store
 from .backends.base import TokenStore
@@ -184,7 +185,7 @@ def _serve_forever(base_url: str, commands: list[str]) -> None:
 @click.option(
     "--format",
     "key_format",
-    type=click.Choice(["pem", "jwk"]),
+    type=click.Choice(KEY_FORMATS),
     default="pem",
     show_default=True,
     help="Form of the private key.",
@@ -202,22 +203,17 @@ def keygen(algorithm: str, key_format: str, kid: str | None, out: str | None) ->
     Keep the private key secret (REFRESHKIT_PRIVATE_KEY); publish the JWKS.
     HS* keys are shared secrets: JWK only, and never published.
     """
-    key = SigningKey.generate(algorithm, kid=kid)
-    if key.symmetric and key_format == "pem":
-        raise click.UsageError(f"{algorithm} keys have no PEM form; use --format jwk")
-    private = key.private_pem() if key_format == "pem" else json.dumps(key.private_jwk()) + "\n"
+    try:
+        key = generate_key(algorithm, key_format, kid)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if out is not None:
-        path = Path(out)
-        if path.exists():
-            raise click.ClickException(f"{out} exists; refusing to overwrite a key")
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(private)
+        write_private_key(Path(out), key.private)
         click.echo(f"private key written to {out}", err=True)
     else:
-        click.echo(private, nl=False)
-    if not key.symmetric:
-        click.echo(json.dumps({"keys": [key.public_jwk()]}, indent=2))
+        click.echo(key.private, nl=False)
+    if key.jwks is not None:
+        click.echo(key.jwks)
 
 
 @cli.command("client-secret")
@@ -362,27 +358,15 @@ def sessions(store_url: str | None, as_json: bool, subject: str) -> None:
     """List the live sessions (devices) of SUBJECT, most recently used first."""
     with _operator(store_url) as manager:
         live = manager.sessions(subject)
-    rows = [
-        {
-            "sid": s.sid,
-            "created_at": s.created_at.isoformat(timespec="seconds"),
-            "last_used_at": s.last_used_at.isoformat(timespec="seconds"),
-            "expires_at": s.expires_at.isoformat(timespec="seconds"),
-            "scope": s.scope or "",
-        }
-        for s in live
-    ]
+    rows = session_rows(live)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo(f"no live sessions for {subject}")
         return
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+    for line in table_lines(rows):
+        click.echo(line)
 
 
 @cli.command()

@@ -68,6 +68,20 @@ DATABASES = {
         "PORT": str(_POSTGRES.port or 5432),
         "OPTIONS": {"options": f"-c search_path={POSTGRES_SCHEMA}"},
     },
+    # A server that is not there, and a database never migrated: the store's failures.
+    "unreachable": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "9",
+        "OPTIONS": {"connect_timeout": 2},
+    },
+    "unmigrated": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }
 
-REFRESHKIT = {"store_url": "django://default"}
+REFRESHKIT = {
+    "STORE_URL": "django://default",
+    "SECRET_KEY": "refreshkit-django-tests-" + "k" * 40,
+    "ALGORITHM": "HS256",
+}
