@@ -49,6 +49,22 @@ from refreshkit.errors import ConfigurationError
 
 required = sys.argv[1:]
 strict = required == ["*"]
+try:  # the Django app's models and admin import only inside a configured project
+    import django
+    from django.conf import settings
+except ModuleNotFoundError:
+    pass
+else:
+    settings.configure(
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.admin",
+            "refreshkit.adapters.django",
+        ],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    )
+    django.setup()
 failures, missing_extra = [], []
 names = ["refreshkit"] + [
     m.name for m in pkgutil.walk_packages(refreshkit.__path__, "refreshkit.")
