@@ -150,7 +150,7 @@ class RefreshKitAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, AccessClaims] | None:
         """Verify the bearer token. Raises :class:`AccessRefused` (401, 400 or 503)."""
         try:
-            token = _http.bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+            token = _http.bearer_token(request.headers.get("Authorization"))
             if token is None:
                 return None
             claims = self.verify(token)

@@ -101,7 +101,7 @@ class _Bearer(HttpBearer):
 
     def _token(self, request: HttpRequest) -> str:
         try:
-            token = _http.bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+            token = _http.bearer_token(request.headers.get("Authorization"))
         except RefreshKitError as exc:
             raise self._refused(exc) from None
         if token is None:
