@@ -23,7 +23,7 @@ malformed header, and 503 with ``Retry-After`` when the store fails (never 401).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import MissingExtraError
 
@@ -33,8 +33,6 @@ try:
     from rest_framework.authentication import BaseAuthentication
     from rest_framework.exceptions import APIException
     from rest_framework.permissions import BasePermission
-    from rest_framework.request import Request
-    from rest_framework.views import APIView
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(
         f"refreshkit.adapters.django.drf needs Django REST framework ({_missing.name}):"
@@ -45,6 +43,12 @@ from ...errors import InsufficientScopeError, InvalidTokenError, RefreshKitError
 from ...models import AccessClaims
 from .. import _http
 from . import conf
+
+if TYPE_CHECKING:
+    # Not at run time: DRF imports this module while ``rest_framework.views``
+    # is still loading (``DEFAULT_AUTHENTICATION_CLASSES``).
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 __all__ = ["AccessRefused", "HasScope", "RefreshKitAuthentication", "TokenUser"]
 
