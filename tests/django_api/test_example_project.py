@@ -44,6 +44,9 @@ CLIENT_SESSION = textwrap.dedent(
     orders = api.get("/api/orders/", HTTP_AUTHORIZATION="Bearer " + access)
     anonymous = api.get("/api/me/")
     forged = api.get("/api/me/", HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    ninja_me = api.get("/ninja/me", HTTP_AUTHORIZATION="Bearer " + access)
+    ninja_orders = api.get("/ninja/orders", HTTP_AUTHORIZATION="Bearer " + access)
+    ninja_anonymous = api.get("/ninja/orders")
     print(json.dumps({
         "login": [login.status_code, sorted(login.json()), login.headers["Cache-Control"]],
         "wrong": wrong.status_code,
@@ -51,6 +54,11 @@ CLIENT_SESSION = textwrap.dedent(
         "orders": orders.status_code,
         "anonymous": [anonymous.status_code, anonymous.headers["WWW-Authenticate"]],
         "forged": [forged.status_code, forged.headers["WWW-Authenticate"]],
+        "ninja_me": [ninja_me.status_code, ninja_me.json()],
+        "ninja_orders": ninja_orders.status_code,
+        "ninja_anonymous": [
+            ninja_anonymous.status_code, ninja_anonymous.headers["WWW-Authenticate"]
+        ],
     }))
     """
 )
@@ -92,3 +100,6 @@ def test_the_example_project_logs_in_and_serves_the_protected_drf_views(tmp_path
     assert seen["anonymous"] == [401, 'Bearer realm="refreshkit"']
     assert seen["forged"][0] == 401
     assert 'error="invalid_token"' in seen["forged"][1]
+    assert seen["ninja_me"] == [200, {"subject": "1"}]  # the subject is the user's pk
+    assert seen["ninja_orders"] == 200
+    assert seen["ninja_anonymous"] == [401, 'Bearer realm="refreshkit"']
