@@ -15,7 +15,7 @@
 ``request.user`` is a :class:`TokenUser` (no database query) unless
 ``REFRESHKIT["django_user_lookup"]`` names a user-model field; ``request.auth``
 and ``request.auth_claims`` are the verified :class:`~refreshkit.AccessClaims`.
-Refusals are the RFC 6750 answers of :func:`refreshkit.adapters._http.access_error_response`:
+Refusals are the shared HTTP layer's RFC 6750 answers:
 401 with the ``Bearer`` challenge, 403 ``insufficient_scope``, 400 for a
 malformed header, and 503 with ``Retry-After`` when the store fails (never 401).
 """
@@ -23,7 +23,7 @@ malformed header, and 503 with ``Retry-After`` when the store fails (never 401).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ...errors import MissingExtraError
 
@@ -33,6 +33,7 @@ try:
     from rest_framework.authentication import BaseAuthentication
     from rest_framework.exceptions import APIException
     from rest_framework.permissions import BasePermission
+    from rest_framework.request import Request
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(
         f"refreshkit.adapters.django.drf needs Django REST framework ({_missing.name}):"
@@ -43,12 +44,6 @@ from ...errors import InsufficientScopeError, InvalidTokenError, RefreshKitError
 from ...models import AccessClaims
 from .. import _http
 from . import conf
-
-if TYPE_CHECKING:
-    # Not at run time: DRF imports this module while ``rest_framework.views``
-    # is still loading (``DEFAULT_AUTHENTICATION_CLASSES``).
-    from rest_framework.request import Request
-    from rest_framework.views import APIView
 
 __all__ = ["AccessRefused", "HasScope", "RefreshKitAuthentication", "TokenUser"]
 
@@ -221,7 +216,9 @@ class HasScope(BasePermission):
         name = f"{cls.__name__}[{' '.join(scopes)}]"
         return type(name, (cls,), {"required_scopes": (*cls.required_scopes, *scopes)})
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
+    # ``view`` is an APIView; importing rest_framework.views here would be circular
+    # (DRF imports this module while loading it, for DEFAULT_AUTHENTICATION_CLASSES).
+    def has_permission(self, request: Request, view: object) -> bool:
         """True when every required scope was granted. Raises :class:`AccessRefused` (403)."""
         claims = request.auth
         if not isinstance(claims, AccessClaims):

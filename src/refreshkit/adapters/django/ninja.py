@@ -118,7 +118,7 @@ class _Bearer(HttpBearer):
 
 
 class RefreshKitBearer(_Bearer):
-    """Sync security class: verifies with :func:`~refreshkit.adapters.django.conf.get_manager`."""
+    """Sync security class: the process's sync manager (``conf.get_manager()``) verifies."""
 
     def __call__(self, request: HttpRequest) -> AccessClaims:
         """The verified claims. Raises :class:`AccessRefused`."""

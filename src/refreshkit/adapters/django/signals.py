@@ -9,7 +9,7 @@
     def alert(sender, event, **kwargs):
         notify_security_team(event.subject, event.sid)
 
-Both managers of :mod:`.conf` emit to one :class:`~refreshkit.EventHooks`;
+Both managers of ``refreshkit.adapters.django.conf`` emit to one :class:`~refreshkit.EventHooks`;
 importing this module (the app's ``ready()`` does) bridges it to these
 signals. Each is sent with ``sender=`` :class:`~refreshkit.Event` and one
 keyword, ``event``: ids, reasons and small facts, never a token or a secret.
