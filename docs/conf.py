@@ -16,6 +16,20 @@ from refreshkit_docs import intersphinx_mapping as _offline_mapping  # noqa: E40
 
 import refreshkit  # noqa: E402
 
+# Django Ninja reads Django's settings on import, so documenting the Django
+# adapter needs a configured (empty) project.
+try:
+    import django
+    from django.conf import settings as _django_settings
+except ImportError:  # pragma: no cover - the docs env installs the [django] extra
+    pass
+else:
+    if not _django_settings.configured:
+        _django_settings.configure(
+            INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"]
+        )
+        django.setup()
+
 project = "refreshkit"
 author = "refreshkit developers"
 copyright = "refreshkit developers"
@@ -61,4 +75,6 @@ nitpick_ignore_regex = [
     # private modules (refreshkit._policy, ...) are referenced from docstrings
     # for maintainers; they are deliberately not part of the rendered API
     (r"py:.*", r"refreshkit\._\w+(\..*)?"),
+    # the frameworks the Django adapter extends publish no offline inventory
+    (r"py:.*", r"(django|rest_framework|ninja)\..*"),
 ]

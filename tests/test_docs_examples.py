@@ -97,6 +97,7 @@ _NEEDS = [
     ("sqlite", re.compile(r"sqlite(?:\+\w+)?://")),
     ("fastapi", re.compile(r"\bfastapi\b")),
     ("flask", re.compile(r"\bflask\b")),
+    ("django", re.compile(r"\bdjango\b")),
     ("browser", re.compile(r"\bplaywright\b")),
 ]
 

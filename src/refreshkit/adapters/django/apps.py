@@ -19,3 +19,7 @@ class RefreshKitConfig(AppConfig):
     label: str = "refreshkit"
     verbose_name: str = "refreshkit"
     default_auto_field: str = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Bridge refreshkit's event hooks to the Django signals of :mod:`.signals`."""
+        from . import signals  # noqa: F401

@@ -1,0 +1,1 @@
+"""A minimal Django + DRF project that swapped djangorestframework-simplejwt for refreshkit."""

@@ -1,0 +1,105 @@
+"""The example Django project (``examples/django_project``) runs as its docs say.
+
+It runs in a child process: the project has its own settings module, and
+Django is configured once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("rest_framework")
+
+pytestmark = pytest.mark.django
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "examples" / "django_project"
+
+CLIENT_SESSION = textwrap.dedent(
+    """
+    import json
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    call_command("migrate", verbosity=0)
+    get_user_model().objects.create_user("alice", password="a password")
+    api = APIClient()
+    login = api.post("/api/token/", {"username": "alice", "password": "a password"})
+    wrong = api.post("/api/token/", {"username": "alice", "password": "wrong"})
+    access = login.json()["access_token"]
+    me = api.get("/api/me/", HTTP_AUTHORIZATION="Bearer " + access)
+    orders = api.get("/api/orders/", HTTP_AUTHORIZATION="Bearer " + access)
+    anonymous = api.get("/api/me/")
+    forged = api.get("/api/me/", HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    ninja_me = api.get("/ninja/me", HTTP_AUTHORIZATION="Bearer " + access)
+    ninja_orders = api.get("/ninja/orders", HTTP_AUTHORIZATION="Bearer " + access)
+    ninja_anonymous = api.get("/ninja/orders")
+    print(json.dumps({
+        "login": [login.status_code, sorted(login.json()), login.headers["Cache-Control"]],
+        "wrong": wrong.status_code,
+        "me": [me.status_code, me.json()],
+        "orders": orders.status_code,
+        "anonymous": [anonymous.status_code, anonymous.headers["WWW-Authenticate"]],
+        "forged": [forged.status_code, forged.headers["WWW-Authenticate"]],
+        "ninja_me": [ninja_me.status_code, ninja_me.json()],
+        "ninja_orders": ninja_orders.status_code,
+        "ninja_anonymous": [
+            ninja_anonymous.status_code, ninja_anonymous.headers["WWW-Authenticate"]
+        ],
+    }))
+    """
+)
+
+
+def run_in_project(code: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "EXAMPLE_DATA_DIR": str(data_dir),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "src")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+
+
+def test_the_example_project_passes_djangos_checks(tmp_path: Path) -> None:
+    done = run_in_project(
+        "import django; django.setup(); from django.core.management import call_command;"
+        " call_command('check', fail_level='WARNING')",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_example_project_logs_in_and_serves_the_protected_drf_views(tmp_path: Path) -> None:
+    done = run_in_project(CLIENT_SESSION, tmp_path)
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["login"] == [
+        200,
+        ["access_token", "expires_in", "refresh_token", "scope", "token_type"],
+        "no-store",
+    ]
+    assert seen["wrong"] == 401
+    assert seen["me"] == [200, {"username": "alice", "scopes": ["orders:read", "profile"]}]
+    assert seen["orders"] == 200
+    assert seen["anonymous"] == [401, 'Bearer realm="refreshkit"']
+    assert seen["forged"][0] == 401
+    assert 'error="invalid_token"' in seen["forged"][1]
+    assert seen["ninja_me"] == [200, {"subject": "1"}]  # the subject is the user's pk
+    assert seen["ninja_orders"] == 200
+    assert seen["ninja_anonymous"] == [401, 'Bearer realm="refreshkit"']
