@@ -424,13 +424,17 @@ class Endpoint:
     reads_body: bool
     flow: EndpointFlow = field(repr=False)
 
-    def full_path(self, settings: Settings, parameter: str = "{{{}}}") -> str:
-        """The route's path under the prefix, each parameter written as ``parameter``.
+    def route(self, parameter: str = "{{{}}}") -> str:
+        """The path without the prefix, each parameter's name formatted by ``parameter``.
 
-        ``parameter`` formats a parameter's name in the framework's syntax:
-        ``"<{}>"`` for Flask, ``"<str:{}>"`` for Django.
+        ``parameter`` is the framework's syntax: ``"<{}>"`` for Flask,
+        ``"<str:{}>"`` for Django.
         """
-        path = re.sub(r"\{(\w+)\}", lambda name: parameter.format(name[1]), self.path)
+        return re.sub(r"\{(\w+)\}", lambda name: parameter.format(name[1]), self.path)
+
+    def full_path(self, settings: Settings, parameter: str = "{{{}}}") -> str:
+        """The path as served: under ``settings.url_prefix``, except ``/.well-known/``."""
+        path = self.route(parameter)
         return path if path.startswith("/.well-known/") else settings.url_prefix + path
 
 
