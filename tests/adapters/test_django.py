@@ -2,13 +2,15 @@
 async views, with ``CsrfViewMiddleware`` enforcing) and through uvicorn on
 Django's ASGI application.
 
-Django is configured here unless another test package configured it first;
-either way every test pins what it relies on (URLconf, middleware,
-``REFRESHKIT``) with ``override_settings``.
+Django is configured when the first test runs (after every conftest was
+collected), unless another test package configured it already; either way
+every test pins what it relies on (URLconf, middleware, ``REFRESHKIT``) with
+``override_settings``. Nothing here reads Django's settings at import.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
@@ -38,25 +40,12 @@ from .support import (
 pytest.importorskip("django")
 import django
 from django.conf import settings as django_settings
-
-if not django_settings.configured:
-    django_settings.configure(
-        SECRET_KEY="tests-only-django-secret",
-        ALLOWED_HOSTS=["*"],
-        USE_TZ=True,
-        INSTALLED_APPS=["django.contrib.contenttypes", "refreshkit.adapters.django"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-        ROOT_URLCONF=__name__,
-    )
-    django.setup()
-
 from django.core.asgi import get_asgi_application
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
 from django.urls import include, path
 
 from refreshkit.adapters.django import conf
-from refreshkit.adapters.django import urls as refreshkit_urls
 from refreshkit.adapters.django.decorators import require, require_access
 from refreshkit.adapters.django.views import alogin, login
 
@@ -147,34 +136,52 @@ def whoami(request: Any) -> JsonResponse:
     return JsonResponse({"subject": claims.subject if claims else None})
 
 
-class SyncUrls:
-    """The spec's test app on sync views."""
+class TestUrls:
+    """A URLconf object: refreshkit's endpoints at the root and the spec's test app."""
 
-    urlpatterns = (
-        path("", include((refreshkit_urls.endpoint_patterns(asynchronous=False), "refreshkit"))),
-        path("login", sign_in),
-        path("me", me),
-        path("admin", admin),
-        path("online-me", online_me),
-        path("whoami", whoami),
-        path("guarded", guarded),
-    )
+    __test__ = False  # not a test class
 
+    def __init__(self, asynchronous: bool) -> None:
+        from refreshkit.adapters.django import urls
 
-class AsyncUrls:
-    """The same app on async views (the async manager)."""
-
-    urlpatterns = (
-        path("", include((refreshkit_urls.endpoint_patterns(asynchronous=True), "refreshkit"))),
-        path("login", async_sign_in),
-        path("me", async_me),
-        path("admin", async_admin),
-        path("online-me", async_online_me),
-        path("whoami", whoami),
-    )
+        endpoints = urls.endpoint_patterns(asynchronous=asynchronous)
+        app = (
+            (async_sign_in, async_me, async_admin, async_online_me)
+            if asynchronous
+            else (sign_in, me, admin, online_me)
+        )
+        self.urlpatterns = (
+            path("", include((endpoints, "refreshkit"))),
+            *(path(route, view) for route, view in zip(ROUTES, app, strict=True)),
+            path("whoami", whoami),
+            path("guarded", guarded),
+        )
 
 
-urlpatterns = SyncUrls.urlpatterns
+ROUTES = ("login", "me", "admin", "online-me")
+_urlconfs: dict[bool, TestUrls] = {}
+
+
+def urlconf(asynchronous: bool) -> TestUrls:
+    """One URLconf object per kind, so Django's resolver cache keeps working."""
+    if asynchronous not in _urlconfs:
+        _urlconfs[asynchronous] = TestUrls(asynchronous)
+    return _urlconfs[asynchronous]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_configured() -> None:
+    """Configure Django for these tests, unless another package already did."""
+    if not django_settings.configured:
+        django_settings.configure(
+            SECRET_KEY="tests-only-django-secret",
+            ALLOWED_HOSTS=["*"],
+            USE_TZ=True,
+            INSTALLED_APPS=["django.contrib.contenttypes", "refreshkit.adapters.django"],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        )
+    if not django.apps.apps.ready:
+        django.setup()
 
 
 def _asgi_with_lifespan(app: Any) -> Any:
@@ -268,7 +275,7 @@ def make_api(
         stack.callback(conf.reset)
         stack.enter_context(
             override_settings(
-                ROOT_URLCONF=AsyncUrls if asynchronous else SyncUrls,
+                ROOT_URLCONF=urlconf(asynchronous),
                 MIDDLEWARE=MIDDLEWARE,
                 ALLOWED_HOSTS=["*"],
                 REFRESHKIT={"django_device": device_of, "store_url": "memory://"},
@@ -301,7 +308,7 @@ def sync_api(
     clock: FrozenClock, outage: Outage, state: MemoryState, keys: KeySet
 ) -> Iterator[DjangoClientApi]:
     with override_settings(
-        ROOT_URLCONF=SyncUrls,
+        ROOT_URLCONF=urlconf(False),
         MIDDLEWARE=MIDDLEWARE,
         REFRESHKIT={"store_url": "memory://"},
     ):
@@ -329,7 +336,9 @@ def test_the_url_patterns_are_named_in_the_refreshkit_namespace(
     assert reverse("refreshkit:refresh_token") == "/token/refresh"
     assert reverse("refreshkit:end_session", kwargs={"sid": "s1"}) == "/sessions/s1"
     assert reverse("refreshkit:jwks") == "/.well-known/jwks.json"
-    assert [p.name for p in refreshkit_urls.jwks_urlpatterns] == ["jwks"]
+    from refreshkit.adapters.django import urls
+
+    assert [p.name for p in urls.jwks_urlpatterns] == ["jwks"]
 
 
 def test_django_csrf_guards_the_apps_views_while_the_token_endpoints_do_their_own(
@@ -351,12 +360,10 @@ def test_a_wrong_method_answers_405(sync_api: DjangoClientApi) -> None:
 
 
 def test_the_async_views_option_picks_async_views() -> None:
-    with override_settings(REFRESHKIT={"django_async_views": True, "store_url": "memory://"}):
-        patterns = refreshkit_urls.endpoint_patterns()
-    import inspect
+    from refreshkit.adapters.django import urls
 
+    with override_settings(REFRESHKIT={"django_async_views": True, "store_url": "memory://"}):
+        patterns = urls.endpoint_patterns()
     assert all(inspect.iscoroutinefunction(p.callback) for p in patterns)
-    assert not any(
-        inspect.iscoroutinefunction(p.callback)
-        for p in refreshkit_urls.endpoint_patterns(asynchronous=False)
-    )
+    sync_patterns = urls.endpoint_patterns(asynchronous=False)
+    assert not any(inspect.iscoroutinefunction(p.callback) for p in sync_patterns)
