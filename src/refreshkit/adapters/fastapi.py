@@ -14,8 +14,9 @@ Routes (``<prefix>`` is ``settings.url_prefix``): ``POST <prefix>/token/refresh`
 ``POST <prefix>/token/introspect`` (RFC 7662), ``POST <prefix>/logout``,
 ``GET <prefix>/sessions``, ``DELETE <prefix>/sessions/{sid}`` and
 ``GET /.well-known/jwks.json``. The three token endpoints authenticate the
-OAuth client and refuse plain HTTP. Every HTTP rule lives in
-:mod:`refreshkit.adapters._http`; this module only translates.
+OAuth client and refuse plain HTTP. Every flow lives in
+:mod:`refreshkit.adapters._flows` (every HTTP rule in ``_http``); this
+module only translates Starlette requests and responses.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ try:
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
     from pydantic import BaseModel, Field
-    from starlette.concurrency import run_in_threadpool
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     hint = "pip install 'refreshkit[fastapi]'"
     raise MissingExtraError(
@@ -42,7 +42,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without the
 from .._async.manager import AsyncTokenManager
 from ..config import Settings
 from ..models import AccessClaims
-from . import _http
+from . import _flows, _http
 
 __all__ = [
     "AccessErrorBody",
@@ -221,6 +221,8 @@ class RefreshKit:
         self.realm = realm
         self._device = device
         _http.check_cookie_names(self.settings)
+        # What the shared flows read of the manager without I/O.
+        self._context = _flows.FlowContext.of(manager, realm)
         self.bearer: HTTPBearer = HTTPBearer(
             auto_error=False,
             scheme_name="BearerAccessToken",
@@ -233,7 +235,6 @@ class RefreshKit:
             description="OAuth client_secret_basic (RFC 6749 §2.3.1): form-urlencoded "
             "client_id and client_secret; or send them as body parameters",
         )
-        self._claims = self.require()
         self.router: APIRouter = self._build_router(tags or ["auth"])
 
     #: Error responses to list in the OpenAPI entry of a protected route.
@@ -252,30 +253,35 @@ class RefreshKit:
 
         Refuses with 401 (no or bad token), 403 (a scope in ``scopes`` is
         missing), 400 (malformed header) or 503 (store outage, online checks
-        only), all as RFC 6750 responses.
+        only), all as RFC 6750 responses. :meth:`require_access` is the same
+        method under the name the Flask and Django adapters use.
         """
         required = tuple(scopes)
         check_online = self.online if online is None else online
-        manager, realm, bearer = self.manager, self.realm, self.bearer
+        bearer = self.bearer
 
         async def access_claims(
             request: Request,
             _credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         ) -> AccessClaims:
-            try:
-                token = _http.bearer_token(request.headers.getlist("authorization"))
-                if token is None:
-                    raise RefreshKitHTTPException(_http.access_error_response(None, realm=realm))
-                device = self._device(request) if self._device else None
-                if check_online:
-                    return await manager.verify_access_online(token, device=device, scopes=required)
-                return manager.verify_access(token, device=device, scopes=required)
-            except RefreshKitError as exc:
-                raise RefreshKitHTTPException(
-                    _http.access_error_response(exc, realm=realm)
-                ) from None
+            flow = _flows.access(
+                _neutral(request),
+                self._context,
+                scopes=required,
+                online=check_online,
+                device=self._device_of(request),
+            )
+            claims = await _flows.run_async(flow, self.manager)
+            if isinstance(claims, _http.HttpResponse):
+                raise RefreshKitHTTPException(claims)
+            return claims
 
         return access_claims
+
+    require_access = require
+
+    def _device_of(self, request: Request) -> str | None:
+        return self._device(request) if self._device else None
 
     # -------------------------------------------------------------------- login
 
@@ -301,39 +307,21 @@ class RefreshKit:
         the first client to refresh it is bound.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
-        settings = self.manager.clients.settings_for(client_id)
-        chosen = _http.choose_delivery(request.headers, settings, delivery)
-        device = self._device(request) if self._device else None
-        pair = await self.manager.issue(
-            subject, device=device, claims=claims, scope=scope, client_id=client_id
+        flow = _flows.login(
+            _neutral(request),
+            self._context,
+            subject,
+            scope=scope,
+            claims=claims,
+            delivery=delivery,
+            client_id=client_id,
+            device=self._device_of(request),
         )
-        answer = _http.token_response(pair, chosen, self.manager.clock.now(), settings)
+        answer = await _flows.run_async(flow, self.manager)
         for name, value in answer.header_items():
             response.headers.append(name, value)
         body: dict[str, Any] = answer.body
         return body
-
-    # ---------------------------------------------------------- token endpoints
-
-    def _check_tls(self, request: Request) -> None:
-        """Refuse plain HTTP at a token endpoint (:class:`_http.BadRequestError`)."""
-        headers = {name: ", ".join(request.headers.getlist(name)) for name in _FORWARDING}
-        peer = request.client.host if request.client else None
-        _http.check_tls(request.url.scheme, peer, headers, self.settings)
-
-    async def _client_id(self, request: Request, fields: Mapping[str, str]) -> str | None:
-        """The authenticated client (None: the implicit one), or :class:`InvalidClientError`."""
-        credentials = _http.client_credentials(request.headers.getlist("authorization"), fields)
-        if credentials is None or credentials.secret is None:
-            return self.manager.clients.authenticate(credentials)
-        # A first secret check costs an scrypt hash: keep it off the event loop.
-        return await run_in_threadpool(self.manager.clients.authenticate, credentials)
-
-    async def _token_request(self, request: Request) -> tuple[dict[str, str], str | None]:
-        """TLS, the body's parameters and the authenticated client of a token endpoint."""
-        self._check_tls(request)
-        fields = await _fields(request)
-        return fields, await self._client_id(request, fields)
 
     # ----------------------------------------------------------------- install
 
@@ -362,145 +350,133 @@ class RefreshKit:
 
     def _build_router(self, tags: list[str]) -> APIRouter:
         router = APIRouter(tags=list(tags))
-        prefix = self.settings.url_prefix
-        claims_dependency = Depends(self._claims)
+        docs = self._openapi()
+        for endpoint in _flows.ENDPOINTS:
+            router.add_api_route(
+                endpoint.full_path(self.settings),
+                self._route(endpoint),
+                methods=[endpoint.method],
+                name=endpoint.name,
+                **docs[endpoint.name],
+            )
+        return router
+
+    def _route(self, endpoint: _flows.Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        """The Starlette route of one shared endpoint."""
+
+        async def route(request: Request) -> Response:
+            neutral = await _token_request(request) if endpoint.reads_body else _neutral(request)
+            flow = endpoint.flow(
+                neutral, self._context, online=self.online, device=self._device_of(request)
+            )
+            return render(await _flows.run_async(flow, self.manager))
+
+        route.__name__ = route.__qualname__ = endpoint.name
+        return route
+
+    def _openapi(self) -> dict[str, dict[str, Any]]:
+        """Each endpoint's OpenAPI description, by endpoint name."""
+        bearer_auth = [Depends(self.bearer)]
         client_auth = [Depends(self.client_basic)]
         token_errors: dict[int | str, dict[str, Any]] = {
             400: _error(400, "invalid_grant, invalid_request or unsupported_grant_type"),
             401: _error(401, "invalid_client: client authentication failed"),
             **_UNAVAILABLE,
         }
-
-        @router.post(
-            f"{prefix}/token/refresh",
-            summary="Exchange a refresh token for a new token pair (RFC 6749 §6)",
-            response_model=TokenResponseBody,
-            responses={
-                **token_errors,
-                400: _error(400, "invalid_grant, invalid_scope, invalid_request, ..."),
+        token_body = _request_body(_TOKEN_BODY_SCHEMA, required=True)
+        sid = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string"}}
+        return {
+            "refresh_token": {
+                "summary": "Exchange a refresh token for a new token pair (RFC 6749 §6)",
+                "response_model": TokenResponseBody,
+                "responses": {
+                    **token_errors,
+                    400: _error(400, "invalid_grant, invalid_scope, invalid_request, ..."),
+                },
+                "dependencies": client_auth,
+                "openapi_extra": _request_body(
+                    _REFRESH_BODY_SCHEMA, required=not self.settings.cookie_mode
+                ),
             },
-            dependencies=client_auth,
-            openapi_extra=_request_body(
-                _REFRESH_BODY_SCHEMA, required=not self.settings.cookie_mode
-            ),
-        )
-        async def refresh_token(request: Request) -> Response:
-            try:
-                fields, client_id = await self._token_request(request)
-                settings = self.manager.clients.settings_for(client_id)
-                parsed = _http.read_refresh_request(
-                    fields, request.cookies, request.headers, settings
-                )
-                device = self._device(request) if self._device else None
-                pair = await self.manager.refresh(
-                    parsed.refresh_token, device=device, client_id=client_id, scope=parsed.scope
-                )
-            except RefreshKitError as exc:
-                return render(_http.token_error_response(exc, realm=self.realm))
-            now = self.manager.clock.now()
-            return render(_http.token_response(pair, parsed.delivery, now, settings))
-
-        @router.post(
-            f"{prefix}/token/revoke",
-            summary="Revoke a refresh or access token (RFC 7009)",
-            response_class=Response,
-            responses={
-                200: {"description": "Revoked, or unknown (RFC 7009 §2.2)"},
-                **token_errors,
-                400: _error(400, "invalid_request, or unauthorized_client: another client's token"),
+            "revoke_token": {
+                "summary": "Revoke a refresh or access token (RFC 7009)",
+                "response_class": Response,
+                "responses": {
+                    200: {"description": "Revoked, or unknown (RFC 7009 §2.2)"},
+                    **token_errors,
+                    400: _error(
+                        400, "invalid_request, or unauthorized_client: another client's token"
+                    ),
+                },
+                "dependencies": client_auth,
+                "openapi_extra": token_body,
             },
-            dependencies=client_auth,
-            openapi_extra=_request_body(_TOKEN_BODY_SCHEMA, required=True),
-        )
-        async def revoke_token(request: Request) -> Response:
-            try:
-                fields, client_id = await self._token_request(request)
-                parsed = _http.read_revocation_request(fields)
-                if _http.revocation_target(parsed) == "refresh_token":
-                    await self.manager.revoke(parsed.token, client_id=client_id)
-                else:
-                    await self.manager.revoke_access_token(parsed.token, client_id=client_id)
-            except RefreshKitError as exc:
-                return render(_http.revocation_error_response(exc, realm=self.realm))
-            return render(_http.revocation_response())
-
-        @router.post(
-            f"{prefix}/token/introspect",
-            summary="Introspect a token, for resource servers (RFC 7662)",
-            response_model=IntrospectionBody,
-            response_model_exclude_none=True,
-            responses={
-                **token_errors,
-                400: _error(400, "invalid_request"),
-                401: _error(401, "invalid_client: not a client allowed to introspect"),
+            "introspect_token": {
+                "summary": "Introspect a token, for resource servers (RFC 7662)",
+                "response_model": IntrospectionBody,
+                "response_model_exclude_none": True,
+                "responses": {
+                    **token_errors,
+                    400: _error(400, "invalid_request"),
+                    401: _error(401, "invalid_client: not a client allowed to introspect"),
+                },
+                "dependencies": client_auth,
+                "openapi_extra": token_body,
             },
-            dependencies=client_auth,
-            openapi_extra=_request_body(_TOKEN_BODY_SCHEMA, required=True),
-        )
-        async def introspect_token(request: Request) -> Response:
-            try:
-                fields, client_id = await self._token_request(request)
-                _http.check_introspector(self.manager.clients.get(client_id))
-                parsed = _http.read_introspection_request(fields)
-                answer = await self.manager.introspect(parsed.token)
-            except RefreshKitError as exc:
-                return render(_http.token_error_response(exc, realm=self.realm))
-            return render(_http.introspection_response(answer))
-
-        @router.post(
-            f"{prefix}/logout",
-            summary="End the current session and clear the refresh cookie",
-            status_code=204,
-            response_class=Response,
-            responses=self.error_responses,
-        )
-        async def logout(claims: AccessClaims = claims_dependency) -> Response:
-            await self.manager.revoke_session(claims.sid, reason="logout")
-            await self.manager.revoke_access(claims.jti, claims.expires)
-            return render(_http.logout_response(self.settings))
-
-        @router.get(
-            f"{prefix}/sessions",
-            summary="List the signed-in user's sessions (devices)",
-            response_model=SessionsBody,
-            responses=self.error_responses,
-        )
-        async def list_sessions(claims: AccessClaims = claims_dependency) -> Response:
-            sessions = await self.manager.sessions(claims.subject)
-            return render(_http.sessions_response(sessions, claims))
-
-        @router.delete(
-            f"{prefix}/sessions/{{sid}}",
-            summary="End one of the signed-in user's sessions",
-            status_code=204,
-            response_class=Response,
-            responses={404: _error(404, "No such session of this user"), **self.error_responses},
-        )
-        async def end_session(sid: str, claims: AccessClaims = claims_dependency) -> Response:
-            if not _http.owns_session(await self.manager.sessions(claims.subject), sid):
-                return render(_http.not_found_response("no such session"))
-            await self.manager.revoke_session(sid, reason="ended_by_user")
-            return render(_http.no_content_response())
-
-        @router.get(
-            "/.well-known/jwks.json",
-            summary="Public keys that verify access tokens (RFC 7517)",
-        )
-        async def jwks() -> Response:
-            return render(_http.jwks_response(self.manager.keys.jwks()))
-
-        return router
+            "logout": {
+                "summary": "End the current session and clear the refresh cookie",
+                "status_code": 204,
+                "response_class": Response,
+                "responses": self.error_responses,
+                "dependencies": bearer_auth,
+            },
+            "list_sessions": {
+                "summary": "List the signed-in user's sessions (devices)",
+                "response_model": SessionsBody,
+                "responses": self.error_responses,
+                "dependencies": bearer_auth,
+            },
+            "end_session": {
+                "summary": "End one of the signed-in user's sessions",
+                "status_code": 204,
+                "response_class": Response,
+                "responses": {
+                    404: _error(404, "No such session of this user"),
+                    **self.error_responses,
+                },
+                "dependencies": bearer_auth,
+                "openapi_extra": {"parameters": [sid]},
+            },
+            "jwks": {"summary": "Public keys that verify access tokens (RFC 7517)"},
+        }
 
 
-_FORWARDING = tuple(name.lower() for name in _http.FORWARDING_HEADERS)
+def _neutral(
+    request: Request, body: bytes = b"", refusal: _http.BadRequestError | None = None
+) -> _flows.HttpRequest:
+    """The flows' view of a Starlette request (the body, when read, passed in)."""
+    return _flows.HttpRequest(
+        method=request.method,
+        scheme=request.url.scheme,
+        peer=request.client.host if request.client else None,
+        headers=tuple(request.headers.items()),
+        cookies=request.cookies,
+        body=body,
+        content_type=request.headers.get("content-type"),
+        body_refusal=refusal,
+        path_params=request.path_params,
+    )
 
 
-async def _fields(request: Request) -> dict[str, str]:
-    """The token request's parameters, read no further than the size cap."""
-    body = _http.CappedBody(request.headers.get("content-length"))
-    async for chunk in request.stream():
-        body.feed(chunk)
-    return _http.parse_fields(request.headers.get("content-type"), body.value())
+async def _token_request(request: Request) -> _flows.HttpRequest:
+    """A token endpoint's request with its body, read no further than the size cap."""
+    try:
+        body = _http.CappedBody(request.headers.get("content-length"))
+        async for chunk in request.stream():
+            body.feed(chunk)
+    except _http.BadRequestError as refusal:
+        return _neutral(request, refusal=refusal)
+    return _neutral(request, body.value())
 
 
 async def _render_http_exception(request: Request, exc: Exception) -> Response:

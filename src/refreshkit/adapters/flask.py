@@ -17,17 +17,18 @@ The blueprint serves the same routes as the FastAPI adapter:
 ``GET <prefix>/sessions``, ``DELETE <prefix>/sessions/<sid>`` and
 ``GET /.well-known/jwks.json``. The three token endpoints authenticate the
 OAuth client and refuse plain HTTP.
-Flask uses the sync :class:`~refreshkit.TokenManager`; every HTTP rule lives
-in :mod:`refreshkit.adapters._http`.
+Flask uses the sync :class:`~refreshkit.TokenManager`; every flow lives in
+:mod:`refreshkit.adapters._flows`, which this module only drives.
+:func:`require` is :func:`require_access` under the FastAPI adapter's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
 from ..errors import ConfigurationError, MissingExtraError, RefreshKitError
@@ -45,9 +46,16 @@ from .._sync.manager import TokenManager
 from ..config import Settings
 from ..keys import KeySet
 from ..models import AccessClaims
-from . import _http
+from . import _flows, _http
 
-__all__ = ["AccessRefusedError", "RefreshKit", "current_claims", "render", "require_access"]
+__all__ = [
+    "AccessRefusedError",
+    "RefreshKit",
+    "current_claims",
+    "render",
+    "require",
+    "require_access",
+]
 
 EXTENSION_KEY = "refreshkit"
 View = TypeVar("View", bound=Callable[..., Any])
@@ -72,7 +80,7 @@ def render(response: _http.HttpResponse) -> Response:
     return rendered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _AppState:
     """What one application's extension holds."""
 
@@ -80,9 +88,14 @@ class _AppState:
     online: bool
     realm: str
     device: DeviceResolver | None
+    context: _flows.FlowContext
 
     def device_id(self) -> str | None:
         return self.device() if self.device is not None else None
+
+    def serve(self, flow: _flows.Flow[_http.HttpResponse]) -> Response:
+        """Run a flow with this application's manager and render its response."""
+        return render(_flows.run_sync(flow, self.manager))
 
 
 def _state() -> _AppState:
@@ -128,7 +141,10 @@ class RefreshKit:
             settings = Settings.from_mapping(app.config, prefix="REFRESHKIT_")
             manager = TokenManager(settings, keys=self._keys)
         _http.check_cookie_names(manager.settings)
-        app.extensions[EXTENSION_KEY] = _AppState(manager, self._online, self._realm, self._device)
+        context = _flows.FlowContext.of(manager, self._realm)
+        app.extensions[EXTENSION_KEY] = _AppState(
+            manager, self._online, self._realm, self._device, context
+        )
         app.register_blueprint(_blueprint(manager.settings))
         app.register_error_handler(RefreshKitError, _render_error)
 
@@ -156,12 +172,17 @@ class RefreshKit:
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         state = _state()
-        settings = state.manager.clients.settings_for(client_id)
-        chosen = _http.choose_delivery(_headers(), settings, delivery)
-        pair = state.manager.issue(
-            subject, device=state.device_id(), claims=claims, scope=scope, client_id=client_id
+        flow = _flows.login(
+            _neutral(),
+            state.context,
+            subject,
+            scope=scope,
+            claims=claims,
+            delivery=delivery,
+            client_id=client_id,
+            device=state.device_id(),
         )
-        return render(_http.token_response(pair, chosen, state.manager.clock.now(), settings))
+        return state.serve(flow)
 
 
 # ----------------------------------------------------------------- decorator
@@ -170,15 +191,14 @@ class RefreshKit:
 def _authenticate(scopes: tuple[str, ...], online: bool | None) -> None:
     """Verify the request's access token into ``g``, or raise :class:`AccessRefusedError`."""
     state = _state()
-    try:
-        token = _http.bearer_token(request.headers.getlist("Authorization"))
-        if token is None:
-            raise AccessRefusedError(_http.access_error_response(None, realm=state.realm))
-        check_online = state.online if online is None else online
-        verify = state.manager.verify_access_online if check_online else state.manager.verify_access
-        g.refreshkit_claims = verify(token, device=state.device_id(), scopes=scopes)
-    except RefreshKitError as exc:
-        raise AccessRefusedError(_http.access_error_response(exc, realm=state.realm)) from None
+    check_online = state.online if online is None else online
+    flow = _flows.access(
+        _neutral(), state.context, scopes=scopes, online=check_online, device=state.device_id()
+    )
+    claims = _flows.run_sync(flow, state.manager)
+    if isinstance(claims, _http.HttpResponse):
+        raise AccessRefusedError(claims)
+    g.refreshkit_claims = claims
 
 
 @overload
@@ -226,6 +246,10 @@ def _current_claims() -> AccessClaims:
     return claims
 
 
+#: :func:`require_access` under the name the FastAPI adapter uses.
+require = require_access
+
+
 #: The verified claims of the current request (inside a ``@require_access`` view).
 current_claims: AccessClaims = cast(AccessClaims, LocalProxy(_current_claims))
 
@@ -233,122 +257,51 @@ current_claims: AccessClaims = cast(AccessClaims, LocalProxy(_current_claims))
 # ------------------------------------------------------------------- routes
 
 
-def _headers() -> dict[str, str]:
-    return dict(request.headers.items())
+def _neutral(body: bytes = b"", refusal: _http.BadRequestError | None = None) -> _flows.HttpRequest:
+    """The flows' view of the current request (the body, when read, passed in)."""
+    return _flows.HttpRequest(
+        method=request.method,
+        scheme=request.scheme,
+        peer=request.remote_addr,
+        headers=tuple(request.headers.items()),
+        cookies=request.cookies,
+        body=body,
+        content_type=request.content_type,
+        body_refusal=refusal,
+    )
 
 
-def _fields() -> dict[str, str]:
-    """The token request's parameters, read no further than the size cap."""
-    body = _http.CappedBody(request.headers.get("Content-Length"))
-    stream = request.stream
-    while chunk := stream.read(body.read_size()):
-        body.feed(chunk)
-    return _http.parse_fields(request.content_type, body.value())
-
-
-def _token_request(manager: TokenManager) -> tuple[dict[str, str], str | None]:
-    """TLS, the body's parameters and the authenticated client of a token endpoint.
-
-    Raises :class:`_http.BadRequestError` (plain HTTP, a malformed body) or
-    :class:`~refreshkit.errors.InvalidClientError`.
-    """
-    _http.check_tls(request.scheme, request.remote_addr, _headers(), manager.settings)
-    fields = _fields()
-    credentials = _http.client_credentials(request.headers.getlist("Authorization"), fields)
-    return fields, manager.clients.authenticate(credentials)
-
-
-def refresh_token() -> Response:
-    """``POST <prefix>/token/refresh``: RFC 6749 §6."""
-    state = _state()
-    manager = state.manager
+def _token_request() -> _flows.HttpRequest:
+    """A token endpoint's request with its body, read no further than the size cap."""
     try:
-        fields, client_id = _token_request(manager)
-        settings = manager.clients.settings_for(client_id)
-        parsed = _http.read_refresh_request(fields, request.cookies, _headers(), settings)
-        pair = manager.refresh(
-            parsed.refresh_token,
-            device=state.device_id(),
-            client_id=client_id,
-            scope=parsed.scope,
-        )
-    except RefreshKitError as exc:
-        return render(_http.token_error_response(exc, realm=state.realm))
-    return render(_http.token_response(pair, parsed.delivery, manager.clock.now(), settings))
+        body = _http.CappedBody(request.headers.get("Content-Length"))
+        stream = request.stream
+        while chunk := stream.read(body.read_size()):
+            body.feed(chunk)
+    except _http.BadRequestError as refusal:
+        return _neutral(refusal=refusal)
+    return _neutral(body.value())
 
 
-def revoke_token() -> Response:
-    """``POST <prefix>/token/revoke``: RFC 7009, 200 also for unknown tokens."""
-    state = _state()
-    manager = state.manager
-    try:
-        fields, client_id = _token_request(manager)
-        parsed = _http.read_revocation_request(fields)
-        if _http.revocation_target(parsed) == "refresh_token":
-            manager.revoke(parsed.token, client_id=client_id)
-        else:
-            manager.revoke_access_token(parsed.token, client_id=client_id)
-    except RefreshKitError as exc:
-        return render(_http.revocation_error_response(exc, realm=state.realm))
-    return render(_http.revocation_response())
+def _view(endpoint: _flows.Endpoint) -> Callable[..., Response]:
+    """The Flask view of one shared endpoint."""
 
+    def view(**path_params: str) -> Response:
+        state = _state()
+        neutral = _token_request() if endpoint.reads_body else _neutral()
+        neutral = dataclasses.replace(neutral, path_params=path_params)
+        flow = endpoint.flow(neutral, state.context, online=state.online, device=state.device_id())
+        return state.serve(flow)
 
-def introspect_token() -> Response:
-    """``POST <prefix>/token/introspect``: RFC 7662, for clients allowed to introspect."""
-    state = _state()
-    manager = state.manager
-    try:
-        fields, client_id = _token_request(manager)
-        _http.check_introspector(manager.clients.get(client_id))
-        answer = manager.introspect(_http.read_introspection_request(fields).token)
-    except RefreshKitError as exc:
-        return render(_http.token_error_response(exc, realm=state.realm))
-    return render(_http.introspection_response(answer))
-
-
-@require_access
-def logout() -> Response:
-    """``POST <prefix>/logout``: end the current session, clear the cookies."""
-    manager = _state().manager
-    manager.revoke_session(current_claims.sid, reason="logout")
-    manager.revoke_access(current_claims.jti, current_claims.expires)
-    return render(_http.logout_response(manager.settings))
-
-
-@require_access
-def list_sessions() -> Response:
-    """``GET <prefix>/sessions``: the signed-in user's live sessions."""
-    sessions = _state().manager.sessions(current_claims.subject)
-    return render(_http.sessions_response(sessions, current_claims))
-
-
-@require_access
-def end_session(sid: str) -> Response:
-    """``DELETE <prefix>/sessions/<sid>``: end one of the user's own sessions (404 otherwise)."""
-    manager = _state().manager
-    if not _http.owns_session(manager.sessions(current_claims.subject), sid):
-        return render(_http.not_found_response("no such session"))
-    manager.revoke_session(sid, reason="ended_by_user")
-    return render(_http.no_content_response())
-
-
-def jwks() -> Response:
-    """``GET /.well-known/jwks.json``: the public verification keys."""
-    return render(_http.jwks_response(_state().manager.keys.jwks()))
+    view.__name__ = view.__qualname__ = endpoint.name
+    return view
 
 
 def _blueprint(settings: Settings) -> Blueprint:
-    prefix = settings.url_prefix
     blueprint = Blueprint("refreshkit", __name__)
-    blueprint.add_url_rule(f"{prefix}/token/refresh", view_func=refresh_token, methods=["POST"])
-    blueprint.add_url_rule(f"{prefix}/token/revoke", view_func=revoke_token, methods=["POST"])
-    blueprint.add_url_rule(
-        f"{prefix}/token/introspect", view_func=introspect_token, methods=["POST"]
-    )
-    blueprint.add_url_rule(f"{prefix}/logout", view_func=logout, methods=["POST"])
-    blueprint.add_url_rule(f"{prefix}/sessions", view_func=list_sessions, methods=["GET"])
-    blueprint.add_url_rule(f"{prefix}/sessions/<sid>", view_func=end_session, methods=["DELETE"])
-    blueprint.add_url_rule("/.well-known/jwks.json", view_func=jwks, methods=["GET"])
+    for endpoint in _flows.ENDPOINTS:
+        path = endpoint.full_path(settings, "<{}>")
+        blueprint.add_url_rule(path, endpoint.name, _view(endpoint), methods=[endpoint.method])
     return blueprint
 
 

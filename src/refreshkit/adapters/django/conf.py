@@ -45,9 +45,18 @@ DEFAULT_STORE_URL = "django://default"
 #: (authentication also checks revocation in the store), ``django_realm`` (the
 #: RFC 6750 challenge's realm), ``django_user_lookup`` (None: a token-only
 #: user; ``"pk"``, ``"username"`` or a field name: the user model's row whose
-#: field equals the token's subject).
+#: field equals the token's subject), ``django_async_views`` (the endpoints of
+#: :mod:`.urls` are async views on the async manager: for ASGI deployments),
+#: ``django_device`` (a callable, or its dotted path, giving a request's device
+#: identifier for device-bound sessions; None: no device binding).
 DJANGO_OPTIONS: Mapping[str, Any] = MappingProxyType(
-    {"django_online": False, "django_realm": "refreshkit", "django_user_lookup": None}
+    {
+        "django_online": False,
+        "django_realm": "refreshkit",
+        "django_user_lookup": None,
+        "django_async_views": False,
+        "django_device": None,
+    }
 )
 
 _lock = threading.Lock()
