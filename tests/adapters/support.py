@@ -235,6 +235,21 @@ class FlaskClientApi:
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+def from_peer(app: Any, peer: tuple[str, int]) -> Any:
+    """``app`` as if every request came from ``peer`` (Starlette's TestClient says "testclient").
+
+    An ASGI wrapper rather than ``TestClient(client=...)``, which Starlette
+    only has since 0.37.
+    """
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "client": peer}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def load_example(name: str) -> ModuleType:
     """Import ``examples/<name>.py`` (the examples are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")

@@ -39,7 +39,7 @@ from .support import (
 
 pytest.importorskip("django")
 import django
-from django.conf import settings as django_settings
+from django import conf as django_conf
 from django.core.asgi import get_asgi_application
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import Client, override_settings
@@ -172,8 +172,10 @@ def urlconf(asynchronous: bool) -> TestUrls:
 @pytest.fixture(scope="module", autouse=True)
 def django_configured() -> None:
     """Configure Django for these tests, unless another package already did."""
-    if not django_settings.configured:
-        django_settings.configure(
+    # django.conf.settings is a lazy object that doctest collection probes
+    # (hasattr __wrapped__): reached through its module, never held here.
+    if not django_conf.settings.configured:
+        django_conf.settings.configure(
             SECRET_KEY="tests-only-django-secret",
             ALLOWED_HOSTS=["*"],
             USE_TZ=True,

@@ -17,7 +17,7 @@ from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_clients import ClientSpec
-from .support import Api, FailingAsyncStore, HttpxApi, Outage, uvicorn_server
+from .support import Api, FailingAsyncStore, HttpxApi, Outage, from_peer, uvicorn_server
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
@@ -92,7 +92,7 @@ def make_api(
             app, _ = build_app(manager)
             if request.param == "test-client":
                 client = stack.enter_context(
-                    TestClient(app, base_url="https://testserver", client=LOOPBACK_PEER)
+                    TestClient(from_peer(app, LOOPBACK_PEER), base_url="https://testserver")
                 )
                 return HttpxApi(client, "test-client")
             url = stack.enter_context(uvicorn_server(app))
@@ -165,12 +165,12 @@ def test_openapi_describes_scope_and_the_introspection_answer(openapi: dict[str,
 def test_plain_http_from_a_remote_peer_is_refused(keys: KeySet, route: str) -> None:
     app, _ = build_app(memory_manager(keys))
     remote = ("203.0.113.7", 40000)
-    with TestClient(app, base_url="http://testserver", client=remote) as client:
+    with TestClient(from_peer(app, remote), base_url="http://testserver") as client:
         refused = client.post(route, data={"token": "t", "refresh_token": "rk_a.b"})
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_request"
     assert "https" in refused.json()["error_description"]
-    with TestClient(app, base_url="https://testserver", client=remote) as client:
+    with TestClient(from_peer(app, remote), base_url="https://testserver") as client:
         tokens = client.post("/login", json={"username": "alice"}).json()
         form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         assert client.post("/token/refresh", data=form).status_code == 200
@@ -179,11 +179,11 @@ def test_plain_http_from_a_remote_peer_is_refused(keys: KeySet, route: str) -> N
 def test_a_remote_peer_spoofing_x_forwarded_proto_is_refused(keys: KeySet) -> None:
     app, _ = build_app(memory_manager(keys, trusted_proxies=("10.0.0.0/8",)))
     spoofed = {"X-Forwarded-Proto": "https"}
-    with TestClient(app, base_url="http://testserver", client=("203.0.113.7", 1)) as client:
+    with TestClient(from_peer(app, ("203.0.113.7", 1)), base_url="http://testserver") as client:
         tokens = client.post("/login", json={"username": "alice"}).json()
         form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         assert client.post("/token/refresh", data=form, headers=spoofed).status_code == 400
-    with TestClient(app, base_url="http://testserver", client=("10.1.2.3", 1)) as proxy:
+    with TestClient(from_peer(app, ("10.1.2.3", 1)), base_url="http://testserver") as proxy:
         assert proxy.post("/token/refresh", data=form, headers=spoofed).status_code == 200
 
 

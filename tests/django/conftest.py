@@ -10,26 +10,14 @@ loses both at the end. Rows are cleared after every test.
 from __future__ import annotations
 
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.django.environment import configure_django
 from tests.services import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_SYNC_URL, require_port
 
-_RUN = uuid.uuid4().hex[:10]
-os.environ.setdefault(
-    "REFRESHKIT_DJANGO_SQLITE", os.path.join(tempfile.mkdtemp(prefix="rk-django-"), "db.sqlite3")
-)
-os.environ.setdefault("REFRESHKIT_DJANGO_PG_SCHEMA", f"rkdj_{_RUN}")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django.settings")
-
-import django  # noqa: E402 - after the variables the settings read
-from django.conf import settings  # noqa: E402
-
-if not settings.configured or not django.apps.apps.ready:
-    django.setup()
+configure_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402

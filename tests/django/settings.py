@@ -35,8 +35,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "rest_framework",
     "refreshkit.adapters.django",
 ]
+REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,8 +1,6 @@
-"""Django for the DRF, Ninja and signal tests: this package's settings, unless already set.
-
-Another test package may have configured Django first in the same run, so
-every test also pins what it relies on (the URLconf, ``REFRESHKIT``) with
-``override_settings``.
+"""The DRF, Ninja and signal tests: Django runs on the shared test settings
+(``tests/django/environment.py``); every test pins what it relies on (the
+URLconf, ``REFRESHKIT``) with ``override_settings``.
 """
 
 from __future__ import annotations
@@ -12,17 +10,8 @@ from typing import Any
 
 import pytest
 
-try:
-    import django
-    from django.conf import settings
-except ImportError:  # the [django] extra is not installed: nothing here can run
-    collect_ignore_glob = ["test_*.py"]
-else:
-    if not settings.configured:
-        from . import settings as test_settings
-
-        settings.configure(**{k: v for k, v in vars(test_settings).items() if k.isupper()})
-    django.setup()
+pytest.importorskip("django", reason="the [django] extra is not installed")
+pytest.importorskip("rest_framework", reason="djangorestframework is not installed")
 
 
 @pytest.fixture(autouse=True)

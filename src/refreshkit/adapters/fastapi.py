@@ -124,6 +124,11 @@ class _ClientSecretBasic(HTTPBasic):
         return None
 
 
+# FastAPI before 0.112 resolves a callable instance's string annotations without
+# any module globals: give it the class itself.
+_ClientSecretBasic.__call__.__annotations__["request"] = Request
+
+
 class RefreshKitHTTPException(HTTPException):
     """An access refusal carrying its full RFC 6750 response.
 
