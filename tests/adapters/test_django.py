@@ -369,3 +369,12 @@ def test_the_async_views_option_picks_async_views() -> None:
     assert all(inspect.iscoroutinefunction(p.callback) for p in patterns)
     sync_patterns = urls.endpoint_patterns(asynchronous=False)
     assert not any(inspect.iscoroutinefunction(p.callback) for p in sync_patterns)
+
+
+def test_the_endpoints_never_run_inside_a_request_transaction() -> None:
+    from django.db import connections
+
+    from refreshkit.adapters.django import urls
+
+    for pattern in urls.endpoint_patterns(asynchronous=False):
+        assert set(connections) <= pattern.callback._non_atomic_requests, pattern.name

@@ -47,7 +47,22 @@ CLIENT_SESSION = textwrap.dedent(
     ninja_me = api.get("/ninja/me", HTTP_AUTHORIZATION="Bearer " + access)
     ninja_orders = api.get("/ninja/orders", HTTP_AUTHORIZATION="Bearer " + access)
     ninja_anonymous = api.get("/ninja/orders")
+    grant = {"grant_type": "refresh_token", "refresh_token": login.json()["refresh_token"]}
+    refreshed = api.post("/api/token/refresh", grant, format="json")
+    replayed = api.post("/api/token/refresh", grant, format="json")  # a retry: the same token
+    successor = refreshed.json()["refresh_token"]
+    revoked = api.post("/api/token/revoke", {"token": successor}, format="json")
+    after = api.post(
+        "/api/token/refresh",
+        {"grant_type": "refresh_token", "refresh_token": successor},
+        format="json",
+    )
+    jwks = api.get("/api/.well-known/jwks.json")
     print(json.dumps({
+        "refreshed": [refreshed.status_code, replayed.json()["refresh_token"] == successor],
+        "revoked": revoked.status_code,
+        "after": [after.status_code, after.json()["error"]],
+        "jwks": jwks.status_code,
         "login": [login.status_code, sorted(login.json()), login.headers["Cache-Control"]],
         "wrong": wrong.status_code,
         "me": [me.status_code, me.json()],
@@ -103,3 +118,8 @@ def test_the_example_project_logs_in_and_serves_the_protected_drf_views(tmp_path
     assert seen["ninja_me"] == [200, {"subject": "1"}]  # the subject is the user's pk
     assert seen["ninja_orders"] == 200
     assert seen["ninja_anonymous"] == [401, 'Bearer realm="refreshkit"']
+    # refreshkit's own endpoints, in the project's database (django://default)
+    assert seen["refreshed"] == [200, True]
+    assert seen["revoked"] == 200
+    assert seen["after"] == [400, "invalid_grant"]
+    assert seen["jwks"] == 200

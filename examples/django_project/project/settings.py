@@ -70,7 +70,9 @@ REFRESHKIT = {
     "access_ttl": "5m",  # ACCESS_TOKEN_LIFETIME
     "refresh_idle_ttl": "1d",  # REFRESH_TOKEN_LIFETIME (a refresh resets it)
     "refresh_absolute_ttl": "30d",  # no simplejwt equivalent: the session's hard end
-    "store_url": f"sqlite:///{DATA_DIR / 'refreshkit.sqlite3'}",
+    # no store_url: sessions live in the project's own database ("django://default"),
+    # created by `manage.py migrate`
+    "url_prefix": "/api",  # where urls.py includes refreshkit's endpoints
     "django_user_lookup": "pk",  # USER_ID_FIELD = "id": request.user is the real user
     "require_tls": not DEBUG,  # the token endpoints refuse plain HTTP outside development
 }

@@ -7,7 +7,8 @@ unless ``REFRESHKIT["django_async_views"]`` is true. Pick async views for
 an ASGI deployment (a sync view there runs in Django's one
 thread-sensitive worker) and sync views under WSGI (an async view there
 starts an event loop per request, which an async store's pool cannot
-share). Every view is ``csrf_exempt``: the token endpoints carry their own
+share). No view runs inside an ``ATOMIC_REQUESTS`` transaction. Every
+view is ``csrf_exempt``: the token endpoints carry their own
 CSRF proof in cookie mode (the double-submit token, or a custom header),
 and the others authenticate by bearer token, which a browser never sends
 on its own.
@@ -30,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 
 from .. import _flows, _http
@@ -88,6 +90,9 @@ def _named(view: ViewT, endpoint: _flows.Endpoint) -> ViewT:
     named.__doc__ = f"``{endpoint.method} {endpoint.path}``"
     # Set directly (not @csrf_exempt), which on Django 4.2 would hide an async view.
     named.csrf_exempt = True
+    # Never inside an ATOMIC_REQUESTS transaction, on any database: a rollback
+    # after the store rotated a token would undo what the client already holds.
+    named._non_atomic_requests = set(connections)
     return view
 
 
