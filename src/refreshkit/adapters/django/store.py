@@ -45,7 +45,6 @@ missing tables :class:`~refreshkit.errors.SchemaMissingError`, naming
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +53,7 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from ... import _policy
+from ...backends._rows import session_from_row, session_values
 from ...backends.base import validate_update
 from ...errors import ConfigurationError, SchemaMissingError, StoreError
 from ...models import AccessCheck, CheckOp, Session, SessionUpdate, UpdateResult
@@ -75,7 +75,6 @@ __all__ = [
     "DjangoStore",
     "create_async_store",
     "create_store",
-    "session_from_values",
 ]
 
 #: Database vendors whose string comparison is exact (case and accents count).
@@ -107,46 +106,6 @@ def _tables_missing(error: BaseException) -> bool:
 
 
 # ------------------------------------------------------- rows and sessions
-
-
-def _row_values(session: Session) -> dict[str, Any]:
-    """The column values of a session's row (``expires_at`` is the earlier expiry)."""
-    return {
-        "sid": session.sid,
-        "subject": session.subject,
-        "created_at": session.created_at,
-        "idle_expires_at": session.idle_expires_at,
-        "absolute_expires_at": session.absolute_expires_at,
-        "expires_at": session.expires_at,
-        "last_used_at": session.last_used_at,
-        "current_token_id": session.current_token_id,
-        "current_secret_hash": session.current_secret_hash,
-        "generation": session.generation,
-        "use_count": session.use_count,
-        "previous_token_id": session.previous_token_id,
-        "previous_secret_hash": session.previous_secret_hash,
-        "rotated_at": session.rotated_at,
-        "sealed_successor": session.sealed_successor,
-        "chain_hash": session.chain_hash,
-        "device_hash": session.device_hash,
-        "scope": session.scope,
-        "claims": dict(session.claims),
-        "client_id": session.client_id,
-        "cnf": dict(session.cnf) if session.cnf is not None else None,
-        "revoked_at": session.revoked_at,
-        "revoked_reason": session.revoked_reason,
-    }
-
-
-#: The model fields a :class:`refreshkit.Session` is built from (all but ``expires_at``).
-_SESSION_FIELDS = tuple(field.name for field in dataclasses.fields(Session))
-
-
-def session_from_values(values: dict[str, Any]) -> Session:
-    """The :class:`refreshkit.Session` one row's values (``QuerySet.values()``) hold."""
-    fields = {name: values[name] for name in _SESSION_FIELDS}
-    fields["claims"] = fields["claims"] or {}
-    return Session(**fields)
 
 
 # ------------------------------------------------------ checks and changes
@@ -244,7 +203,7 @@ class DjangoStore:
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         with self._errors("create_session"):
-            self._sessions.create(**_row_values(session))
+            self._sessions.create(**session_values(session))
 
     def get_session(self, sid: str) -> Session | None:
         """The session, or None if unknown: one ``SELECT``.
@@ -253,7 +212,7 @@ class DjangoStore:
         """
         with self._errors("get_session"):
             found = list(self._sessions.filter(sid=sid).values())
-        return session_from_values(found[0]) if found else None
+        return session_from_row(found[0]) if found else None
 
     def list_sessions(self, subject: str) -> list[Session]:
         """Every stored session of ``subject``, live or not: one ``SELECT``.
@@ -262,7 +221,7 @@ class DjangoStore:
         """
         with self._errors("list_sessions"):
             rows = list(self._sessions.filter(subject=subject).values())
-        return [session_from_values(row) for row in rows]
+        return [session_from_row(row) for row in rows]
 
     # ------------------------------------------------------ compare-and-set
 
@@ -283,7 +242,7 @@ class DjangoStore:
             with transaction.atomic(using=self.alias):
                 applied = self._sessions.filter(conditions, sid=update.sid).update(**changes) == 1
                 found = list(self._sessions.filter(sid=update.sid).values())
-        return UpdateResult(applied, session_from_values(found[0]) if found else None)
+        return UpdateResult(applied, session_from_row(found[0]) if found else None)
 
     def _held(self, sid: str, conditions: Q) -> UpdateResult:
         """An update that writes nothing: the row and whether its checks hold, in one read."""
@@ -291,7 +250,7 @@ class DjangoStore:
         found = list(self._sessions.filter(sid=sid).annotate(refreshkit_held=held).values())
         if not found:
             return UpdateResult(False, None)
-        return UpdateResult(bool(found[0]["refreshkit_held"]), session_from_values(found[0]))
+        return UpdateResult(bool(found[0]["refreshkit_held"]), session_from_row(found[0]))
 
     # ----------------------------------------------------------- revocation
 
@@ -329,7 +288,7 @@ class DjangoStore:
         with self._errors("check_access"):
             denied = self._denials.filter(jti=jti, expires_at__gt=now).exists()
             found = list(self._sessions.filter(sid=sid).values())
-        return AccessCheck(denied, session_from_values(found[0]) if found else None)
+        return AccessCheck(denied, session_from_row(found[0]) if found else None)
 
     # ---------------------------------------------------------------- purge
 

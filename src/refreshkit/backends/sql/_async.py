@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ... import _policy
 from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from .._rows import session_from_row, session_values
 from ..base import validate_update
 from . import _engines, _statements, migrate
 from ._engines import (
@@ -45,7 +46,6 @@ from ._engines import (
     prepare_engine,
 )
 from ._errors import TransientStoreError, map_errors, missing_schema_message
-from ._rows import session_from_row, session_values
 from .schema import DEFAULT_PREFIX, SQLTables, build_tables
 
 __all__ = ["AsyncSQLStore"]

@@ -145,7 +145,7 @@ class Statements:
         )
 
         # -- writing
-        #: Parameters named after the columns (see :func:`._rows.session_values`).
+        #: Parameters named after the columns (see :func:`.._rows.session_values`).
         self.insert_session = sa.insert(s)
         self._shapes: dict[UpdateShape, CompareAndSet] = {}
         self._subject_updates: dict[UpdateShape, sa.Update] = {}

@@ -1,8 +1,9 @@
-"""Rows to sessions and back: the mapping between the sessions table and :class:`Session`.
+"""Rows to sessions and back: a sessions table's columns and :class:`Session`.
 
-Kept apart from :mod:`._statements` so the SQL there reads without the
-bookkeeping. A row's columns are the session's fields one for one, plus
-``expires_at`` (the earlier of the two expiries, kept for the index).
+Shared by the two stores with a sessions table, the SQL backend and the
+Django ORM store (their tables have the same columns). A row's columns are
+the session's fields one for one, plus ``expires_at`` (the earlier of the
+two expiries, kept for the index). No database library is imported here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...models import Session
+from ..models import Session
 
 __all__ = ["session_from_row", "session_values"]
 
