@@ -123,3 +123,63 @@ def test_the_example_project_logs_in_and_serves_the_protected_drf_views(tmp_path
     assert seen["revoked"] == 200
     assert seen["after"] == [400, "invalid_grant"]
     assert seen["jwks"] == 200
+
+
+SERVE = textwrap.dedent(
+    """
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.core.wsgi import get_wsgi_application
+    from werkzeug.serving import make_server
+
+    call_command("migrate", verbosity=0)
+    get_user_model().objects.create_user("alice", password="a password")
+    server = make_server("127.0.0.1", 0, get_wsgi_application(), threaded=True)
+    print(server.server_port, flush=True)
+    server.serve_forever()
+    """
+)
+
+
+def test_authlib_refreshes_and_revokes_against_the_example_on_a_real_server(
+    tmp_path: Path,
+) -> None:
+    """A standard OAuth client, no custom code, against Django served for real."""
+    import httpx
+
+    authlib_httpx = pytest.importorskip("authlib.integrations.httpx_client")
+    from authlib.integrations.base_client import OAuthError
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "EXAMPLE_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "src")]),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE], cwd=PROJECT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        login = httpx.post(
+            f"{url}/api/token/", json={"username": "alice", "password": "a password"}
+        )
+        assert login.status_code == 200, login.text
+        token = login.json()
+        with authlib_httpx.OAuth2Client(client_id="example-app", token=token) as client:
+            fresh = client.refresh_token(f"{url}/api/token/refresh")
+            assert fresh["refresh_token"] != token["refresh_token"]
+            me = client.get(f"{url}/api/me/")
+            assert me.status_code == 200, me.text
+            assert me.json()["username"] == "alice"
+            revoked = client.revoke_token(f"{url}/api/token/revoke", token=fresh["refresh_token"])
+            assert revoked.status_code == 200
+            with pytest.raises(OAuthError, match="invalid_grant"):
+                client.refresh_token(f"{url}/api/token/refresh")
+    finally:
+        server.terminate()
+        server.wait(30)
