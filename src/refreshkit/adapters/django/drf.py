@@ -37,7 +37,7 @@ try:
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(
         f"refreshkit.adapters.django.drf needs Django REST framework ({_missing.name}):"
-        " pip install djangorestframework"
+        " pip install 'refreshkit[drf]'"
     ) from _missing
 
 from ...errors import InsufficientScopeError, InvalidTokenError, RefreshKitError

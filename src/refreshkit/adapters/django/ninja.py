@@ -39,7 +39,7 @@ try:
 except ImportError as _missing:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(
         f"refreshkit.adapters.django.ninja needs Django Ninja ({_missing.name}):"
-        " pip install django-ninja"
+        " pip install 'refreshkit[ninja]'"
     ) from _missing
 
 from ...errors import RefreshKitError
