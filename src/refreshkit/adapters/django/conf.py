@@ -105,22 +105,23 @@ def get_hooks() -> EventHooks:
 
 def get_manager() -> TokenManager:
     """The process's sync manager (management commands, sync views, DRF)."""
-    settings, keys = get_settings(), get_keys()
-    with _lock:
-        if "manager" not in _state:
-            _state["manager"] = TokenManager(settings, keys=keys, hooks=_hooks)
-        manager: TokenManager = _state["manager"]
-        return manager
+    manager: TokenManager = _built_once("manager", TokenManager)
+    return manager
 
 
 def get_async_manager() -> AsyncTokenManager:
     """The process's async manager (async views, Django Ninja's async routes)."""
+    manager: AsyncTokenManager = _built_once("async_manager", AsyncTokenManager)
+    return manager
+
+
+def _built_once(name: str, kind: type[Any]) -> Any:
+    """``_state[name]``, built from the shared settings, keys and hooks on first use."""
     settings, keys = get_settings(), get_keys()
     with _lock:
-        if "async_manager" not in _state:
-            _state["async_manager"] = AsyncTokenManager(settings, keys=keys, hooks=_hooks)
-        manager: AsyncTokenManager = _state["async_manager"]
-        return manager
+        if name not in _state:
+            _state[name] = kind(settings, keys=keys, hooks=_hooks)
+        return _state[name]
 
 
 def reset() -> None:
