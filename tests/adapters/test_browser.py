@@ -1,15 +1,19 @@
-"""Cookie mode in a real browser: headless Chromium on the FastAPI example page.
+"""Cookie mode in a real browser: headless Chromium on the FastAPI and the Django example pages.
 
 Needs the Debian package ``chromium`` and Playwright for Python (which drives
 the system browser through ``executable_path``; no browser is downloaded).
-The example serves http://127.0.0.1, which Chromium treats as a secure
-context, so the ``Secure`` refresh cookie is set and sent there.
+The examples serve http://127.0.0.1, which Chromium treats as a secure
+context, so the ``Secure`` refresh cookie is set and sent there. The two
+pages have the same buttons; the Django one signs in through a Django form
+guarded by ``CsrfViewMiddleware`` and refreshes under ``api/``.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from tests.services import unavailable
 
 from .support import load_example, uvicorn_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.fastapi]
+pytestmark = pytest.mark.browser
 
 #: Chromium counts http://127.0.0.1 as secure, so the prefixed default names hold there.
 REFRESH_COOKIE = "__Secure-refresh_token"
@@ -58,11 +62,48 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+DEMO_USER, DEMO_PASSWORD = "demo", "correct horse battery staple"  # the pages' defaults
+
+
+@dataclass(frozen=True)
+class ExamplePage:
+    """Where one example serves its page, and what its protected route answers."""
+
+    refresh_path: str
+    signed_in_text: str
+
+    def serve(self, tmp_path: Path) -> AbstractContextManager[str]:
+        if self.refresh_path == "/token/refresh":
+            pytest.importorskip("fastapi")
+            database = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+            return uvicorn_server(load_example("fastapi_app").create_app(database))
+        pytest.importorskip("rest_framework")
+        from tests.django_api.example_project import serve
+
+        return serve(tmp_path, DEMO_USER, DEMO_PASSWORD)
+
+
+EXAMPLES = [
+    pytest.param(
+        ExamplePage("/token/refresh", '"user": "demo"'), marks=pytest.mark.fastapi, id="fastapi"
+    ),
+    pytest.param(
+        ExamplePage("/api/token/refresh", '"username": "demo"'),
+        marks=pytest.mark.django,
+        id="django",
+    ),
+]
+
+
+@pytest.fixture(params=EXAMPLES)
+def example(request: pytest.FixtureRequest) -> ExamplePage:
+    example: ExamplePage = request.param
+    return example
+
+
 @pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
-    pytest.importorskip("fastapi")
-    app = load_example("fastapi_app").create_app(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    with uvicorn_server(app) as url:
+def page(browser: Any, example: ExamplePage, tmp_path: Path) -> Iterator[Any]:
+    with example.serve(tmp_path) as url:
         context = browser.new_context(base_url=url)
         page = context.new_page()
         page.goto(url + "/")
@@ -85,14 +126,16 @@ def signed_in(page: Any) -> Any:
     return page
 
 
-def test_the_refresh_cookie_is_set_but_invisible_to_scripts(page: Any) -> None:
+def test_the_refresh_cookie_is_set_but_invisible_to_scripts(
+    page: Any, example: ExamplePage
+) -> None:
     signed_in(page)
     cookies = {c["name"]: c for c in page.context.cookies()}
     refresh = cookies[REFRESH_COOKIE]
     assert refresh["httpOnly"] is True
     assert refresh["secure"] is True
     assert refresh["sameSite"] == "Strict"
-    assert refresh["path"] == "/token/refresh"
+    assert refresh["path"] == example.refresh_path
     visible = page.evaluate("document.cookie")
     assert f"{CSRF_COOKIE}=" in visible
     assert "refresh_token" not in visible
@@ -100,7 +143,9 @@ def test_the_refresh_cookie_is_set_but_invisible_to_scripts(page: Any) -> None:
     assert "rk_" not in page.inner_text("#out")  # nor in the login response body
 
 
-def test_fetch_with_credentials_refreshes_through_the_cookie(page: Any) -> None:
+def test_fetch_with_credentials_refreshes_through_the_cookie(
+    page: Any, example: ExamplePage
+) -> None:
     signed_in(page)
     before = {c["name"]: c["value"] for c in page.context.cookies()}
     status, text = click_and_read(page, "refresh")
@@ -110,7 +155,7 @@ def test_fetch_with_credentials_refreshes_through_the_cookie(page: Any) -> None:
     assert after[REFRESH_COOKIE] != before[REFRESH_COOKIE]  # rotated in the cookie
     status, text = click_and_read(page, "me")
     assert status == 200, text
-    assert '"user": "demo"' in text
+    assert example.signed_in_text in text
 
 
 def test_a_refresh_without_the_csrf_proof_is_refused(page: Any) -> None:

@@ -7,9 +7,6 @@ Django is configured once per process.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,10 +15,10 @@ import pytest
 
 pytest.importorskip("rest_framework")
 
+from .example_project import run_in_project, serve
+
 pytestmark = pytest.mark.django
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ROOT / "examples" / "django_project"
 
 CLIENT_SESSION = textwrap.dedent(
     """
@@ -79,18 +76,6 @@ CLIENT_SESSION = textwrap.dedent(
 )
 
 
-def run_in_project(code: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "EXAMPLE_DATA_DIR": str(data_dir),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "src")]),
-    }
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True
-    )
-
-
 def test_the_example_project_passes_djangos_checks(tmp_path: Path) -> None:
     done = run_in_project(
         "import django; django.setup(); from django.core.management import call_command;"
@@ -125,25 +110,6 @@ def test_the_example_project_logs_in_and_serves_the_protected_drf_views(tmp_path
     assert seen["jwks"] == 200
 
 
-SERVE = textwrap.dedent(
-    """
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.core.wsgi import get_wsgi_application
-    from werkzeug.serving import make_server
-
-    call_command("migrate", verbosity=0)
-    get_user_model().objects.create_user("alice", password="a password")
-    server = make_server("127.0.0.1", 0, get_wsgi_application(), threaded=True)
-    print(server.server_port, flush=True)
-    server.serve_forever()
-    """
-)
-
-
 def test_authlib_refreshes_and_revokes_against_the_example_on_a_real_server(
     tmp_path: Path,
 ) -> None:
@@ -153,18 +119,7 @@ def test_authlib_refreshes_and_revokes_against_the_example_on_a_real_server(
     authlib_httpx = pytest.importorskip("authlib.integrations.httpx_client")
     from authlib.integrations.base_client import OAuthError
 
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "EXAMPLE_DATA_DIR": str(tmp_path),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "src")]),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE], cwd=PROJECT, env=env, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    with serve(tmp_path, "alice", "a password") as url:
         login = httpx.post(
             f"{url}/api/token/", json={"username": "alice", "password": "a password"}
         )
@@ -180,6 +135,72 @@ def test_authlib_refreshes_and_revokes_against_the_example_on_a_real_server(
             assert revoked.status_code == 200
             with pytest.raises(OAuthError, match="invalid_grant"):
                 client.refresh_token(f"{url}/api/token/refresh")
-    finally:
-        server.terminate()
-        server.wait(30)
+
+
+def test_pyjwkclient_verifies_the_examples_access_tokens_from_its_jwks(tmp_path: Path) -> None:
+    """Another service needs only the JWKS URL: the example signs with Ed25519, not HS256."""
+    import httpx
+    import jwt
+
+    with serve(tmp_path, "alice", "a password") as url:
+        login = httpx.post(
+            f"{url}/api/token/", json={"username": "alice", "password": "a password"}
+        )
+        access = login.json()["access_token"]
+        jwks_client = jwt.PyJWKClient(f"{url}/api/.well-known/jwks.json")
+        signing_key = jwks_client.get_signing_key_from_jwt(access)
+    claims = jwt.decode(access, signing_key.key, algorithms=["EdDSA"], audience="refreshkit")
+    assert claims["sub"] == "1"
+    assert claims["scope"] == "profile orders:read"
+    assert jwt.get_unverified_header(access)["alg"] == "EdDSA"
+    key_file = tmp_path / "signing-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600  # the development key: owner only
+
+
+COOKIE_SESSION = textwrap.dedent(
+    """
+    import json
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    get_user_model().objects.create_user("alice", password="a password")
+    browser = Client(enforce_csrf_checks=True)
+    form = {"username": "alice", "password": "a password"}
+    forged = browser.post("/api/login/", form)  # no Django CSRF token: login CSRF refused
+    browser.get("/")
+    form["csrfmiddlewaretoken"] = browser.cookies["csrftoken"].value  # set by the page
+    login = browser.post("/api/login/", form)
+    cookie = login.cookies["__Secure-refresh_token"]
+    csrf = login.cookies["__Host-refresh_csrf"].value
+    form_type = "application/x-www-form-urlencoded"
+    grant = {"data": "grant_type=refresh_token", "content_type": form_type}
+    bare = browser.post("/api/token/refresh", **grant)
+    proven = browser.post("/api/token/refresh", **grant, HTTP_X_CSRF_TOKEN=csrf)
+    print(json.dumps({
+        "forged": forged.status_code,
+        "login": [login.status_code, sorted(login.json())],
+        "cookie": [cookie["path"], bool(cookie["httponly"]), cookie["samesite"]],
+        "bare": [bare.status_code, bare.json()["error"]],
+        "proven": [proven.status_code, "refresh_token" in proven.json()],
+    }))
+    """
+)
+
+
+def test_the_page_signs_in_under_djangos_csrf_and_refreshes_under_refreshkits(
+    tmp_path: Path,
+) -> None:
+    done = run_in_project(COOKIE_SESSION, tmp_path)
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["forged"] == 403  # CsrfViewMiddleware still guards the project's own form
+    assert seen["login"] == [200, ["access_token", "expires_in", "scope", "token_type"]]
+    assert seen["cookie"] == ["/api/token/refresh", True, "Strict"]
+    assert seen["bare"] == [400, "invalid_request"]  # refreshkit's double-submit proof missing
+    assert seen["proven"] == [200, False]  # the rotated token went back into the cookie

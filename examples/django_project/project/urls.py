@@ -7,7 +7,9 @@ from . import views
 from .ninja_api import api
 
 urlpatterns = [
+    path("", views.page, name="page"),  # the browser page, in cookie mode
     path("admin/", admin.site.urls),
+    path("api/login/", views.sign_in, name="sign_in"),
     path("api/token/", views.ObtainTokens.as_view(), name="token_obtain_pair"),
     # was: api/token/refresh/ (TokenRefreshView) and api/token/blacklist/
     # (TokenBlacklistView); now api/token/refresh and api/token/revoke (RFC 7009),

@@ -1,8 +1,16 @@
-"""The example's API: a login that issues tokens, and views protected by refreshkit."""
+"""The example's API: a login that issues tokens, and views protected by refreshkit.
+
+Two ways in: ``POST api/token/`` answers the tokens in the body (simplejwt's
+shape, for API clients), and ``POST api/login/`` is the browser page's
+sign-in, which puts the refresh token in an HttpOnly cookie.
+"""
 
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,6 +18,7 @@ from rest_framework.views import APIView
 
 from refreshkit.adapters.django import conf
 from refreshkit.adapters.django.drf import HasScope
+from refreshkit.adapters.django.views import login
 
 
 class ObtainTokens(APIView):
@@ -30,6 +39,23 @@ class ObtainTokens(APIView):
             return Response({"detail": "No active account found with the given credentials"}, 401)
         pair = conf.get_manager().issue(str(user.pk), scope="profile orders:read")
         return Response(pair.to_response(), headers={"Cache-Control": "no-store"})
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    """The browser page (``templates/index.html``): cookie mode seen from a script."""
+    return render(request, "index.html")
+
+
+@require_POST
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """The page's sign-in form. Django's ``CsrfViewMiddleware`` guards it (no login CSRF);
+    refreshkit's :func:`login` sets the refresh cookie and answers the access token."""
+    user = authenticate(
+        request, username=request.POST.get("username"), password=request.POST.get("password")
+    )
+    if user is None or not user.is_active:
+        return JsonResponse({"error": "wrong username or password"}, status=401)
+    return login(request, str(user.pk), scope="profile orders:read", delivery="cookie")
 
 
 class Me(APIView):

@@ -21,5 +21,6 @@ class RefreshKitConfig(AppConfig):
     default_auto_field: str = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Bridge refreshkit's event hooks to the Django signals of :mod:`.signals`."""
-        from . import signals  # noqa: F401
+        """Bridge refreshkit's event hooks to the Django signals of :mod:`.signals`, and
+        register the system checks of :mod:`.checks`."""
+        from . import checks, signals  # noqa: F401

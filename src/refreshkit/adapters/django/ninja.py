@@ -26,7 +26,6 @@ in ``auth=[...]`` with other schemes put these classes last.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from ...errors import MissingExtraError
@@ -45,7 +44,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without the
 from ...errors import RefreshKitError
 from ...models import AccessClaims
 from .. import _http
-from . import conf
+from . import _bridge, conf
 
 __all__ = ["AccessRefused", "AsyncRefreshKitBearer", "RefreshKitBearer", "install"]
 
@@ -59,22 +58,13 @@ class AccessRefused(HttpError):
         self.response: _http.HttpResponse = response
 
 
-def _render(response: _http.HttpResponse) -> HttpResponse:
-    # A refusal is JSON and headers only: it never sets a cookie.
-    content = json.dumps(response.body).encode()
-    rendered = HttpResponse(content, status=response.status, content_type="application/json")
-    for name, value in response.headers:
-        rendered.headers[name] = value
-    return rendered
-
-
 def _on_access_refused(
     request: HttpRequest, exc: AccessRefused | type[AccessRefused]
 ) -> HttpResponse:
     # Ninja's annotation admits the class too; only instances are ever raised.
     if not isinstance(exc, AccessRefused):  # pragma: no cover
         raise TypeError("an AccessRefused instance is expected")
-    return _render(exc.response)
+    return _bridge.render(exc.response)
 
 
 def install(api: NinjaAPI) -> None:
