@@ -19,6 +19,10 @@ from .example_project import run_in_project, serve
 
 pytestmark = pytest.mark.django
 
+#: Seconds a request to the child server may take: its first request imports the
+#: project's views and hashes a password, on a machine running other test envs.
+TIMEOUT = 60
+
 
 CLIENT_SESSION = textwrap.dedent(
     """
@@ -121,11 +125,15 @@ def test_authlib_refreshes_and_revokes_against_the_example_on_a_real_server(
 
     with serve(tmp_path, "alice", "a password") as url:
         login = httpx.post(
-            f"{url}/api/token/", json={"username": "alice", "password": "a password"}
+            f"{url}/api/token/",
+            json={"username": "alice", "password": "a password"},
+            timeout=TIMEOUT,
         )
         assert login.status_code == 200, login.text
         token = login.json()
-        with authlib_httpx.OAuth2Client(client_id="example-app", token=token) as client:
+        with authlib_httpx.OAuth2Client(
+            client_id="example-app", token=token, timeout=TIMEOUT
+        ) as client:
             fresh = client.refresh_token(f"{url}/api/token/refresh")
             assert fresh["refresh_token"] != token["refresh_token"]
             me = client.get(f"{url}/api/me/")
@@ -144,7 +152,9 @@ def test_pyjwkclient_verifies_the_examples_access_tokens_from_its_jwks(tmp_path:
 
     with serve(tmp_path, "alice", "a password") as url:
         login = httpx.post(
-            f"{url}/api/token/", json={"username": "alice", "password": "a password"}
+            f"{url}/api/token/",
+            json={"username": "alice", "password": "a password"},
+            timeout=TIMEOUT,
         )
         access = login.json()["access_token"]
         jwks_client = jwt.PyJWKClient(f"{url}/api/.well-known/jwks.json")
