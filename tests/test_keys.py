@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import itertools
 import json
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from refreshkit import ConfigurationError, KeySet, SigningKey
@@ -113,3 +116,34 @@ def test_an_ec_private_jwk_keeps_every_coordinate_at_the_curves_full_length() ->
         assert len(base64.urlsafe_b64decode(jwk[name] + "=" * (-len(jwk[name]) % 4))) == 32
     again = SigningKey.from_jwk(jwk)
     assert again.public_jwk() == key.public_jwk()
+
+
+def _p256_key_whose(coordinate: str) -> ec.EllipticCurvePrivateKey:
+    """The first P-256 key (d = 1, 2, ...) whose public ``x`` or ``y`` starts with a zero byte."""
+    for d in itertools.count(1):
+        private = ec.derive_private_key(d, ec.SECP256R1())
+        if getattr(private.public_key().public_numbers(), coordinate) < 2**248:
+            return private
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("coordinate", ["x", "y"])
+def test_ec_coordinates_with_a_leading_zero_export_at_full_length(coordinate: str) -> None:
+    """RFC 7518 §6.2.1.2: 32 bytes for P-256, whatever the PyJWT release drops."""
+    private = _p256_key_whose(coordinate)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    key = SigningKey.from_pem(pem)
+    public = key.public_jwk()
+    raw = base64.urlsafe_b64decode(public[coordinate] + "==")
+    assert len(raw) == 32 and raw[0] == 0
+    members = {name: public[name] for name in ("crv", "kty", "x", "y")}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    thumbprint = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=")
+    assert key.kid == thumbprint.decode()[:22]  # RFC 7638 over the full-length form
+    without_kid = {name: value for name, value in public.items() if name != "kid"}
+    assert SigningKey.from_jwk(without_kid).kid == key.kid  # loads again, same kid
+    assert SigningKey.from_jwk(key.private_jwk()).kid == key.kid

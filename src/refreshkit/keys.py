@@ -193,7 +193,7 @@ class SigningKey:
         """The public JWK with ``kid``, ``alg`` and ``use="sig"``; refused for HMAC keys."""
         if self.symmetric:
             raise ConfigurationError("symmetric keys are never exported")
-        jwk = _jwt.jwk_from_key(self.public, self.algorithm)
+        jwk = _public_jwk(self.public, self.algorithm)
         # PyJWT adds ``key_ops`` to RSA keys; RFC 7517 §4.3 says not to send it
         # beside ``use``, and ``use`` is what JWKS consumers read.
         jwk.pop("key_ops", None)
@@ -228,23 +228,41 @@ class SigningKey:
 def _ec_coordinates(private: ec.EllipticCurvePrivateKey) -> dict[str, str]:
     """``x``, ``y`` and ``d`` at the curve's full length (RFC 7518 §6.2.1-6.2.2).
 
-    Older PyJWT releases drop leading zero bytes, so about one P-256 key in 256
-    would export a ``d`` of 31 bytes, which a strict reader (PyJWT itself)
-    refuses to load again.
+    Older PyJWT releases drop leading zero bytes, so about one P-256 key in 128
+    would export an ``x``, ``y`` or ``d`` of 31 bytes, which a strict reader
+    (PyJWT itself) refuses to load again.
     """
     size = (private.curve.key_size + 7) // 8
-    numbers = private.private_numbers()
-    public = numbers.public_numbers
+    coordinates = _ec_public_coordinates(private.public_key())
+    coordinates["d"] = _b64url(private.private_numbers().private_value.to_bytes(size, "big"))
+    return coordinates
+
+
+def _ec_public_coordinates(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
+    """``x`` and ``y`` at the curve's full length (see :func:`_ec_coordinates`)."""
+    size = (public.curve.key_size + 7) // 8
+    numbers = public.public_numbers()
     return {
-        "x": _b64url(public.x.to_bytes(size, "big")),
-        "y": _b64url(public.y.to_bytes(size, "big")),
-        "d": _b64url(numbers.private_value.to_bytes(size, "big")),
+        "x": _b64url(numbers.x.to_bytes(size, "big")),
+        "y": _b64url(numbers.y.to_bytes(size, "big")),
     }
+
+
+def _public_jwk(public: Any, algorithm: str) -> dict[str, Any]:
+    """PyJWT's public JWK of ``public``, with EC coordinates at full length.
+
+    The length matters twice: a reader refuses short coordinates, and the
+    RFC 7638 thumbprint (the kid) is computed over the full-length form.
+    """
+    jwk = _jwt.jwk_from_key(public, algorithm)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        jwk.update(_ec_public_coordinates(public))
+    return jwk
 
 
 def _thumbprint(public: Any, algorithm: str) -> str:
     """RFC 7638 JWK thumbprint: a stable kid derived from the public key."""
-    jwk = _jwt.jwk_from_key(public, algorithm)
+    jwk = _public_jwk(public, algorithm)
     members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return _b64url(hashlib.sha256(canonical).digest())[:22]
