@@ -1,0 +1,333 @@
+"""refreshkit.js in headless Chromium: one refresh per expiry across tabs, on real servers.
+
+Each adapter's app (FastAPI on uvicorn, Flask on werkzeug; in this process,
+so the test holds the manager's FrozenClock and counts its ``refreshed``
+events) serves the script at ``/refreshkit.js`` and a test page that
+imports it. The browser's clock is Playwright's (``context.clock``): the
+test moves both clocks together, or only the server's (the browser then
+learns of the expiry from a 401 ``invalid_token``).
+"""
+
+# No ``from __future__ import annotations``: FastAPI must evaluate the local route hints.
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from refreshkit import AsyncTokenManager, EventHooks, FrozenClock, KeySet, Settings, TokenManager
+from refreshkit.adapters import _http
+from refreshkit.backends.memory._state import MemoryState
+
+from .support import (
+    OUTAGE_RETRY_AFTER,
+    FailingAsyncStore,
+    FailingStore,
+    Outage,
+    uvicorn_server,
+    werkzeug_server,
+)
+from .test_browser import (
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    browser,  # noqa: F401  (the module's Chromium)
+)
+
+pytestmark = pytest.mark.browser
+
+TABS, REQUESTS = 5, 20
+ACCESS_TTL = timedelta(minutes=5)
+START = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+#: The test page: the script as a module, a few helpers on ``window`` for the test to call.
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>refreshkit.js test page</title></head>
+<body>
+<script type="module">
+import { createRefreshKit } from "/refreshkit.js";
+
+const kit = createRefreshKit({ refreshUrl: "/token/refresh", logoutUrl: "/logout" });
+window.kit = kit;
+window.signedOut = [];
+window.outages = [];
+kit.addEventListener("signedout", (event) => window.signedOut.push(event.detail.reason));
+kit.addEventListener("outage", (event) => window.outages.push(event.detail));
+window.signIn = async (username) => {
+  const response = await fetch("/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username }),
+  });
+  kit.setTokens(await response.json());
+};
+// n parallel calls of a protected route: each one's status, or the error's name
+window.burst = (n) => Promise.all(Array.from({ length: n }, async () => {
+  try {
+    return (await kit.fetch("/me")).status;
+  } catch (error) {
+    return error.name;
+  }
+}));
+window.ready = true;
+</script>
+</body></html>
+"""
+
+
+@dataclass
+class Server:
+    """One adapter's app on a real server, its clock, its outage switch and its events."""
+
+    clock: FrozenClock = field(default_factory=lambda: FrozenClock(START))
+    outage: Outage = field(default_factory=Outage)
+    events: list[str] = field(default_factory=list)
+
+    def hooks(self) -> EventHooks:
+        hooks = EventHooks()
+        hooks.on(None, lambda event: self.events.append(event.name))
+        return hooks
+
+    def settings(self) -> Settings:
+        return Settings(cookie_mode=True, access_ttl=ACCESS_TTL)
+
+    def count(self, name: str) -> int:
+        return Counter(self.events)[name]
+
+
+def fastapi_app(server: Server, keys: KeySet) -> AbstractContextManager[str]:
+    pytest.importorskip("fastapi")
+    from fastapi import FastAPI, Request, Response
+    from fastapi.responses import HTMLResponse
+
+    from refreshkit.adapters.fastapi import RefreshKit
+
+    store = FailingAsyncStore(MemoryState(), server.outage)
+    manager = AsyncTokenManager(
+        server.settings(), keys=keys, store=store, clock=server.clock, hooks=server.hooks()
+    )
+    kit = RefreshKit(manager)
+    app = FastAPI()
+    kit.install(app)
+    require = kit.require()
+
+    @app.post("/login")
+    async def login(request: Request, response: Response) -> Any:
+        return await kit.login(request, response, (await request.json())["username"])
+
+    @app.get("/me")
+    async def me(request: Request) -> Any:
+        claims = await require(request, None)
+        return {"subject": claims.subject}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return PAGE
+
+    return uvicorn_server(app)
+
+
+def flask_app(server: Server, keys: KeySet) -> AbstractContextManager[str]:
+    pytest.importorskip("flask")
+    from flask import Flask, request
+
+    from refreshkit.adapters.flask import RefreshKit, current_claims, require_access
+
+    store = FailingStore(MemoryState(), server.outage)
+    manager = TokenManager(
+        server.settings(), keys=keys, store=store, clock=server.clock, hooks=server.hooks()
+    )
+    kit = RefreshKit(manager=manager)
+    app = Flask(__name__)
+    kit.init_app(app)
+
+    @app.post("/login")
+    def login() -> Any:
+        return kit.login(request.get_json()["username"])
+
+    @app.get("/me")
+    @require_access
+    def me() -> Any:
+        return {"subject": current_claims.subject}
+
+    @app.get("/")
+    def page() -> str:
+        return PAGE
+
+    return werkzeug_server(app)
+
+
+Serve = Callable[[Server, KeySet], AbstractContextManager[str]]
+APPS = [
+    pytest.param(fastapi_app, marks=pytest.mark.fastapi, id="fastapi"),
+    pytest.param(flask_app, marks=pytest.mark.flask, id="flask"),
+]
+
+
+@dataclass
+class Tabs:
+    """The pages of one browser context (one profile), the server behind them."""
+
+    server: Server
+    context: Any
+    pages: list[Any]
+
+    def advance(self, delta: timedelta, *, in_browser: bool = True) -> None:
+        """Move the server's clock, and (unless told not to) the browser's as far."""
+        self.server.clock.advance(delta)
+        if in_browser:
+            self.context.clock.fast_forward(int(delta.total_seconds() * 1000))
+
+    def burst_all(self, n: int = REQUESTS) -> list[Any]:
+        """``n`` parallel requests in every tab at once; every status, in tab order."""
+        handles = [page.evaluate_handle(f"window.burst({n})") for page in self.pages]
+        return [status for handle in handles for status in handle.json_value()]
+
+    def signed_out(self) -> list[list[str]]:
+        return [page.evaluate("window.signedOut") for page in self.pages]
+
+    def assert_no_refresh_token_in_scripts(self) -> None:
+        cookies = {c["name"]: c["value"] for c in self.context.cookies()}
+        secret = cookies.get(REFRESH_COOKIE)
+        for page in self.pages:
+            visible = page.evaluate("document.cookie")
+            assert REFRESH_COOKIE not in visible
+            stored = page.evaluate(
+                "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+            )
+            assert stored == "[[],[]]"
+            if secret:
+                assert secret not in visible
+
+
+@pytest.fixture(params=APPS)
+def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator[Tabs]:  # noqa: F811
+    serve: Serve = request.param
+    server = Server()
+    with serve(server, keys) as url:
+        context = browser.new_context(base_url=url)
+        context.clock.install()
+        pages = []
+        for _ in range(TABS):
+            page = context.new_page()
+            page.goto(url + "/")
+            page.wait_for_function("window.ready === true")
+            pages.append(page)
+        pages[0].evaluate("window.signIn('alice')")
+        for page in pages:  # the login reached every tab over the BroadcastChannel
+            page.wait_for_function("window.kit.signedIn")
+        try:
+            yield Tabs(server, context, pages)
+        finally:
+            context.close()
+
+
+def test_five_tabs_of_parallel_requests_after_expiry_refresh_once(tabs: Tabs) -> None:
+    tabs.advance(ACCESS_TTL + timedelta(seconds=1))
+    statuses = tabs.burst_all()
+    assert statuses == [200] * (TABS * REQUESTS)
+    assert tabs.server.count("refreshed") == 1
+    assert tabs.signed_out() == [[]] * TABS
+    tabs.assert_no_refresh_token_in_scripts()
+
+
+def test_a_401_invalid_token_in_every_tab_still_refreshes_once(tabs: Tabs) -> None:
+    # Only the server knows the token expired: each tab hears it from a 401.
+    tabs.advance(ACCESS_TTL + timedelta(seconds=1), in_browser=False)
+    statuses = tabs.burst_all()
+    assert statuses == [200] * (TABS * REQUESTS)
+    assert tabs.server.count("refreshed") == 1
+    assert tabs.signed_out() == [[]] * TABS
+
+
+def test_a_simulated_hour_takes_one_refresh_per_access_token_lifetime(tabs: Tabs) -> None:
+    lifetimes = int(timedelta(hours=1) / ACCESS_TTL)
+    for done in range(1, lifetimes + 1):
+        tabs.advance(ACCESS_TTL)
+        assert tabs.burst_all(4) == [200] * (TABS * 4)
+        assert tabs.server.count("refreshed") == done
+    assert tabs.signed_out() == [[]] * TABS
+    tabs.assert_no_refresh_token_in_scripts()
+
+
+def test_a_lost_refresh_reply_signs_nobody_out(tabs: Tabs) -> None:
+    """The server rotated, the browser never heard (nor got the new cookie): the retry
+    window hands the same successor to the script's immediate second attempt."""
+    context = tabs.context
+    dropped: list[str] = []
+
+    def drop_first(route: Any) -> None:
+        if dropped:
+            route.continue_()
+            return
+        before = context.cookies()
+        response = route.fetch()
+        dropped.append(str(response.status))
+        context.clear_cookies()  # whatever the fetch stored, the browser never saw
+        context.add_cookies(before)
+        route.abort()
+
+    context.route("**/token/refresh", drop_first)
+    tabs.advance(ACCESS_TTL + timedelta(seconds=1))
+    statuses = tabs.burst_all()
+    assert dropped == ["200"]
+    assert tabs.signed_out() == [[]] * TABS, tabs.server.events
+    assert statuses == [200] * (TABS * REQUESTS)
+    assert tabs.server.count("refreshed") == 1
+    assert tabs.server.count("retry_replayed") == 1
+    assert tabs.server.count("reuse_detected") == 0
+    assert tabs.signed_out() == [[]] * TABS
+    # and the session lives on: the next lifetime refreshes normally
+    context.unroute("**/token/refresh")
+    tabs.advance(ACCESS_TTL)
+    assert tabs.burst_all(2) == [200] * (TABS * 2)
+    assert tabs.server.count("refreshed") == 2
+
+
+def test_logout_in_one_tab_signs_every_tab_out(tabs: Tabs) -> None:
+    tabs.pages[2].evaluate("window.kit.logout()")
+    for page in tabs.pages:
+        page.wait_for_function("window.signedOut.length > 0")
+    assert tabs.signed_out() == [["logout"]] * TABS
+    assert REFRESH_COOKIE not in {c["name"] for c in tabs.context.cookies()}
+    assert tabs.server.count("revoked") == 1
+    # signed out: requests go out without a token, and nothing tries to refresh
+    assert tabs.burst_all(2) == [401] * (TABS * 2)
+    assert tabs.server.count("refreshed") == 0
+    assert tabs.signed_out() == [["logout"]] * TABS
+
+
+def test_a_refused_refresh_tells_each_tab_once(tabs: Tabs) -> None:
+    # A refresh cookie the server does not know (with its matching CSRF cookie): invalid_grant.
+    bogus = "rk_" + "x" * 40
+    planted = {REFRESH_COOKIE: bogus, CSRF_COOKIE: _http.csrf_token_for(bogus)}
+    cookies = [{**c, "value": planted[c["name"]]} for c in tabs.context.cookies()]
+    tabs.context.add_cookies(cookies)
+    assert {c["name"]: c["value"] for c in tabs.context.cookies()} == planted
+    tabs.advance(ACCESS_TTL + timedelta(seconds=1))
+    statuses = tabs.burst_all()
+    assert set(statuses) == {401}  # sent without a token once signed out
+    assert tabs.signed_out() == [["invalid_grant"]] * TABS
+    assert tabs.server.count("refreshed") == 0
+    tabs.assert_no_refresh_token_in_scripts()
+
+
+def test_an_outage_backs_off_and_loses_nothing(tabs: Tabs) -> None:
+    page = tabs.pages[0]
+    tabs.advance(ACCESS_TTL + timedelta(seconds=1))
+    tabs.server.outage.active = True
+    assert page.evaluate("window.burst(3)") == ["RefreshUnavailableError"] * 3
+    outages = page.evaluate("window.outages")
+    assert len(outages) == 1
+    assert outages[0]["status"] == 503
+    assert outages[0]["retryAfter"] == OUTAGE_RETRY_AFTER * 1000  # Retry-After honoured
+    # within the backoff, nothing is sent: the store still fails, yet no new outage either
+    assert page.evaluate("window.burst(2)") == ["RefreshUnavailableError"] * 2
+    assert len(page.evaluate("window.outages")) == 1
+    tabs.server.outage.active = False
+    tabs.advance(timedelta(seconds=OUTAGE_RETRY_AFTER))
+    assert tabs.burst_all(2) == [200] * (TABS * 2)
+    assert tabs.server.count("refreshed") == 1
+    assert tabs.signed_out() == [[]] * TABS
