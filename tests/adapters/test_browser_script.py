@@ -213,11 +213,11 @@ def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator
         for _ in range(TABS):
             page = context.new_page()
             page.goto(url + "/")
-            page.wait_for_function("window.ready === true")
+            page.wait_for_function("window.ready === true", polling=20)
             pages.append(page)
         pages[0].evaluate("window.signIn('alice')")
         for page in pages:  # the login reached every tab over the BroadcastChannel
-            page.wait_for_function("window.kit.signedIn")
+            page.wait_for_function("window.kit.signedIn", polling=20)
         try:
             yield Tabs(server, context, pages)
         finally:
@@ -289,7 +289,7 @@ def test_a_lost_refresh_reply_signs_nobody_out(tabs: Tabs) -> None:
 def test_logout_in_one_tab_signs_every_tab_out(tabs: Tabs) -> None:
     tabs.pages[2].evaluate("window.kit.logout()")
     for page in tabs.pages:
-        page.wait_for_function("window.signedOut.length > 0")
+        page.wait_for_function("window.signedOut.length > 0", polling=20)
     assert tabs.signed_out() == [["logout"]] * TABS
     assert REFRESH_COOKIE not in {c["name"] for c in tabs.context.cookies()}
     assert tabs.server.count("revoked") == 1
@@ -331,3 +331,42 @@ def test_an_outage_backs_off_and_loses_nothing(tabs: Tabs) -> None:
     assert tabs.burst_all(2) == [200] * (TABS * 2)
     assert tabs.server.count("refreshed") == 1
     assert tabs.signed_out() == [[]] * TABS
+
+
+def click(page: Any, selector: str) -> None:
+    """Click in a tab brought to the front (a background tab's animation frames are throttled)."""
+    page.bring_to_front()
+    page.click(selector)
+
+
+@pytest.mark.fastapi
+def test_the_demo_page_refreshes_once_for_two_tabs(browser: Any, tmp_path: Any) -> None:  # noqa: F811
+    pytest.importorskip("fastapi")
+    from refreshkit._demo import BROWSER_PAGE_PATH, DemoClock, demo_app, running_server
+
+    app, events = demo_app(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", DemoClock())
+    with running_server(app) as url:
+        context = browser.new_context(base_url=url)
+        try:
+            first, second = context.new_page(), context.new_page()
+            for page in (first, second):
+                page.goto(url + BROWSER_PAGE_PATH)
+                page.wait_for_function("window.kit !== undefined", polling=20)
+            click(first, "#login")
+            second.wait_for_function("window.kit.signedIn", polling=20)
+            click(first, "#expire")
+            first.wait_for_function(
+                "document.querySelector('#log').textContent.includes('advanced')", polling=20
+            )
+            for page in (first, second):
+                click(page, "#calls")
+            for page in (first, second):
+                page.wait_for_function("document.querySelector('#log').dataset.calls", polling=20)
+                assert page.get_attribute("#log", "data-calls") == " ".join(["200"] * 10)
+            assert [e.name for e in events].count("refreshed") == 1
+            click(second, "#logout")
+            first.wait_for_function(
+                "document.querySelector('#log').textContent.includes('signed out')", polling=20
+            )
+        finally:
+            context.close()
