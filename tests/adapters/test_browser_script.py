@@ -11,7 +11,7 @@ learns of the expiry from a 401 ``invalid_token``).
 # No ``from __future__ import annotations``: FastAPI must evaluate the local route hints.
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +49,9 @@ PAGE = """<!doctype html>
 <script type="module">
 import { createRefreshKit } from "/refreshkit.js";
 
-const kit = createRefreshKit({ refreshUrl: "/token/refresh", logoutUrl: "/logout" });
+// ?locks=off: as in a browser without the Web Locks API
+const locks = new URLSearchParams(location.search).get("locks") === "off" ? null : undefined;
+const kit = createRefreshKit({ refreshUrl: "/token/refresh", logoutUrl: "/logout", locks });
 window.kit = kit;
 window.signedOut = [];
 window.outages = [];
@@ -71,6 +73,14 @@ window.burst = (n) => Promise.all(Array.from({ length: n }, async () => {
     return error.name;
   }
 }));
+// For bursts in every tab at once: arm each tab, then go() in one starts them all.
+const start = new BroadcastChannel("test-start");
+window.arm = (n) => {
+  window.results = null;
+  const run = () => window.burst(n).then((statuses) => { window.results = statuses; });
+  start.onmessage = run;
+  window.go = () => { start.postMessage("go"); run(); };
+};
 window.ready = true;
 </script>
 </body></html>
@@ -182,8 +192,14 @@ class Tabs:
 
     def burst_all(self, n: int = REQUESTS) -> list[Any]:
         """``n`` parallel requests in every tab at once; every status, in tab order."""
-        handles = [page.evaluate_handle(f"window.burst({n})") for page in self.pages]
-        return [status for handle in handles for status in handle.json_value()]
+        for page in self.pages:
+            page.evaluate(f"window.arm({n})")
+        self.pages[0].evaluate("window.go()")
+        statuses = []
+        for page in self.pages:
+            page.wait_for_function("window.results !== null", polling=20)
+            statuses.extend(page.evaluate("window.results"))
+        return statuses
 
     def signed_out(self) -> list[list[str]]:
         return [page.evaluate("window.signedOut") for page in self.pages]
@@ -202,9 +218,8 @@ class Tabs:
                 assert secret not in visible
 
 
-@pytest.fixture(params=APPS)
-def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator[Tabs]:  # noqa: F811
-    serve: Serve = request.param
+@contextmanager
+def open_tabs(browser: Any, serve: Serve, keys: KeySet, query: str = "") -> Iterator[Tabs]:  # noqa: F811
     server = Server()
     with serve(server, keys) as url:
         context = browser.new_context(base_url=url)
@@ -212,7 +227,7 @@ def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator
         pages = []
         for _ in range(TABS):
             page = context.new_page()
-            page.goto(url + "/")
+            page.goto(url + "/" + query)
             page.wait_for_function("window.ready === true", polling=20)
             pages.append(page)
         pages[0].evaluate("window.signIn('alice')")
@@ -222,6 +237,33 @@ def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator
             yield Tabs(server, context, pages)
         finally:
             context.close()
+
+
+@pytest.fixture(params=APPS)
+def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator[Tabs]:  # noqa: F811
+    with open_tabs(browser, request.param, keys) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("serve", APPS)
+def test_without_web_locks_racing_tabs_get_the_same_successor(
+    browser: Any,  # noqa: F811
+    serve: Serve,
+    keys: KeySet,
+) -> None:
+    """The fallback: one refresh per tab at most; the retry window makes the racers agree."""
+    with open_tabs(browser, serve, keys, "?locks=off") as tabs:
+        tabs.advance(ACCESS_TTL + timedelta(seconds=1))
+        assert tabs.burst_all() == [200] * (TABS * REQUESTS)
+        rotations = tabs.server.count("refreshed")
+        replays = tabs.server.count("retry_replayed")
+        assert 1 <= rotations + replays <= TABS  # per-tab single flight
+        assert tabs.server.count("reuse_detected") == 0
+        assert tabs.signed_out() == [[]] * TABS
+        # the session is intact: the next lifetime refreshes as well
+        tabs.advance(ACCESS_TTL)
+        assert tabs.burst_all(2) == [200] * (TABS * 2)
+        print(f"without Web Locks: {rotations} rotations + {replays} replays for {TABS} tabs")
 
 
 def test_five_tabs_of_parallel_requests_after_expiry_refresh_once(tabs: Tabs) -> None:
