@@ -246,12 +246,13 @@ def tabs(request: pytest.FixtureRequest, browser: Any, keys: KeySet) -> Iterator
 
 
 @pytest.mark.parametrize("serve", APPS)
-def test_without_web_locks_racing_tabs_get_the_same_successor(
+def test_without_web_locks_the_tabs_still_agree_on_one_session(
     browser: Any,  # noqa: F811
     serve: Serve,
     keys: KeySet,
 ) -> None:
-    """The fallback: one refresh per tab at most; the retry window makes the racers agree."""
+    """The fallback: a claim over the BroadcastChannel elects one tab to refresh, at most one
+    refresh per tab if claims cross, and the retry window makes any racers agree."""
     with open_tabs(browser, serve, keys, "?locks=off") as tabs:
         tabs.advance(ACCESS_TTL + timedelta(seconds=1))
         assert tabs.burst_all() == [200] * (TABS * REQUESTS)

@@ -109,6 +109,8 @@ class RefreshKitClient extends EventTarget {
     this._outage = { attempt: 0, until: 0 };
     this._waiters = new Set();
     this._peers = false;
+    this._id = Math.random();
+    this._claims = new Map(); // the fallback's claimants: id -> when heard
     for (const [event, key] of [["signedout", "onSignedOut"], ["outage", "onOutage"],
       ["refreshed", "onRefreshed"]]) {
       if (options[key]) this.addEventListener(event, (e) => options[key](e.detail));
@@ -229,14 +231,28 @@ class RefreshKitClient extends EventTarget {
       if (fromPeer !== null) return fromPeer;
       return this._refresh();
     };
-    // Without Web Locks: one refresh per tab at a time; tabs racing each other are covered by
-    // the server's retry window (a repeat within it gets the same successor, nobody signs out).
-    return this._locks ? this._locks.request(this.name, run) : run();
+    // Without Web Locks: one refresh per tab at a time, and a claim over the channel so that
+    // racing tabs let one of them refresh; those that still race are covered by the server's
+    // retry window (a repeat within it gets the same successor, nobody signs out).
+    return this._locks ? this._locks.request(this.name, run) : this._claimed(run, rejected);
   }
 
-  /** Under the lock: a tab that refreshed just before may not have been heard yet. Ask. */
-  _askPeers(rejected) {
-    if (!this._channel || !this._peers) return Promise.resolve(null);
+  /** The fallback's election: claim, wait peerTimeout; the lowest claimant refreshes. */
+  async _claimed(run, rejected) {
+    if (!this._channel || !this._peers) return run();
+    const since = this._now();
+    this._post({ type: "claim", id: this._id });
+    await new Promise((resolve) => setTimeout(resolve, this.peerTimeout));
+    const recent = since - this.peerTimeout;
+    const beaten = [...this._claims].some(([id, at]) => id < this._id && at >= recent);
+    if (beaten && !this._fresh(this._access, rejected)) {
+      const token = await this._awaitToken(rejected, 10 * this.peerTimeout);
+      if (token !== null) return token;
+    }
+    return run();
+  }
+
+  _awaitToken(rejected, timeout) {
     return new Promise((resolve) => {
       const waiter = (access) => {
         if (!this._fresh(access, rejected)) return;
@@ -247,10 +263,17 @@ class RefreshKitClient extends EventTarget {
       const timer = setTimeout(() => {
         this._waiters.delete(waiter);
         resolve(null);
-      }, this.peerTimeout);
+      }, timeout);
       this._waiters.add(waiter);
-      this._post({ type: "ask" });
     });
+  }
+
+  /** Under the lock: a tab that refreshed just before may not have been heard yet. Ask. */
+  _askPeers(rejected) {
+    if (!this._channel || !this._peers) return Promise.resolve(null);
+    const answer = this._awaitToken(rejected, this.peerTimeout);
+    this._post({ type: "ask" });
+    return answer;
   }
 
   async _refresh() {
@@ -320,6 +343,7 @@ class RefreshKitClient extends EventTarget {
     this._peers = true;
     if (message.type === "token") this._adopt(message.access, false);
     else if (message.type === "signedout") this._signOut(message.reason, false);
+    else if (message.type === "claim") this._claims.set(message.id, this._now());
     else if (message.type === "hello" || message.type === "ask") {
       if (this._usable(this._access, null)) this._post({ type: "token", access: this._access });
       else if (message.type === "hello") this._post({ type: "here" });
