@@ -1,6 +1,6 @@
 """refreshkit.js in headless Chromium: one refresh per expiry across tabs, on real servers.
 
-Each adapter's app (FastAPI on uvicorn, Flask on werkzeug; in this process,
+Each adapter's app (FastAPI and Django on uvicorn, Flask on werkzeug; in this process,
 so the test holds the manager's FrozenClock and counts its ``refreshed``
 events) serves the script at ``/refreshkit.js`` and a test page that
 imports it. The browser's clock is Playwright's (``context.clock``): the
@@ -9,6 +9,7 @@ learns of the expiry from a 401 ``invalid_token``).
 """
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the local route hints.
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -169,10 +170,91 @@ def flask_app(server: Server, keys: KeySet) -> AbstractContextManager[str]:
     return werkzeug_server(app)
 
 
+class DjangoUrls:
+    """A URLconf object: refreshkit's endpoints at the root, the test page, /login, /me."""
+
+    def __init__(self) -> None:
+        from django.http import HttpResponse, JsonResponse
+        from django.urls import include, path
+
+        from refreshkit.adapters.django import urls
+        from refreshkit.adapters.django.decorators import require_access
+        from refreshkit.adapters.django.views import login
+
+        def sign_in(request: Any) -> Any:
+            return login(request, json.loads(request.body)["username"])
+
+        sign_in.csrf_exempt = True  # type: ignore[attr-defined]
+
+        @require_access
+        def me(request: Any) -> Any:
+            return JsonResponse({"subject": request.auth_claims.subject})
+
+        self.urlpatterns = (
+            path("", include((urls.endpoint_patterns(asynchronous=False), "refreshkit"))),
+            path("login", sign_in),
+            path("me", me),
+            path("", lambda request: HttpResponse(PAGE)),
+        )
+
+
+@contextmanager
+def django_app(server: Server, keys: KeySet) -> Iterator[str]:
+    pytest.importorskip("django")
+    import django
+    from django import conf as django_conf
+    from django.core.asgi import get_asgi_application
+    from django.test import override_settings
+
+    from refreshkit.adapters.django import conf
+
+    from .test_django import _asgi_with_lifespan
+
+    if not django_conf.settings.configured:
+        django_conf.settings.configure(
+            SECRET_KEY="tests-only-django-secret",
+            ALLOWED_HOSTS=["*"],
+            USE_TZ=True,
+            INSTALLED_APPS=["django.contrib.contenttypes", "refreshkit.adapters.django"],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        )
+    if not django.apps.apps.ready:
+        django.setup()
+    settings, state = server.settings(), MemoryState()
+    with override_settings(
+        ROOT_URLCONF=DjangoUrls(),
+        MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"],
+        REFRESHKIT={"store_url": "memory://"},
+    ):
+        conf.reset()
+        hooks = server.hooks()
+        sync = TokenManager(
+            settings,
+            keys=keys,
+            store=FailingStore(state, server.outage),
+            clock=server.clock,
+            hooks=hooks,
+        )
+        async_manager = AsyncTokenManager(
+            settings,
+            keys=keys,
+            store=FailingAsyncStore(state, server.outage),
+            clock=server.clock,
+            hooks=hooks,
+        )
+        conf._state.update(settings=settings, keys=keys, manager=sync, async_manager=async_manager)
+        try:
+            with uvicorn_server(_asgi_with_lifespan(get_asgi_application())) as url:
+                yield url
+        finally:
+            conf.reset()
+
+
 Serve = Callable[[Server, KeySet], AbstractContextManager[str]]
 APPS = [
     pytest.param(fastapi_app, marks=pytest.mark.fastapi, id="fastapi"),
     pytest.param(flask_app, marks=pytest.mark.flask, id="flask"),
+    pytest.param(django_app, marks=pytest.mark.django, id="django"),
 ]
 
 
