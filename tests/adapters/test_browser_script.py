@@ -495,3 +495,24 @@ def test_the_demo_page_refreshes_once_for_two_tabs(browser: Any, tmp_path: Any) 
             )
         finally:
             context.close()
+
+
+def test_a_reloaded_tab_asks_the_others_and_a_lone_one_restores_from_the_cookie(
+    tabs: Tabs,
+) -> None:
+    reloaded = tabs.pages[1]
+    reloaded.reload()
+    reloaded.wait_for_function("window.ready === true && window.kit.signedIn", polling=20)
+    assert reloaded.evaluate("window.burst(3)") == [200] * 3
+    assert tabs.server.count("refreshed") == 0  # the token came from another tab
+    for page in tabs.pages[1:]:
+        page.close()
+    lone = tabs.pages[0]
+    tabs.pages = [lone]
+    lone.reload()
+    lone.wait_for_function("window.ready === true", polling=20)
+    assert lone.evaluate("window.kit.signedIn") is False
+    assert lone.evaluate("window.burst(3)") == [200] * 3
+    assert tabs.server.count("refreshed") == 1  # the session survived the reload
+    assert tabs.signed_out() == [[]]
+    tabs.assert_no_refresh_token_in_scripts()

@@ -105,6 +105,7 @@ class RefreshKitClient extends EventTarget {
     this.name = "refreshkit:" + this.refreshUrl;
     this._access = null; // {token, expiresAt, refreshAt}
     this._signedOut = false;
+    this._signedOutAt = -Infinity;
     this._inflight = null;
     this._outage = { attempt: 0, until: 0 };
     this._waiters = new Set();
@@ -186,6 +187,7 @@ class RefreshKitClient extends EventTarget {
     const expiresIn = Number(body.expires_in ?? 300);
     return {
       token: body.access_token,
+      receivedAt: now,
       expiresAt: now + expiresIn * 1000,
       refreshAt: refreshAt(now, expiresIn, this.refreshAhead),
     };
@@ -321,6 +323,8 @@ class RefreshKitClient extends EventTarget {
   }
 
   _adopt(access, broadcast) {
+    // A peer's token from before a sign-out (messages of different tabs may cross) is stale.
+    if (!broadcast && access.receivedAt <= this._signedOutAt) return;
     const current = this._access;
     if (current === null || access.expiresAt >= current.expiresAt || this._signedOut) {
       this._access = access;
@@ -333,6 +337,7 @@ class RefreshKitClient extends EventTarget {
 
   _signOut(reason, broadcast) {
     const wasSignedOut = this._signedOut;
+    this._signedOutAt = this._now();
     this._access = null;
     this._signedOut = true;
     if (broadcast) this._post({ type: "signedout", reason });
