@@ -99,3 +99,13 @@ test("a login in one tab hands the access token to another over BroadcastChannel
     second.close();
   }
 });
+
+test("setTokens refuses a body without an access token (a failed login's, say)", () => {
+  const kit = createRefreshKit({ refreshUrl: "http://127.0.0.1/token/refresh", locks: null });
+  try {
+    assert.throws(() => kit.setTokens({ error: "wrong username or password" }), TypeError);
+    assert.equal(kit.signedIn, false);
+  } finally {
+    kit.close();
+  }
+});

@@ -131,6 +131,9 @@ class RefreshKitClient extends EventTarget {
 
   /** Adopt the tokens of a login (or refresh) response body; every tab gets them. */
   setTokens(body) {
+    if (!body || typeof body.access_token !== "string") {
+      throw new TypeError("setTokens expects a token response body with an access_token");
+    }
     this._adopt(this._fromBody(body), true);
   }
 
