@@ -139,7 +139,12 @@ def check_contents(wheel: Path, sdist: Path) -> None:
     )
     if missing:
         raise SystemExit(f"files in the sdist but not in the wheel: {missing}")
-    for needed in ("refreshkit/py.typed", "refreshkit/_sync/manager.py"):
+    for needed in (
+        "refreshkit/py.typed",
+        "refreshkit/_sync/manager.py",
+        "refreshkit/static/refreshkit.js",
+        "refreshkit/static/refreshkit.d.ts",
+    ):
         if needed not in wheel_files:
             raise SystemExit(f"the wheel lacks {needed}")
     print(f"  wheel holds {len(wheel_files)} package files, sdist {len(sdist_files)}")

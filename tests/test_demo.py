@@ -241,6 +241,13 @@ def test_serve_keeps_the_server_running_and_prints_curl_lines(
     demo = served("--database", str(tmp_path / "serve.db"))
     url = demo.url()
     assert any("curl -s -X POST http" in line and "/login" in line for line in demo.output)
+    assert any(f"{url}/_demo/browser in two tabs" in line for line in demo.output)
+    page = httpx.get(f"{url}/_demo/browser", timeout=10)
+    assert page.status_code == 200
+    assert 'import { createRefreshKit } from "/refreshkit.js";' in page.text
+    script = httpx.get(f"{url}/refreshkit.js", timeout=10)
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "application/javascript; charset=utf-8"
     reply = httpx.get(f"{url}/.well-known/jwks.json", timeout=10)
     assert reply.status_code == 200
     assert reply.json()["keys"][0]["alg"] == "EdDSA"

@@ -37,13 +37,21 @@ from .events import Event
 
 try:
     from fastapi import Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
 except ModuleNotFoundError as _missing:  # pragma: no cover - exercised only without the extra
     raise ConfigurationError(
         f"the demo needs {_missing.name}: pip install 'refreshkit[cli]'"
     ) from _missing
 
-__all__ = ["DemoClock", "DemoError", "demo_app", "narrate", "running_server"]
+__all__ = [
+    "BROWSER_PAGE",
+    "BROWSER_PAGE_PATH",
+    "DemoClock",
+    "DemoError",
+    "demo_app",
+    "narrate",
+    "running_server",
+]
 
 Write = Callable[[str], None]
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -122,7 +130,76 @@ def demo_app(database_url: str, clock: DemoClock) -> tuple[Any, list[Event]]:
     app.add_api_route(
         "/_demo/clock/advance", advance_clock, methods=["POST"], include_in_schema=False
     )
+
+    async def browser_page() -> HTMLResponse:
+        return HTMLResponse(BROWSER_PAGE)
+
+    app.add_api_route(BROWSER_PAGE_PATH, browser_page, methods=["GET"], include_in_schema=False)
     return app, events
+
+
+#: Where the served demo shows refreshkit.js at work (open it in two tabs).
+BROWSER_PAGE_PATH = "/_demo/browser"
+
+#: The demo's page for refreshkit.js: sign in, expire the token, call /me in parallel.
+BROWSER_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>refreshkit.js demo</title>
+<style>body{font:15px system-ui;margin:2em;max-width:50em}pre{background:#eee;padding:1em}
+button{margin:.2em}</style></head>
+<body>
+<h1>refreshkit.js</h1>
+<p>Open this page in two tabs. Sign in in one: the other gets the access token too.
+Expire it, then call <code>/me</code> ten times at once in each tab: the log shows one
+refresh for all of them (the server's events are in the terminal of
+<code>refreshkit demo --serve</code>). Sign out in one tab: both are signed out.</p>
+<p>
+  <button id="login">Sign in as demo</button>
+  <button id="expire">Expire the access token (server clock +301 s)</button>
+  <button id="calls">Call /me 10 times at once</button>
+  <button id="logout">Sign out</button>
+</p>
+<pre id="log"></pre>
+<script type="module">
+import { createRefreshKit } from "/refreshkit.js";
+
+const log = (line) => {
+  const at = new Date().toLocaleTimeString();
+  document.getElementById("log").textContent += at + " " + line + "\\n";
+};
+const kit = createRefreshKit({ refreshUrl: "/token/refresh", logoutUrl: "/logout" });
+window.kit = kit;
+kit.addEventListener("refreshed", () => log("this tab refreshed (one refresh for every tab)"));
+kit.addEventListener("token", () => log("access token received (held in memory only)"));
+kit.addEventListener("signedout", (e) => log("signed out: " + e.detail.reason));
+kit.addEventListener("outage", (e) => log("outage: retry in " + e.detail.retryAfter + " ms"));
+document.getElementById("login").onclick = async () => {
+  const response = await fetch("/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "demo", password: "correct horse battery staple" }),
+  });
+  if (response.ok) kit.setTokens(await response.json());
+  log("login: " + response.status);
+};
+document.getElementById("expire").onclick = async () => {
+  const response = await fetch("/_demo/clock/advance?seconds=301", { method: "POST" });
+  log("server clock advanced: " + response.status + " (the next call gets 401 invalid_token)");
+};
+document.getElementById("calls").onclick = async () => {
+  const statuses = await Promise.all(Array.from({ length: 10 }, async () => {
+    try {
+      return (await kit.fetch("/me")).status;
+    } catch (error) {
+      return error.name;
+    }
+  }));
+  log("/me x10: " + statuses.join(" "));
+  document.getElementById("log").dataset.calls = statuses.join(" ");
+};
+document.getElementById("logout").onclick = () => kit.logout();
+</script>
+</body></html>
+"""
 
 
 @contextmanager

@@ -163,6 +163,9 @@ def _serve_forever(base_url: str, commands: list[str]) -> None:
         how = f"Ctrl+C or kill {os.getpid()} stops it"
     click.echo("")
     click.echo(f"Serving at {base_url} (open it in a browser); {how}.")
+    from ._demo import BROWSER_PAGE_PATH
+
+    click.echo(f"refreshkit.js at work: open {base_url}{BROWSER_PAGE_PATH} in two tabs.")
     click.echo("Try, setting ACCESS and REFRESH from the login response:")
     for line in commands:
         click.echo(f"  {line}")

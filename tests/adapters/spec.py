@@ -574,6 +574,28 @@ class AdapterSpec:
         )
         assert claims["sub"] == "alice"
 
+    def test_the_browser_script_is_served_as_a_cacheable_module(self, api: Api) -> None:
+        from importlib import resources
+
+        shipped = (resources.files("refreshkit") / "static" / "refreshkit.js").read_text()
+        reply = api.request("GET", "/refreshkit.js")
+        assert reply.status == 200
+        assert reply.header("Content-Type") == "application/javascript; charset=utf-8"
+        assert reply.text == shipped
+        assert "export function createRefreshKit" in reply.text
+        assert reply.header("Cache-Control") == "public, max-age=86400"
+        assert reply.header("X-Content-Type-Options") == "nosniff"
+        etag = reply.header("ETag")
+        assert etag is not None
+        assert etag.startswith('"')
+        again = api.request("GET", "/refreshkit.js", headers={"If-None-Match": etag})
+        assert again.status == 304
+        assert again.text == ""
+        assert again.header("ETag") == etag
+        stale = api.request("GET", "/refreshkit.js", headers={"If-None-Match": '"old"'})
+        assert stale.status == 200
+        assert stale.text == shipped
+
     # ----------------------------------------------------------------- outage
 
     def test_a_store_outage_answers_503_with_retry_after_on_refresh(

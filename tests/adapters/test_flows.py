@@ -104,6 +104,7 @@ def test_every_endpoint_has_one_path_per_framework_syntax() -> None:
     paths = {e.name: e.full_path(settings, "<{}>") for e in _flows.ENDPOINTS}
     assert paths["end_session"] == "/auth/sessions/<sid>"
     assert paths["jwks"] == "/.well-known/jwks.json"
+    assert paths["browser_script"] == "/auth/refreshkit.js"
     assert {e.name for e in _flows.ENDPOINTS if e.reads_body} == {
         "refresh_token",
         "revoke_token",

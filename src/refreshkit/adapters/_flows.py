@@ -51,6 +51,7 @@ __all__ = [
     "refresh",
     "revoke",
     "run_async",
+    "browser_script",
     "run_sync",
 ]
 
@@ -378,6 +379,14 @@ def jwks(
     return _http.jwks_response(context.keys.jwks())
 
 
+def browser_script(
+    request: HttpRequest, context: FlowContext, *, online: bool = False, device: str | None = None
+) -> Flow[_http.HttpResponse]:
+    """``GET <prefix>/refreshkit.js``: the browser script (docs/browser.rst), no manager call."""
+    yield from ()
+    return _http.script_response(request.header_values("if-none-match"))
+
+
 # ---------------------------------------------------------------------- login
 
 
@@ -446,4 +455,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("list_sessions", "GET", "/sessions", False, list_sessions),
     Endpoint("end_session", "DELETE", "/sessions/{sid}", False, end_session),
     Endpoint("jwks", "GET", "/.well-known/jwks.json", False, jwks),
+    Endpoint("browser_script", "GET", "/refreshkit.js", False, browser_script),
 )

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -64,6 +65,7 @@ __all__ = [
     "csrf_token_for",
     "introspection_response",
     "jwks_response",
+    "script_response",
     "logout_response",
     "no_content_response",
     "not_found_response",
@@ -153,12 +155,16 @@ class Cookie:
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """A framework-neutral response: status, JSON body (or None), headers, cookies."""
+    """A framework-neutral response: status, JSON body (or None), headers, cookies.
+
+    A ``bytes`` body is sent as it is, as ``media_type`` (the browser script).
+    """
 
     status: int
     body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
     cookies: tuple[Cookie, ...] = ()
+    media_type: str | None = None
 
     def header_items(self) -> list[tuple[str, str]]:
         """Every header including one ``Set-Cookie`` per cookie, for the framework to send."""
@@ -759,6 +765,36 @@ def revocation_response() -> HttpResponse:
 def jwks_response(jwks: Mapping[str, Any]) -> HttpResponse:
     """The JWKS document; cacheable briefly so verifiers pick up rotated keys soon."""
     return HttpResponse(200, dict(jwks), (("Cache-Control", "public, max-age=300"),))
+
+
+@functools.cache
+def _script() -> tuple[bytes, str]:
+    """The browser script shipped in the package, and its strong ETag."""
+    source = (resources.files("refreshkit") / "static" / "refreshkit.js").read_bytes()
+    return source, '"' + hashlib.sha256(source).hexdigest()[:32] + '"'
+
+
+#: The script is public and changes only with the package: cached a day, then revalidated.
+SCRIPT_CACHE_CONTROL = "public, max-age=86400"
+
+
+def script_response(if_none_match: Sequence[str] = ()) -> HttpResponse:
+    """``GET <prefix>/refreshkit.js``: the browser script, with an ETag (304 when it matches).
+
+    ``Access-Control-Allow-Origin: *`` lets a page on another origin load it
+    as a module (it is the same public file for everyone; no credentials).
+    """
+    source, etag = _script()
+    headers = (
+        ("Cache-Control", SCRIPT_CACHE_CONTROL),
+        ("ETag", etag),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Access-Control-Allow-Origin", "*"),
+    )
+    presented = {tag.strip() for value in if_none_match for tag in value.split(",")}
+    if etag in presented or "*" in presented:
+        return HttpResponse(304, None, headers)
+    return HttpResponse(200, source, headers, media_type="application/javascript; charset=utf-8")
 
 
 def session_view(session: Session, current_sid: str) -> dict[str, Any]:

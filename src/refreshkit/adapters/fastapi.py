@@ -146,6 +146,8 @@ def render(response: _http.HttpResponse) -> Response:
     rendered: Response
     if response.body is None:
         rendered = Response(status_code=response.status)
+    elif isinstance(response.body, bytes):
+        rendered = Response(response.body, response.status, media_type=response.media_type)
     else:
         rendered = JSONResponse(response.body, status_code=response.status)
     for name, value in response.header_items():
@@ -453,6 +455,14 @@ class RefreshKit:
                 "openapi_extra": {"parameters": [sid]},
             },
             "jwks": {"summary": "Public keys that verify access tokens (RFC 7517)"},
+            "browser_script": {
+                "summary": "The browser script: single-flight refresh in cookie mode",
+                "response_class": Response,
+                "responses": {
+                    200: {"content": {"application/javascript": {}}, "description": "ES module"},
+                    304: {"description": "Not modified (If-None-Match)"},
+                },
+            },
         }
 
 

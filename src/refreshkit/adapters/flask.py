@@ -72,9 +72,12 @@ class AccessRefusedError(HTTPException):
 
 def render(response: _http.HttpResponse) -> Response:
     """A Flask response for a framework-neutral one (one ``Set-Cookie`` per cookie)."""
-    body = "" if response.body is None else json.dumps(response.body)
-    mimetype = None if response.body is None else "application/json"
-    rendered = Response(body, status=response.status, mimetype=mimetype)
+    if isinstance(response.body, bytes):
+        rendered = Response(response.body, response.status, content_type=response.media_type)
+    else:
+        body = "" if response.body is None else json.dumps(response.body)
+        mimetype = None if response.body is None else "application/json"
+        rendered = Response(body, status=response.status, mimetype=mimetype)
     for name, value in response.header_items():
         rendered.headers.add(name, value)
     return rendered

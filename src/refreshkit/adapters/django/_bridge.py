@@ -22,6 +22,10 @@ def render(response: _http.HttpResponse) -> HttpResponse:
     if response.body is None:
         rendered = HttpResponse(status=response.status)
         del rendered["Content-Type"]
+    elif isinstance(response.body, bytes):
+        rendered = HttpResponse(
+            response.body, status=response.status, content_type=response.media_type
+        )
     else:
         content = json.dumps(response.body).encode("utf-8")
         rendered = HttpResponse(content, status=response.status, content_type="application/json")
