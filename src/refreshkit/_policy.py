@@ -49,6 +49,7 @@ from .errors import (
     InsufficientScopeError,
     InvalidScopeError,
     InvalidTokenError,
+    RefreshCheckError,
     RevokedTokenError,
     TokenError,
     TokenReuseError,
@@ -85,6 +86,8 @@ __all__ = [
     "introspection_of_refresh",
     "is_live",
     "narrowed_scope",
+    "scope_text",
+    "token_contents",
     "new_session",
     "refresh_attempt",
     "replayed_successor",
@@ -343,6 +346,67 @@ def narrowed_scope(granted: str | None, requested: str | None) -> str | None:
     return " ".join(wanted)
 
 
+def scope_text(scope: str | Iterable[str] | None) -> str | None:
+    """Scopes as the space-delimited string of RFC 6749 §3.3, duplicates dropped.
+
+    Raises :class:`ValueError` for a scope with a space, quote or backslash.
+    """
+    if scope is None:
+        return None
+    parts = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
+    unique = list(dict.fromkeys(p for p in parts if p))
+    if any(" " in p or '"' in p or "\\" in p for p in unique):
+        raise ValueError("scopes may not contain spaces, quotes or backslashes")
+    return " ".join(unique) or None
+
+
+def token_contents(
+    session: Session,
+    scope: str | None,
+    claims: Mapping[str, Any] | None,
+    granted_scope: str | Iterable[str] | None,
+    *,
+    allow_wider_scope: bool = False,
+) -> tuple[dict[str, Any], str | None]:
+    """The claims and scope of an access token whose refresh check answered a grant.
+
+    ``scope`` is what the token would carry without the check. ``claims``
+    are merged over the session's (None drops one) and may not set a
+    reserved claim; ``granted_scope`` replaces the scope and must lie
+    within the session's grant unless ``allow_wider_scope``. Raises
+    :class:`~refreshkit.errors.RefreshCheckError`: an answer outside these
+    rules is the application's mistake, a server error, never a wider token.
+    """
+    merged = dict(session.claims)
+    if claims is not None:
+        if not isinstance(claims, Mapping):
+            raise RefreshCheckError("a refresh check's claims must be a mapping")
+        clash = RESERVED_CLAIMS.intersection(claims)
+        if clash:
+            raise RefreshCheckError(
+                f"a refresh check may not set reserved claims: {', '.join(sorted(clash))}"
+            )
+        for name, value in claims.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+    if granted_scope is None:
+        return merged, scope
+    try:
+        chosen = scope_text(granted_scope)
+    except ValueError:
+        raise RefreshCheckError("a refresh check answered a malformed scope") from None
+    if not allow_wider_scope:
+        allowed = set(session.scope.split()) if session.scope else set()
+        if chosen is not None and not set(chosen.split()) <= allowed:
+            raise RefreshCheckError(
+                "a refresh check answered a scope beyond the session's grant "
+                "(allow_wider_scope=True allows it)"
+            )
+    return merged, chosen
+
+
 def device_matches(bound_hash: str | None, presented_hash: str | None) -> bool:
     """An unbound session accepts any device; a bound one only its own."""
     return bound_hash is None or bound_hash == presented_hash
@@ -482,14 +546,17 @@ def access_payload(
     expires: datetime,
     settings: Settings,
     scope: str | None = None,
+    claims: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The RFC 9068 claims of an access token for ``session``, expiring at ``expires``.
 
     ``expires`` comes from :func:`access_expiry`; the caller computes it once.
     ``scope`` is the (possibly narrowed) scope of this token; None: the grant.
+    ``claims`` replace the session's own claims in this token (a refresh
+    check's answer, from :func:`token_contents`).
     """
     issued = int(now.timestamp())
-    payload: dict[str, Any] = dict(session.claims)
+    payload: dict[str, Any] = dict(session.claims if claims is None else claims)
     payload.update(
         iss=settings.issuer,
         sub=session.subject,

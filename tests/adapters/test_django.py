@@ -25,11 +25,13 @@ from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings, TokenMa
 from refreshkit.backends.memory._state import MemoryState
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
 from .support import (
     Api,
     FailingAsyncStore,
     FailingStore,
+    Gate,
     Headers,
     HttpxApi,
     Outage,
@@ -252,13 +254,22 @@ class DjangoClientApi:
 
 
 def install(
-    settings: Settings, keys: KeySet, state: MemoryState, outage: Outage, clock: FrozenClock
+    settings: Settings,
+    keys: KeySet,
+    state: MemoryState,
+    outage: Outage,
+    clock: FrozenClock,
+    gate: Gate | None = None,
 ) -> None:
     """Make both of the process's managers this test's, over one failing memory store."""
     conf.reset()
-    sync = TokenManager(settings, keys=keys, store=FailingStore(state, outage), clock=clock)
+    sync = TokenManager(
+        settings, keys=keys, store=FailingStore(state, outage), clock=clock, refresh_check=gate
+    )
     store = FailingAsyncStore(state, outage)
-    async_manager = AsyncTokenManager(settings, keys=keys, store=store, clock=clock)
+    async_manager = AsyncTokenManager(
+        settings, keys=keys, store=store, clock=clock, refresh_check=gate
+    )
     # conf builds its managers from REFRESHKIT; these tests need a clock and a store
     # they control, so they seed its per-process state directly.
     conf._state.update(settings=settings, keys=keys, manager=sync, async_manager=async_manager)
@@ -271,6 +282,7 @@ def make_api(
     outage: Outage,
     state: MemoryState,
     keys: KeySet,
+    gate: Gate,
 ) -> Iterator[MakeApi]:
     asynchronous = request.param != "test-client-sync"
     with ExitStack() as stack:
@@ -285,7 +297,8 @@ def make_api(
         )
 
         def make(**overrides: Any) -> Api:
-            install(Settings(cookie_mode=True).replace(**overrides), keys, state, outage, clock)
+            settings = Settings(cookie_mode=True).replace(**overrides)
+            install(settings, keys, state, outage, clock, gate)
             if request.param.startswith("test-client"):
                 return DjangoClientApi(request.param)  # type: ignore[return-value]
             url = stack.enter_context(uvicorn_server(_asgi_with_lifespan(get_asgi_application())))
@@ -296,6 +309,10 @@ def make_api(
 
 class TestDjangoAdapter(AdapterSpec):
     """The shared HTTP specification, on Django."""
+
+
+class TestDjangoChecks(CheckSpec):
+    """The refresh check over HTTP, on Django."""
 
 
 class TestDjangoClients(ClientSpec):

@@ -16,8 +16,9 @@ from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
-from .support import Api, FailingAsyncStore, HttpxApi, Outage, from_peer, uvicorn_server
+from .support import Api, FailingAsyncStore, Gate, HttpxApi, Outage, from_peer, uvicorn_server
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
@@ -82,13 +83,16 @@ def make_api(
     outage: Outage,
     state: MemoryState,
     keys: KeySet,
+    gate: Gate,
 ) -> Iterator[MakeApi]:
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> Api:
             settings = Settings(cookie_mode=True).replace(**overrides)
             store = FailingAsyncStore(state, outage)
-            manager = AsyncTokenManager(settings, keys=keys, store=store, clock=clock)
+            manager = AsyncTokenManager(
+                settings, keys=keys, store=store, clock=clock, refresh_check=gate
+            )
             app, _ = build_app(manager)
             if request.param == "test-client":
                 client = stack.enter_context(
@@ -103,6 +107,10 @@ def make_api(
 
 class TestFastAPIAdapter(AdapterSpec):
     """The shared HTTP specification, on FastAPI."""
+
+
+class TestFastAPIChecks(CheckSpec):
+    """The refresh check over HTTP, on FastAPI."""
 
 
 class TestFastAPIClients(ClientSpec):

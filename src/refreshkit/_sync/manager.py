@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn
 
 from .. import _jwt, _policy, _tokens
 from .._cache import VerifiedTokenCache
+from .._checks import CheckRunner, RefreshCheck, RefreshContext, RefreshGrant
 from ..backends import create_store
 from ..backends.base import TokenStore
 from ..clients import ClientRegistry
@@ -27,6 +29,7 @@ from ..config import Settings
 from ..errors import (
     ClientMismatchError,
     InvalidTokenError,
+    RefreshRefused,
     StoreError,
     TokenError,
     TokenReuseError,
@@ -47,6 +50,8 @@ class TokenManager:
     ``keys`` defaults to the key named in ``settings``; assign a new
     :class:`~refreshkit.KeySet` to ``keys`` to rotate or retire a key, which
     takes effect on the next call (the verification cache included).
+    ``refresh_check`` is the application's check run on every refresh
+    (see :meth:`on_refresh`).
     """
 
     def __init__(
@@ -57,11 +62,14 @@ class TokenManager:
         store: TokenStore | str | None = None,
         clock: Clock | None = None,
         hooks: EventHooks | None = None,
+        refresh_check: RefreshCheck | None = None,
     ) -> None:
         self.settings: Settings = settings if settings is not None else Settings()
         self.keys: KeySet = keys if keys is not None else KeySet.from_settings(self.settings)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.hooks: EventHooks = hooks if hooks is not None else EventHooks()
+        #: The application's refresh check (None: none, and no extra store read).
+        self.refresh_check: RefreshCheck | None = refresh_check
         if store is None and self.settings.store_url is None:
             warnings.warn(
                 "refreshkit is using the in-memory store because none was configured: "
@@ -76,6 +84,26 @@ class TokenManager:
         #: The registered OAuth clients and the settings each one's sessions follow.
         self.clients: ClientRegistry = ClientRegistry(self.settings)
         self._audiences = self.clients.audiences()
+
+    def on_refresh(self, check: RefreshCheck) -> RefreshCheck:
+        """Register ``check`` as the refresh check; usable as a decorator.
+
+        The check is called with a :class:`~refreshkit.RefreshContext` each
+        time a refresh would hand out an access token, retries within the
+        window included. It returns None (allow), a
+        :class:`~refreshkit.RefreshGrant` (allow, with other claims or scope
+        for the new access token) or raises
+        :class:`~refreshkit.errors.RefreshRefused` (the refresh fails as
+        ``invalid_grant``; with ``revoke=True`` the session is revoked). It
+        may be a plain function or a coroutine function. With a check, a
+        refresh reads the session once before its compare-and-set; without
+        one, a refresh stays one store round trip. One check per manager:
+        registering a second raises :class:`ValueError` (compose them in one).
+        """
+        if self.refresh_check is not None:
+            raise ValueError("a refresh check is registered already; compose checks in one")
+        self.refresh_check = check
+        return check
 
     # ------------------------------------------------------------------ login
 
@@ -212,18 +240,33 @@ class TokenManager:
         :class:`~refreshkit.errors.ExpiredTokenError`,
         :class:`~refreshkit.errors.DeviceMismatchError`,
         :class:`~refreshkit.errors.TokenReuseError` (the session is now revoked),
-        or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
+        :class:`~refreshkit.errors.RefreshRefused` (the refresh check refused),
+        :class:`~refreshkit.errors.RefreshCheckError` (the refresh check failed;
+        nothing was written), or :class:`~refreshkit.errors.StoreError`
+        (nothing was changed or lost).
         """
         now = self.clock.now()
         settings = self.clients.settings_for(client_id)
         requested = _scope_text(scope)
         pinned: tuple[str | None] | None = None
         narrowed: str | None = None
-        if requested is not None:
-            pinned, narrowed = self._scope_for(refresh_token, requested)
+        found: Session | None = None
+        if requested is not None or self.refresh_check is not None:
+            found = self.store.get_session(_tokens.read_refresh_token(refresh_token).sid)
+            if requested is not None:
+                pinned, narrowed = _scope_for(found, refresh_token, requested)
         attempt = _policy.refresh_attempt(
             refresh_token, now, settings, device=device, client_id=client_id, granted_scope=pinned
         )
+        checked: _Checked | None = None
+        if (
+            self.refresh_check is not None
+            and found is not None
+            and _policy.classify(found, attempt) in _ISSUING
+        ):
+            # Before the compare-and-set: a refusal writes nothing, and the
+            # presented token stays the session's current one.
+            checked = self._check(found, attempt, narrowed, replay=False)
         result = self.store.compare_and_set(attempt.update)
         session = result.session
         if result.applied and session is not None:
@@ -241,37 +284,64 @@ class TokenManager:
                 return self._replay(session, attempt, narrowed)
             if session is None or session.current_token_id != attempt.successor_id:
                 raise StoreError("store refused a refresh that its reported state allows")
+        if self.refresh_check is not None and checked is None:
+            # Only if the session changed between the read and the write so
+            # that the write passed where the read would have refused: the
+            # check still runs before any access token is handed out.
+            checked = self._check(session, attempt, narrowed, replay=False)
         self._emit("refreshed", now, session, details={"generation": session.generation})
         token = attempt.successor if attempt.successor is not None else refresh_token
+        if checked is not None:
+            return self._pair(session, token, now, checked.scope, checked.claims)
         return self._pair(session, token, now, narrowed)
-
-    def _scope_for(
-        self, refresh_token: str, requested: str
-    ) -> tuple[tuple[str | None] | None, str | None]:
-        """Read the grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
-
-        Only the session's current token is judged here; any other leaves the
-        decision to the compare-and-set, which refuses it as ever (an earlier
-        token is still reuse, a retry is judged from the state it finds), so
-        a scope request neither hides reuse nor reveals a scope.
-        """
-        token = _tokens.read_refresh_token(refresh_token)
-        found = self.store.get_session(token.sid)
-        if found is None or _policy.token_role(found, token) is not _policy.Role.CURRENT:
-            return None, None
-        return (found.scope,), _policy.narrowed_scope(found.scope, requested)
 
     def _replay(
         self, session: Session, attempt: _policy.RefreshAttempt, scope: str | None
     ) -> TokenPair:
-        """A retry within the window: the same successor as before, a fresh access token."""
+        """A retry within the window: the same successor as before, a fresh access token.
+
+        The refresh check runs again: a user disabled since the first
+        request gets nothing by resending it.
+        """
         successor = _policy.replayed_successor(session, attempt.presented.token)
         if successor is None:
             self._punish(_policy.Rejection.REUSE, session, attempt.now)
+        checked = None
+        if self.refresh_check is not None:
+            checked = self._check(session, attempt, scope, replay=True)
         self._emit(
             "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
+        if checked is not None:
+            return self._pair(session, successor, attempt.now, checked.scope, checked.claims)
         return self._pair(session, successor, attempt.now, scope)
+
+    def _check(
+        self,
+        session: Session,
+        attempt: _policy.RefreshAttempt,
+        scope: str | None,
+        *,
+        replay: bool,
+    ) -> _Checked:
+        """Run the refresh check on ``session``: the token's contents, or its refusal.
+
+        A refusal emits ``refresh_refused`` and, when the check asks, revokes
+        the session through the one revocation compare-and-set.
+        """
+        check = self.refresh_check
+        assert check is not None
+        token_scope = scope if scope is not None else session.scope
+        context = RefreshContext(session, attempt.client_id, token_scope, replay, attempt.now)
+        try:
+            grant = CheckRunner.run(check, context)
+        except RefreshRefused as refused:
+            details = {"reason": refused.reason, "revoked": refused.revoke, "replay": replay}
+            self._emit("refresh_refused", attempt.now, session, details=details)
+            if refused.revoke:
+                self._revoke(session.sid, session.subject, attempt.now, refused.reason)
+            raise
+        return _Checked.of(session, token_scope, grant)
 
     def _punish(
         self, rejection: _policy.Rejection, session: Session | None, now: datetime
@@ -433,12 +503,19 @@ class TokenManager:
     # -------------------------------------------------------------- internals
 
     def _pair(
-        self, session: Session, refresh_token: str, now: datetime, scope: str | None = None
+        self,
+        session: Session,
+        refresh_token: str,
+        now: datetime,
+        scope: str | None = None,
+        claims: Mapping[str, Any] | None = None,
     ) -> TokenPair:
         key = self.keys.active
         settings = self.clients.settings_for(session.client_id)
         expires = _policy.access_expiry(session, now, settings)
-        payload = _policy.access_payload(session, _tokens.new_jti(), now, expires, settings, scope)
+        payload = _policy.access_payload(
+            session, _tokens.new_jti(), now, expires, settings, scope, claims
+        )
         access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
         return TokenPair(
             access_token=access,
@@ -468,12 +545,39 @@ class TokenManager:
         return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"
 
 
-def _scope_text(scope: str | Iterable[str] | None) -> str | None:
-    """Scopes as the space-delimited string of RFC 6749 §3.3, duplicates dropped."""
-    if scope is None:
-        return None
-    parts = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
-    unique = list(dict.fromkeys(p for p in parts if p))
-    if any(" " in p or '"' in p or "\\" in p for p in unique):
-        raise ValueError("scopes may not contain spaces, quotes or backslashes")
-    return " ".join(unique) or None
+_scope_text = _policy.scope_text
+#: The outcomes that hand out an access token, so the refresh check runs first.
+_ISSUING = (_policy.Outcome.ROTATED, _policy.Outcome.REUSED)
+
+
+def _scope_for(
+    found: Session | None, refresh_token: str, requested: str
+) -> tuple[tuple[str | None] | None, str | None]:
+    """The grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
+
+    Only the session's current token is judged here; any other leaves the
+    decision to the compare-and-set, which refuses it as ever (an earlier
+    token is still reuse, a retry is judged from the state it finds), so
+    a scope request neither hides reuse nor reveals a scope.
+    """
+    token = _tokens.read_refresh_token(refresh_token)
+    if found is None or _policy.token_role(found, token) is not _policy.Role.CURRENT:
+        return None, None
+    return (found.scope,), _policy.narrowed_scope(found.scope, requested)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What the refresh check let the new access token carry."""
+
+    scope: str | None
+    claims: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, session: Session, scope: str | None, grant: RefreshGrant | None) -> _Checked:
+        if grant is None:
+            return cls(scope, None)
+        claims, chosen = _policy.token_contents(
+            session, scope, grant.claims, grant.scope, allow_wider_scope=grant.allow_wider_scope
+        )
+        return cls(chosen, claims)
