@@ -37,7 +37,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _tokens
@@ -47,6 +47,7 @@ from .errors import (
     DeviceMismatchError,
     ExpiredTokenError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidScopeError,
     InvalidTokenError,
     RefreshCheckError,
@@ -76,6 +77,9 @@ __all__ = [
     "access_claims_from_payload",
     "access_expiry",
     "access_payload",
+    "auth_time_claim",
+    "check_freshness",
+    "check_live",
     "check_access_state",
     "check_access_times",
     "classify",
@@ -89,6 +93,7 @@ __all__ = [
     "scope_text",
     "token_contents",
     "new_session",
+    "reauthentication",
     "refresh_attempt",
     "replayed_successor",
     "revocation",
@@ -98,8 +103,25 @@ __all__ = [
 
 #: Claims refreshkit owns; an application's own claims may not set them.
 RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope", "cnf", "dev", "client_id"}
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "sid",
+        "scope",
+        "cnf",
+        "dev",
+        "client_id",
+        "auth_time",
+    }
 )
+#: The claim (RFC 9068 §2.2.1, OIDC Core §2) of when the user last authenticated:
+#: kept in the session's claims, so every access token of the session carries it.
+AUTH_TIME_CLAIM = "auth_time"
 #: The access-token claim that carries the bound device's hash.
 DEVICE_CLAIM = "dev"
 
@@ -159,12 +181,14 @@ def new_session(
     claims: Mapping[str, Any] | None = None,
     client_id: str | None = None,
     cnf: Mapping[str, Any] | None = None,
+    auth_time: datetime | None = None,
 ) -> tuple[Session, str]:
     """A new session and its first refresh token: ``(session, refresh_token)``.
 
-    ``settings`` are the ones of the session's client. Raises
-    :class:`ValueError` when ``claims`` try to set a reserved claim or ``cnf``
-    is not a JSON object.
+    ``settings`` are the ones of the session's client. ``auth_time`` is when
+    the user authenticated (default ``now``), kept in the session's claims.
+    Raises :class:`ValueError` when ``claims`` try to set a reserved claim,
+    ``cnf`` is not a JSON object, or ``auth_time`` is later than ``now``.
     """
     if cnf is not None and (not isinstance(cnf, Mapping) or not cnf):
         raise ValueError("cnf must be a non-empty mapping, such as {'jkt': thumbprint}")
@@ -174,6 +198,7 @@ def new_session(
     clash = RESERVED_CLAIMS.intersection(own_claims)
     if clash:
         raise ValueError(f"claims may not override reserved claims: {', '.join(sorted(clash))}")
+    own_claims[AUTH_TIME_CLAIM] = auth_time_claim(now if auth_time is None else auth_time, now)
     sid = _tokens.new_session_id()
     token, token_id, secret_hash = _tokens.new_refresh_token(sid)
     session = Session(
@@ -193,6 +218,64 @@ def new_session(
         cnf=dict(cnf) if cnf is not None else None,
     )
     return session, token
+
+
+def auth_time_claim(auth_time: datetime, now: datetime) -> int:
+    """``auth_time`` as the claim's integer seconds; raises :class:`ValueError` if after ``now``."""
+    if auth_time > now:
+        raise ValueError("auth_time may not be later than now")
+    return int(auth_time.timestamp())
+
+
+def reauthentication(session: Session | None, now: datetime, auth_time: datetime) -> SessionUpdate:
+    """The update that records a new authentication of a live session's user.
+
+    It writes the session's claims with the new ``auth_time`` (each later
+    access token carries it), guarded by the session still being live.
+    Raises what :func:`check_live` raises for a session that is not, and
+    :class:`ValueError` for an ``auth_time`` later than ``now``.
+    """
+    session = check_live(session, now)
+    claims = dict(session.claims)
+    claims[AUTH_TIME_CLAIM] = auth_time_claim(auth_time, now)
+    return SessionUpdate(
+        session.sid,
+        (
+            _NOT_REVOKED,
+            Check("idle_expires_at", CheckOp.AFTER, now),
+            Check("absolute_expires_at", CheckOp.AFTER, now),
+        ),
+        {"claims": claims},
+    )
+
+
+def check_freshness(claims: AccessClaims, max_age: timedelta, now: datetime) -> None:
+    """Refuse a token whose user authenticated more than ``max_age`` ago (RFC 9470 §3).
+
+    Ages are in whole seconds, as ``auth_time`` is. A token without
+    ``auth_time`` is never fresh. Raises
+    :class:`~refreshkit.errors.InsufficientUserAuthenticationError` carrying
+    ``max_age`` in whole seconds, for the challenge.
+    """
+    seconds = int(max_age.total_seconds())
+    auth_time = claims.auth_time
+    if auth_time is None or now.replace(microsecond=0) - auth_time > max_age:
+        raise InsufficientUserAuthenticationError(
+            "a more recent authentication is required", max_age=seconds
+        )
+
+
+def check_live(session: Session | None, now: datetime) -> Session:
+    """``session`` if it is live; else :class:`~refreshkit.errors.InvalidTokenError` (none),
+    :class:`~refreshkit.errors.RevokedTokenError` or :class:`~refreshkit.errors.ExpiredTokenError`.
+    """
+    if session is None:
+        raise InvalidTokenError("unknown session")
+    if session.revoked_at is not None:
+        raise RevokedTokenError("session revoked")
+    if now >= session.expires_at:
+        raise ExpiredTokenError("session expired")
+    return session
 
 
 def is_live(session: Session, now: datetime) -> bool:
@@ -614,6 +697,13 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
     scope = payload.get("scope")
     if scope is not None and not isinstance(scope, str):
         raise InvalidTokenError("access token claim 'scope' malformed")
+    auth_time = payload.get(AUTH_TIME_CLAIM)
+    if auth_time is not None and (
+        not isinstance(auth_time, int)
+        or isinstance(auth_time, bool)
+        or not 0 <= auth_time <= MAX_TIME_CLAIM
+    ):
+        raise InvalidTokenError(f"access token claim {AUTH_TIME_CLAIM!r} malformed")
     device = payload.get(DEVICE_CLAIM)
     cnf = payload.get("cnf")
     client_id = payload.get("client_id")
@@ -630,6 +720,7 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
         device_hash=device if isinstance(device, str) else None,
         cnf=cnf if isinstance(cnf, dict) else None,
         client_id=client_id if isinstance(client_id, str) else None,
+        auth_time=datetime.fromtimestamp(auth_time, UTC) if auth_time is not None else None,
         extra={k: v for k, v in payload.items() if k not in RESERVED_CLAIMS},
         raw=dict(payload),
     )

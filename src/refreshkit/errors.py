@@ -19,7 +19,8 @@ adapter answers with, so no framework integration has to guess::
         │   │   └── TokenReuseError   rotated token replayed: session revoked
         │   └── DeviceMismatchError   presented from another device
         ├── RefreshRefused            the application's check refused a refresh
-        └── InsufficientScopeError    valid token, missing scope     (403)
+        ├── InsufficientScopeError    valid token, missing scope     (403)
+        └── InsufficientUserAuthenticationError  authenticated too long ago (401, RFC 9470)
 
 Refresh errors answer ``400 invalid_grant`` (RFC 6749 §5.2); access-token
 errors answer ``401 invalid_token`` (RFC 6750 §3.1) via ``bearer_error``.
@@ -37,6 +38,7 @@ __all__ = [
     "DeviceMismatchError",
     "ExpiredTokenError",
     "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "InvalidClientError",
     "InvalidScopeError",
     "InvalidTokenError",
@@ -250,3 +252,21 @@ class InsufficientScopeError(TokenError):
     def __init__(self, message: str = "", *, required: frozenset[str] = frozenset()) -> None:
         super().__init__(message)
         self.required = required
+
+
+class InsufficientUserAuthenticationError(TokenError):
+    """The access token is valid but its user authenticated too long ago (RFC 9470).
+
+    A route that requires a recent authentication (``max_age``) answers 401
+    with ``WWW-Authenticate: Bearer error="insufficient_user_authentication"``
+    and ``max_age``: the client sends the user through a re-authentication
+    and retries with the fresher token. ``max_age`` is in seconds.
+    """
+
+    error_code = "insufficient_user_authentication"
+    bearer_error = "insufficient_user_authentication"
+    status_code = 401
+
+    def __init__(self, message: str = "", *, max_age: int | None = None) -> None:
+        super().__init__(message)
+        self.max_age = max_age

@@ -7,12 +7,22 @@ which each test switches (see :class:`~tests.adapters.support.Gate`).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import httpx
 import jwt
 
-from refreshkit import RefreshGrant, RefreshRefused
+from refreshkit import FrozenClock, RefreshGrant, RefreshRefused
+from refreshkit.client import step_up_required
 
-from .spec import MakeApi, assert_oauth_error, bearer, login, refresh_form
+from .spec import MakeApi, assert_no_store, assert_oauth_error, bearer, login, refresh_form
 from .support import Gate
+
+#: The challenge of the test apps' ``GET /fresh``, which requires ``max_age=300``.
+STEP_UP_CHALLENGE = (
+    'Bearer realm="refreshkit", error="insufficient_user_authentication", '
+    'error_description="a more recent authentication is required", max_age="300"'
+)
 
 
 class CheckSpec:
@@ -89,3 +99,45 @@ class CheckSpec:
         assert "hunter2" not in reply.text and "LookupError" not in reply.text
         gate.failure = None
         assert refresh_form(api, tokens["refresh_token"]).status == 200
+
+    # ------------------------------------------------------------ step-up
+
+    def test_a_route_requiring_a_recent_login_answers_the_rfc9470_challenge(
+        self, make_api: MakeApi, clock: FrozenClock
+    ) -> None:
+        api = make_api()
+        tokens = login(api).json()
+        assert api.request("GET", "/fresh", headers=bearer(tokens["access_token"])).status == 200
+        clock.advance(timedelta(seconds=301))
+        refreshed = refresh_form(api, tokens["refresh_token"]).json()  # auth_time is kept
+        reply = api.request("GET", "/fresh", headers=bearer(refreshed["access_token"]))
+        assert reply.status == 401, reply.text
+        assert reply.headers_named("WWW-Authenticate") == [STEP_UP_CHALLENGE]
+        assert reply.json()["error"] == "insufficient_user_authentication"
+        assert_no_store(reply)
+        step_up = step_up_required(httpx.Response(reply.status, headers=reply.headers))
+        assert step_up is not None and step_up.max_age == 300
+        assert step_up.message == "a more recent authentication is required"
+        assert api.request("GET", "/me", headers=bearer(refreshed["access_token"])).status == 200
+
+    def test_a_reauthentication_freshens_the_same_session_and_its_refreshes(
+        self, make_api: MakeApi, clock: FrozenClock
+    ) -> None:
+        api = make_api()
+        tokens = login(api).json()
+        clock.advance(timedelta(minutes=10))
+        stale = refresh_form(api, tokens["refresh_token"]).json()
+        assert api.request("GET", "/fresh", headers=bearer(stale["access_token"])).status == 401
+        reply = api.request("POST", "/reauth", headers=bearer(stale["access_token"]))
+        assert reply.status == 200, reply.text
+        fresh = reply.json()["access_token"]
+        payload = jwt.decode(fresh, options={"verify_signature": False})
+        assert payload["auth_time"] == int(clock.now().timestamp())
+        assert (
+            payload["sid"]
+            == jwt.decode(stale["access_token"], options={"verify_signature": False})["sid"]
+        )
+        assert api.request("GET", "/fresh", headers=bearer(fresh)).status == 200
+        clock.advance(timedelta(seconds=60))
+        later = refresh_form(api, stale["refresh_token"]).json()
+        assert api.request("GET", "/fresh", headers=bearer(later["access_token"])).status == 200

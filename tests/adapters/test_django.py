@@ -127,6 +127,33 @@ async def async_online_me(request: HttpRequest) -> JsonResponse:
     return describe(request)
 
 
+@require_access(max_age=300)
+def fresh(request: HttpRequest) -> JsonResponse:
+    return describe(request)
+
+
+@require_access(max_age=300)
+async def async_fresh(request: HttpRequest) -> JsonResponse:
+    return describe(request)
+
+
+@require_access
+def reauth(request: Any) -> JsonResponse:
+    # The application checked the password again here.
+    sid = request.auth_claims.sid
+    return JsonResponse({"access_token": conf.get_manager().reauthenticate(sid)})
+
+
+@require_access
+async def async_reauth(request: Any) -> JsonResponse:
+    sid = request.auth_claims.sid
+    return JsonResponse({"access_token": await conf.get_async_manager().reauthenticate(sid)})
+
+
+reauth.csrf_exempt = True  # type: ignore[attr-defined]
+async_reauth.csrf_exempt = True  # type: ignore[attr-defined]
+
+
 def guarded(request: HttpRequest) -> JsonResponse:
     """A POST view of the application's own, under Django's CSRF protection."""
     return JsonResponse({})
@@ -148,9 +175,9 @@ class TestUrls:
 
         endpoints = urls.endpoint_patterns(asynchronous=asynchronous)
         app = (
-            (async_sign_in, async_me, async_admin, async_online_me)
+            (async_sign_in, async_me, async_admin, async_online_me, async_fresh, async_reauth)
             if asynchronous
-            else (sign_in, me, admin, online_me)
+            else (sign_in, me, admin, online_me, fresh, reauth)
         )
         self.urlpatterns = (
             path("", include((endpoints, "refreshkit"))),
@@ -160,7 +187,7 @@ class TestUrls:
         )
 
 
-ROUTES = ("login", "me", "admin", "online-me")
+ROUTES = ("login", "me", "admin", "online-me", "fresh", "reauth")
 _urlconfs: dict[bool, TestUrls] = {}
 
 

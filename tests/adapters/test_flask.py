@@ -65,6 +65,17 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def online_me() -> dict[str, Any]:
         return describe()
 
+    @app.get("/fresh")
+    @require_access(max_age=300)
+    def fresh() -> dict[str, Any]:
+        return describe()
+
+    @app.post("/reauth")
+    @require_access
+    def reauth() -> dict[str, Any]:
+        # The application checked the password again here.
+        return {"access_token": kit.manager.reauthenticate(current_claims.sid)}
+
     return app
 
 

@@ -619,7 +619,8 @@ class AsyncStoreConformance(AsyncAgreement):
         assert dict(claims.extra) == {"role": "viewer"}
         assert claims.scopes == {"read"} and narrowed.scope == "read"
         stored = await store.get_session(pair.sid)
-        assert stored is not None and stored.claims == {"role": "admin", "team": "a"}
+        assert stored is not None
+        assert stored.claims == {"role": "admin", "team": "a", "auth_time": int(T0.timestamp())}
         assert stored.scope == "read write" and stored.generation == 1
         gate.grant = None
         whole = manager.verify_access((await manager.refresh(narrowed.refresh_token)).access_token)
@@ -666,6 +667,61 @@ class AsyncStoreConformance(AsyncAgreement):
         with pytest.raises(TokenReuseError):
             await manager.refresh(pair.refresh_token)
         assert [c.replay for c in gate.seen] == [False]
+
+    # ---------------------------------------------------- step-up freshness
+
+    async def test_an_update_writes_the_claims_whole_and_every_read_returns_them(
+        self, store: AsyncTokenStore
+    ) -> None:
+        session = _session()
+        await store.create_session(session)
+        claims = {"role": "viewer", "auth_time": 1_900_000_000, "nested": {"n": [2, "ü"]}}
+        update = SessionUpdate(
+            session.sid, (Check("revoked_at", CheckOp.EQUALS, None),), {"claims": claims}
+        )
+        result = await store.compare_and_set(update)
+        assert result.applied and result.session is not None
+        assert result.session.claims == claims
+        assert result.session == dataclasses.replace(session, claims=claims)
+        assert await store.get_session(session.sid) == result.session
+        emptied = await store.compare_and_set(dataclasses.replace(update, changes={"claims": {}}))
+        assert emptied.session is not None and emptied.session.claims == {}
+        assert await store.get_session(session.sid) == emptied.session
+
+    async def test_auth_time_is_kept_across_refreshes_and_moved_by_a_reauthentication(
+        self, store: AsyncTokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pair = await manager.issue("alice", claims={"role": "admin"})
+        clock.advance(timedelta(hours=1))
+        refreshed = await manager.refresh(pair.refresh_token)
+        assert manager.verify_access(refreshed.access_token).auth_time == T0.replace(microsecond=0)
+        access = await manager.reauthenticate(pair.sid)
+        fresh = manager.verify_access(access, max_age=0)
+        assert fresh.auth_time == clock.now().replace(microsecond=0)
+        assert fresh.extra == {"role": "admin"} and fresh.sid == pair.sid
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.generation == 1
+        assert stored.claims == {"role": "admin", "auth_time": int(clock.now().timestamp())}
+        later = await manager.refresh(refreshed.refresh_token)
+        assert manager.verify_access(later.access_token).auth_time == fresh.auth_time
+
+    async def test_a_revoked_or_expired_session_cannot_be_reauthenticated(
+        self, store: AsyncTokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        revoked = await manager.issue("alice")
+        await manager.revoke_session(revoked.sid)
+        with pytest.raises(RevokedTokenError):
+            await manager.reauthenticate(revoked.sid)
+        with pytest.raises(InvalidTokenError):
+            await manager.reauthenticate("no-such-session")
+        idle = await manager.issue("alice")
+        clock.advance(manager.settings.refresh_idle_ttl)
+        with pytest.raises(ExpiredTokenError):
+            await manager.reauthenticate(idle.sid)
+        stored = await store.get_session(idle.sid)
+        assert stored is not None and stored.claims["auth_time"] == int(T0.timestamp())
 
     # ------------------------------------------------------------------ retry
 
@@ -738,7 +794,6 @@ class AsyncStoreConformance(AsyncAgreement):
             "revoked_at",
             "revoked_reason",
             "scope",
-            "claims",
             "client_id",
             "cnf",
         }

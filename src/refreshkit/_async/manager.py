@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -115,6 +115,7 @@ class AsyncTokenManager:
         scope: str | Iterable[str] | None = None,
         client_id: str | None = None,
         cnf: Mapping[str, Any] | None = None,
+        auth_time: datetime | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
@@ -127,7 +128,11 @@ class AsyncTokenManager:
         registered it must name one
         (:class:`~refreshkit.errors.InvalidClientError`). ``cnf`` (RFC 7800,
         e.g. ``{"jkt": thumbprint}``) is written to every access token of
-        the session. With ``max_sessions`` set, the subject's oldest live
+        the session. ``auth_time`` is when the user authenticated (default:
+        now; earlier for a login that reuses a single sign-on session, never
+        later: :class:`ValueError`); every access token of the session
+        carries it as ``auth_time`` until :meth:`reauthenticate` moves it.
+        With ``max_sessions`` set, the subject's oldest live
         sessions beyond it are revoked, never the one this call starts.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
@@ -146,6 +151,7 @@ class AsyncTokenManager:
             claims=claims,
             client_id=client_id,
             cnf=cnf,
+            auth_time=auth_time,
         )
         await self.store.create_session(session)
         self._emit("issued", now, session)
@@ -161,7 +167,12 @@ class AsyncTokenManager:
     # ----------------------------------------------------------------- access
 
     def verify_access(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Verify an access token with zero store round trips.
 
@@ -169,34 +180,50 @@ class AsyncTokenManager:
         ``iss``, ``aud``, ``exp``/``nbf`` against the manager's clock, device
         binding and ``scopes``. Time claims must be integer seconds between
         0 and 253402300799 (9999-12-31T23:59:59Z); a token outside is
-        malformed. Raises :class:`~refreshkit.errors.InvalidTokenError`
-        (or its subclasses) and
-        :class:`~refreshkit.errors.InsufficientScopeError`; never anything else.
+        malformed. ``max_age`` (seconds or a timedelta) also requires that
+        the user authenticated at most that long ago (``auth_time``,
+        RFC 9470). Raises :class:`~refreshkit.errors.InvalidTokenError`
+        (or its subclasses),
+        :class:`~refreshkit.errors.InsufficientScopeError` and
+        :class:`~refreshkit.errors.InsufficientUserAuthenticationError`;
+        never anything else.
         """
-        return self._verify(token, device, scopes, use_cache=True)
+        return self._verify(token, device, scopes, max_age, use_cache=True)
 
     async def verify_access_online(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Like :meth:`verify_access`, and also refuse a denied ``jti`` or a revoked session.
 
         One store round trip; the verification cache is bypassed.
         """
-        claims = self._verify(token, device, scopes, use_cache=False)
+        claims = self._verify(token, device, scopes, max_age, use_cache=False)
         now = self.clock.now()
         _policy.check_access_state(await self.store.check_access(claims.jti, claims.sid, now), now)
         return claims
 
     def _verify(
-        self, token: str, device: str | None, scopes: Iterable[str], *, use_cache: bool
+        self,
+        token: str,
+        device: str | None,
+        scopes: Iterable[str],
+        max_age: timedelta | int | None = None,
+        *,
+        use_cache: bool,
     ) -> AccessClaims:
         # One read of ``self.keys``: the set that verifies is the one the entry
         # is cached under, even if another thread assigns a new set meanwhile.
         keys = self.keys
         cached = self._cache.get(token, keys) if use_cache and isinstance(token, str) else None
         claims = cached if cached is not None else self._decode(token, keys)
+        now = self.clock.now()
         try:
-            _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
+            _policy.check_access_times(claims, now, self.settings.leeway)
         except InvalidTokenError:
             if cached is not None:
                 self._cache.discard(token)
@@ -204,6 +231,8 @@ class AsyncTokenManager:
         if cached is None and use_cache:
             self._cache.put(token, keys, claims)
         _policy.check_access_binding(claims, device, scopes)
+        if max_age is not None:
+            _policy.check_freshness(claims, _seconds(max_age), now)
         return claims
 
     def _decode(self, token: str, keys: KeySet) -> AccessClaims:
@@ -265,7 +294,7 @@ class AsyncTokenManager:
         ):
             # Before the compare-and-set: a refusal writes nothing, and the
             # presented token stays the session's current one.
-            checked = await self._check(found, attempt, narrowed, replay=False)
+            checked = await self._check(found, attempt.client_id, now, narrowed, replay=False)
         result = await self.store.compare_and_set(attempt.update)
         session = result.session
         if result.applied and session is not None:
@@ -287,7 +316,7 @@ class AsyncTokenManager:
             # Only if the session changed between the read and the write so
             # that the write passed where the read would have refused: the
             # check still runs before any access token is handed out.
-            checked = await self._check(session, attempt, narrowed, replay=False)
+            checked = await self._check(session, attempt.client_id, now, narrowed, replay=False)
         self._emit("refreshed", now, session, details={"generation": session.generation})
         token = attempt.successor if attempt.successor is not None else refresh_token
         if checked is not None:
@@ -307,7 +336,7 @@ class AsyncTokenManager:
             await self._punish(_policy.Rejection.REUSE, session, attempt.now)
         checked = None
         if self.refresh_check is not None:
-            checked = await self._check(session, attempt, scope, replay=True)
+            checked = await self._check(session, attempt.client_id, attempt.now, scope, replay=True)
         self._emit(
             "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
@@ -318,7 +347,8 @@ class AsyncTokenManager:
     async def _check(
         self,
         session: Session,
-        attempt: _policy.RefreshAttempt,
+        client_id: str | None,
+        now: datetime,
         scope: str | None,
         *,
         replay: bool,
@@ -331,14 +361,14 @@ class AsyncTokenManager:
         check = self.refresh_check
         assert check is not None
         token_scope = scope if scope is not None else session.scope
-        context = RefreshContext(session, attempt.client_id, token_scope, replay, attempt.now)
+        context = RefreshContext(session, client_id, token_scope, replay, now)
         try:
             grant = await AsyncCheckRunner.run(check, context)
         except RefreshRefused as refused:
             details = {"reason": refused.reason, "revoked": refused.revoke, "replay": replay}
-            self._emit("refresh_refused", attempt.now, session, details=details)
+            self._emit("refresh_refused", now, session, details=details)
             if refused.revoke:
-                await self._revoke(session.sid, session.subject, attempt.now, refused.reason)
+                await self._revoke(session.sid, session.subject, now, refused.reason)
             raise
         return _Checked.of(session, token_scope, grant)
 
@@ -354,6 +384,39 @@ class AsyncTokenManager:
         if consequence.error is TokenReuseError:
             raise TokenReuseError(consequence.message, sid=session.sid if session else None)
         raise consequence.error(consequence.message)
+
+    async def reauthenticate(self, sid: str, *, auth_time: datetime | None = None) -> str:
+        """Record that the user of session ``sid`` just authenticated again; a fresh access token.
+
+        Call it once the application has checked the user again (a
+        password, a second factor) for a route that requires a recent
+        authentication (``max_age``, RFC 9470). The session's ``auth_time``
+        becomes ``auth_time`` (default: now; never later), so the access
+        token returned and every later one carry it; the refresh token is
+        unchanged. The refresh check, if any, runs as for a refresh. One
+        read and one compare-and-set. Raises
+        :class:`~refreshkit.errors.InvalidTokenError` (no such session),
+        :class:`~refreshkit.errors.RevokedTokenError`,
+        :class:`~refreshkit.errors.ExpiredTokenError`,
+        :class:`~refreshkit.errors.RefreshRefused`,
+        :class:`~refreshkit.errors.RefreshCheckError` or
+        :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        found = await self.store.get_session(sid)
+        update = _policy.reauthentication(found, now, now if auth_time is None else auth_time)
+        assert found is not None  # reauthentication refuses a missing session
+        checked: _Checked | None = None
+        if self.refresh_check is not None:
+            checked = await self._check(found, found.client_id, now, None, replay=False)
+        result = await self.store.compare_and_set(update)
+        session = result.session
+        if not result.applied or session is None:
+            _policy.check_live(session, now)
+            raise StoreError("store refused a re-authentication that its reported state allows")
+        if checked is not None:
+            return self._access_token(session, now, checked.scope, checked.claims)[0]
+        return self._access_token(session, now)[0]
 
     # ------------------------------------------------------------- revocation
 
@@ -509,13 +572,7 @@ class AsyncTokenManager:
         scope: str | None = None,
         claims: Mapping[str, Any] | None = None,
     ) -> TokenPair:
-        key = self.keys.active
-        settings = self.clients.settings_for(session.client_id)
-        expires = _policy.access_expiry(session, now, settings)
-        payload = _policy.access_payload(
-            session, _tokens.new_jti(), now, expires, settings, scope, claims
-        )
-        access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
+        access, payload, expires = self._access_token(session, now, scope, claims)
         return TokenPair(
             access_token=access,
             refresh_token=refresh_token,
@@ -526,6 +583,22 @@ class AsyncTokenManager:
             subject=session.subject,
             scope=scope if scope is not None else session.scope,
         )
+
+    def _access_token(
+        self,
+        session: Session,
+        now: datetime,
+        scope: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any], datetime]:
+        """A signed access token for ``session``: (token, its payload, its expiry)."""
+        key = self.keys.active
+        settings = self.clients.settings_for(session.client_id)
+        expires = _policy.access_expiry(session, now, settings)
+        payload = _policy.access_payload(
+            session, _tokens.new_jti(), now, expires, settings, scope, claims
+        )
+        return _jwt.encode(payload, key.private, key.algorithm, key.kid), payload, expires
 
     def _emit(
         self,
@@ -545,6 +618,16 @@ class AsyncTokenManager:
 
 
 _scope_text = _policy.scope_text
+
+
+def _seconds(max_age: timedelta | int) -> timedelta:
+    """``max_age`` as a timedelta (an int is seconds); a negative one is a :class:`ValueError`."""
+    age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+    if age < timedelta(0):
+        raise ValueError("max_age may not be negative")
+    return age
+
+
 #: The outcomes that hand out an access token, so the refresh check runs first.
 _ISSUING = (_policy.Outcome.ROTATED, _policy.Outcome.REUSED)
 

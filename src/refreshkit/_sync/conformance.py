@@ -602,7 +602,8 @@ class StoreConformance(Agreement):
         assert dict(claims.extra) == {"role": "viewer"}
         assert claims.scopes == {"read"} and narrowed.scope == "read"
         stored = store.get_session(pair.sid)
-        assert stored is not None and stored.claims == {"role": "admin", "team": "a"}
+        assert stored is not None
+        assert stored.claims == {"role": "admin", "team": "a", "auth_time": int(T0.timestamp())}
         assert stored.scope == "read write" and stored.generation == 1
         gate.grant = None
         whole = manager.verify_access((manager.refresh(narrowed.refresh_token)).access_token)
@@ -647,6 +648,61 @@ class StoreConformance(Agreement):
         with pytest.raises(TokenReuseError):
             manager.refresh(pair.refresh_token)
         assert [c.replay for c in gate.seen] == [False]
+
+    # ---------------------------------------------------- step-up freshness
+
+    def test_an_update_writes_the_claims_whole_and_every_read_returns_them(
+        self, store: TokenStore
+    ) -> None:
+        session = _session()
+        store.create_session(session)
+        claims = {"role": "viewer", "auth_time": 1_900_000_000, "nested": {"n": [2, "ü"]}}
+        update = SessionUpdate(
+            session.sid, (Check("revoked_at", CheckOp.EQUALS, None),), {"claims": claims}
+        )
+        result = store.compare_and_set(update)
+        assert result.applied and result.session is not None
+        assert result.session.claims == claims
+        assert result.session == dataclasses.replace(session, claims=claims)
+        assert store.get_session(session.sid) == result.session
+        emptied = store.compare_and_set(dataclasses.replace(update, changes={"claims": {}}))
+        assert emptied.session is not None and emptied.session.claims == {}
+        assert store.get_session(session.sid) == emptied.session
+
+    def test_auth_time_is_kept_across_refreshes_and_moved_by_a_reauthentication(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pair = manager.issue("alice", claims={"role": "admin"})
+        clock.advance(timedelta(hours=1))
+        refreshed = manager.refresh(pair.refresh_token)
+        assert manager.verify_access(refreshed.access_token).auth_time == T0.replace(microsecond=0)
+        access = manager.reauthenticate(pair.sid)
+        fresh = manager.verify_access(access, max_age=0)
+        assert fresh.auth_time == clock.now().replace(microsecond=0)
+        assert fresh.extra == {"role": "admin"} and fresh.sid == pair.sid
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.generation == 1
+        assert stored.claims == {"role": "admin", "auth_time": int(clock.now().timestamp())}
+        later = manager.refresh(refreshed.refresh_token)
+        assert manager.verify_access(later.access_token).auth_time == fresh.auth_time
+
+    def test_a_revoked_or_expired_session_cannot_be_reauthenticated(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        revoked = manager.issue("alice")
+        manager.revoke_session(revoked.sid)
+        with pytest.raises(RevokedTokenError):
+            manager.reauthenticate(revoked.sid)
+        with pytest.raises(InvalidTokenError):
+            manager.reauthenticate("no-such-session")
+        idle = manager.issue("alice")
+        clock.advance(manager.settings.refresh_idle_ttl)
+        with pytest.raises(ExpiredTokenError):
+            manager.reauthenticate(idle.sid)
+        stored = store.get_session(idle.sid)
+        assert stored is not None and stored.claims["auth_time"] == int(T0.timestamp())
 
     # ------------------------------------------------------------------ retry
 
@@ -717,7 +773,6 @@ class StoreConformance(Agreement):
             "revoked_at",
             "revoked_reason",
             "scope",
-            "claims",
             "client_id",
             "cnf",
         }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -116,6 +116,7 @@ class TokenManager:
         scope: str | Iterable[str] | None = None,
         client_id: str | None = None,
         cnf: Mapping[str, Any] | None = None,
+        auth_time: datetime | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
@@ -128,7 +129,11 @@ class TokenManager:
         registered it must name one
         (:class:`~refreshkit.errors.InvalidClientError`). ``cnf`` (RFC 7800,
         e.g. ``{"jkt": thumbprint}``) is written to every access token of
-        the session. With ``max_sessions`` set, the subject's oldest live
+        the session. ``auth_time`` is when the user authenticated (default:
+        now; earlier for a login that reuses a single sign-on session, never
+        later: :class:`ValueError`); every access token of the session
+        carries it as ``auth_time`` until :meth:`reauthenticate` moves it.
+        With ``max_sessions`` set, the subject's oldest live
         sessions beyond it are revoked, never the one this call starts.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
@@ -147,6 +152,7 @@ class TokenManager:
             claims=claims,
             client_id=client_id,
             cnf=cnf,
+            auth_time=auth_time,
         )
         self.store.create_session(session)
         self._emit("issued", now, session)
@@ -162,7 +168,12 @@ class TokenManager:
     # ----------------------------------------------------------------- access
 
     def verify_access(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Verify an access token with zero store round trips.
 
@@ -170,34 +181,50 @@ class TokenManager:
         ``iss``, ``aud``, ``exp``/``nbf`` against the manager's clock, device
         binding and ``scopes``. Time claims must be integer seconds between
         0 and 253402300799 (9999-12-31T23:59:59Z); a token outside is
-        malformed. Raises :class:`~refreshkit.errors.InvalidTokenError`
-        (or its subclasses) and
-        :class:`~refreshkit.errors.InsufficientScopeError`; never anything else.
+        malformed. ``max_age`` (seconds or a timedelta) also requires that
+        the user authenticated at most that long ago (``auth_time``,
+        RFC 9470). Raises :class:`~refreshkit.errors.InvalidTokenError`
+        (or its subclasses),
+        :class:`~refreshkit.errors.InsufficientScopeError` and
+        :class:`~refreshkit.errors.InsufficientUserAuthenticationError`;
+        never anything else.
         """
-        return self._verify(token, device, scopes, use_cache=True)
+        return self._verify(token, device, scopes, max_age, use_cache=True)
 
     def verify_access_online(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Like :meth:`verify_access`, and also refuse a denied ``jti`` or a revoked session.
 
         One store round trip; the verification cache is bypassed.
         """
-        claims = self._verify(token, device, scopes, use_cache=False)
+        claims = self._verify(token, device, scopes, max_age, use_cache=False)
         now = self.clock.now()
         _policy.check_access_state(self.store.check_access(claims.jti, claims.sid, now), now)
         return claims
 
     def _verify(
-        self, token: str, device: str | None, scopes: Iterable[str], *, use_cache: bool
+        self,
+        token: str,
+        device: str | None,
+        scopes: Iterable[str],
+        max_age: timedelta | int | None = None,
+        *,
+        use_cache: bool,
     ) -> AccessClaims:
         # One read of ``self.keys``: the set that verifies is the one the entry
         # is cached under, even if another thread assigns a new set meanwhile.
         keys = self.keys
         cached = self._cache.get(token, keys) if use_cache and isinstance(token, str) else None
         claims = cached if cached is not None else self._decode(token, keys)
+        now = self.clock.now()
         try:
-            _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
+            _policy.check_access_times(claims, now, self.settings.leeway)
         except InvalidTokenError:
             if cached is not None:
                 self._cache.discard(token)
@@ -205,6 +232,8 @@ class TokenManager:
         if cached is None and use_cache:
             self._cache.put(token, keys, claims)
         _policy.check_access_binding(claims, device, scopes)
+        if max_age is not None:
+            _policy.check_freshness(claims, _seconds(max_age), now)
         return claims
 
     def _decode(self, token: str, keys: KeySet) -> AccessClaims:
@@ -266,7 +295,7 @@ class TokenManager:
         ):
             # Before the compare-and-set: a refusal writes nothing, and the
             # presented token stays the session's current one.
-            checked = self._check(found, attempt, narrowed, replay=False)
+            checked = self._check(found, attempt.client_id, now, narrowed, replay=False)
         result = self.store.compare_and_set(attempt.update)
         session = result.session
         if result.applied and session is not None:
@@ -288,7 +317,7 @@ class TokenManager:
             # Only if the session changed between the read and the write so
             # that the write passed where the read would have refused: the
             # check still runs before any access token is handed out.
-            checked = self._check(session, attempt, narrowed, replay=False)
+            checked = self._check(session, attempt.client_id, now, narrowed, replay=False)
         self._emit("refreshed", now, session, details={"generation": session.generation})
         token = attempt.successor if attempt.successor is not None else refresh_token
         if checked is not None:
@@ -308,7 +337,7 @@ class TokenManager:
             self._punish(_policy.Rejection.REUSE, session, attempt.now)
         checked = None
         if self.refresh_check is not None:
-            checked = self._check(session, attempt, scope, replay=True)
+            checked = self._check(session, attempt.client_id, attempt.now, scope, replay=True)
         self._emit(
             "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
@@ -319,7 +348,8 @@ class TokenManager:
     def _check(
         self,
         session: Session,
-        attempt: _policy.RefreshAttempt,
+        client_id: str | None,
+        now: datetime,
         scope: str | None,
         *,
         replay: bool,
@@ -332,14 +362,14 @@ class TokenManager:
         check = self.refresh_check
         assert check is not None
         token_scope = scope if scope is not None else session.scope
-        context = RefreshContext(session, attempt.client_id, token_scope, replay, attempt.now)
+        context = RefreshContext(session, client_id, token_scope, replay, now)
         try:
             grant = CheckRunner.run(check, context)
         except RefreshRefused as refused:
             details = {"reason": refused.reason, "revoked": refused.revoke, "replay": replay}
-            self._emit("refresh_refused", attempt.now, session, details=details)
+            self._emit("refresh_refused", now, session, details=details)
             if refused.revoke:
-                self._revoke(session.sid, session.subject, attempt.now, refused.reason)
+                self._revoke(session.sid, session.subject, now, refused.reason)
             raise
         return _Checked.of(session, token_scope, grant)
 
@@ -355,6 +385,39 @@ class TokenManager:
         if consequence.error is TokenReuseError:
             raise TokenReuseError(consequence.message, sid=session.sid if session else None)
         raise consequence.error(consequence.message)
+
+    def reauthenticate(self, sid: str, *, auth_time: datetime | None = None) -> str:
+        """Record that the user of session ``sid`` just authenticated again; a fresh access token.
+
+        Call it once the application has checked the user again (a
+        password, a second factor) for a route that requires a recent
+        authentication (``max_age``, RFC 9470). The session's ``auth_time``
+        becomes ``auth_time`` (default: now; never later), so the access
+        token returned and every later one carry it; the refresh token is
+        unchanged. The refresh check, if any, runs as for a refresh. One
+        read and one compare-and-set. Raises
+        :class:`~refreshkit.errors.InvalidTokenError` (no such session),
+        :class:`~refreshkit.errors.RevokedTokenError`,
+        :class:`~refreshkit.errors.ExpiredTokenError`,
+        :class:`~refreshkit.errors.RefreshRefused`,
+        :class:`~refreshkit.errors.RefreshCheckError` or
+        :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        found = self.store.get_session(sid)
+        update = _policy.reauthentication(found, now, now if auth_time is None else auth_time)
+        assert found is not None  # reauthentication refuses a missing session
+        checked: _Checked | None = None
+        if self.refresh_check is not None:
+            checked = self._check(found, found.client_id, now, None, replay=False)
+        result = self.store.compare_and_set(update)
+        session = result.session
+        if not result.applied or session is None:
+            _policy.check_live(session, now)
+            raise StoreError("store refused a re-authentication that its reported state allows")
+        if checked is not None:
+            return self._access_token(session, now, checked.scope, checked.claims)[0]
+        return self._access_token(session, now)[0]
 
     # ------------------------------------------------------------- revocation
 
@@ -510,13 +573,7 @@ class TokenManager:
         scope: str | None = None,
         claims: Mapping[str, Any] | None = None,
     ) -> TokenPair:
-        key = self.keys.active
-        settings = self.clients.settings_for(session.client_id)
-        expires = _policy.access_expiry(session, now, settings)
-        payload = _policy.access_payload(
-            session, _tokens.new_jti(), now, expires, settings, scope, claims
-        )
-        access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
+        access, payload, expires = self._access_token(session, now, scope, claims)
         return TokenPair(
             access_token=access,
             refresh_token=refresh_token,
@@ -527,6 +584,22 @@ class TokenManager:
             subject=session.subject,
             scope=scope if scope is not None else session.scope,
         )
+
+    def _access_token(
+        self,
+        session: Session,
+        now: datetime,
+        scope: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any], datetime]:
+        """A signed access token for ``session``: (token, its payload, its expiry)."""
+        key = self.keys.active
+        settings = self.clients.settings_for(session.client_id)
+        expires = _policy.access_expiry(session, now, settings)
+        payload = _policy.access_payload(
+            session, _tokens.new_jti(), now, expires, settings, scope, claims
+        )
+        return _jwt.encode(payload, key.private, key.algorithm, key.kid), payload, expires
 
     def _emit(
         self,
@@ -546,6 +619,16 @@ class TokenManager:
 
 
 _scope_text = _policy.scope_text
+
+
+def _seconds(max_age: timedelta | int) -> timedelta:
+    """``max_age`` as a timedelta (an int is seconds); a negative one is a :class:`ValueError`."""
+    age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+    if age < timedelta(0):
+        raise ValueError("max_age may not be negative")
+    return age
+
+
 #: The outcomes that hand out an access token, so the refresh check runs first.
 _ISSUING = (_policy.Outcome.ROTATED, _policy.Outcome.REUSED)
 
