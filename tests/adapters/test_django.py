@@ -21,7 +21,15 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings, TokenManager
+from refreshkit import (
+    AsyncTokenManager,
+    FrozenClock,
+    KeySet,
+    RefreshContext,
+    RefreshGrant,
+    Settings,
+    TokenManager,
+)
 from refreshkit.backends.memory._state import MemoryState
 
 from .spec import AdapterSpec, MakeApi, bearer
@@ -422,3 +430,21 @@ def test_the_endpoints_never_run_inside_a_request_transaction() -> None:
 
     for pattern in urls.endpoint_patterns(asynchronous=False):
         assert set(connections) <= pattern.callback._non_atomic_requests, pattern.name
+
+
+def allow_everyone(context: RefreshContext) -> RefreshGrant:
+    """The refresh check ``django_refresh_check`` names by dotted path in the test below."""
+    return RefreshGrant(claims={"checked_by": "django"})
+
+
+def test_django_refresh_check_names_the_check_both_managers_run(keys: KeySet) -> None:
+    option = {"django_refresh_check": f"{__name__}.allow_everyone", "store_url": "memory://"}
+    with override_settings(REFRESHKIT={**option, "secret_key": "k" * 32}):
+        try:
+            assert conf.get_manager().refresh_check is allow_everyone
+            assert conf.get_async_manager().refresh_check is allow_everyone
+            manager = conf.get_manager()
+            pair = manager.refresh(manager.issue("alice").refresh_token)
+            assert manager.verify_access(pair.access_token).extra["checked_by"] == "django"
+        finally:
+            conf.reset()
