@@ -8,6 +8,7 @@ device binding and revocation, on memory, SQL or Redis stores.
 from __future__ import annotations
 
 from ._async.manager import AsyncTokenManager
+from ._checks import AsyncRefreshCheck, RefreshCheck, RefreshContext, RefreshGrant
 from ._sync.manager import TokenManager
 from .backends import create_async_store, create_store
 from .backends.base import AsyncTokenStore, TokenStore
@@ -24,7 +25,9 @@ from .errors import (
     InvalidScopeError,
     InvalidTokenError,
     MissingExtraError,
+    RefreshCheckError,
     RefreshKitError,
+    RefreshRefused,
     RefreshUnavailableError,
     RevokedTokenError,
     SchemaMissingError,
@@ -41,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessClaims",
+    "AsyncRefreshCheck",
     "AsyncTokenManager",
     "AsyncTokenStore",
     "Client",
@@ -58,7 +62,12 @@ __all__ = [
     "InvalidTokenError",
     "KeySet",
     "MissingExtraError",
+    "RefreshCheck",
+    "RefreshCheckError",
+    "RefreshContext",
+    "RefreshGrant",
     "RefreshKitError",
+    "RefreshRefused",
     "RefreshUnavailableError",
     "RevokedTokenError",
     "SchemaMissingError",

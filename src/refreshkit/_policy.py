@@ -37,7 +37,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _tokens
@@ -47,8 +47,10 @@ from .errors import (
     DeviceMismatchError,
     ExpiredTokenError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidScopeError,
     InvalidTokenError,
+    RefreshCheckError,
     RevokedTokenError,
     TokenError,
     TokenReuseError,
@@ -75,6 +77,9 @@ __all__ = [
     "access_claims_from_payload",
     "access_expiry",
     "access_payload",
+    "auth_time_claim",
+    "check_freshness",
+    "check_live",
     "check_access_state",
     "check_access_times",
     "classify",
@@ -85,7 +90,10 @@ __all__ = [
     "introspection_of_refresh",
     "is_live",
     "narrowed_scope",
+    "scope_text",
+    "token_contents",
     "new_session",
+    "reauthentication",
     "refresh_attempt",
     "replayed_successor",
     "revocation",
@@ -95,8 +103,25 @@ __all__ = [
 
 #: Claims refreshkit owns; an application's own claims may not set them.
 RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope", "cnf", "dev", "client_id"}
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "sid",
+        "scope",
+        "cnf",
+        "dev",
+        "client_id",
+        "auth_time",
+    }
 )
+#: The claim (RFC 9068 §2.2.1, OIDC Core §2) of when the user last authenticated:
+#: kept in the session's claims, so every access token of the session carries it.
+AUTH_TIME_CLAIM = "auth_time"
 #: The access-token claim that carries the bound device's hash.
 DEVICE_CLAIM = "dev"
 
@@ -156,12 +181,14 @@ def new_session(
     claims: Mapping[str, Any] | None = None,
     client_id: str | None = None,
     cnf: Mapping[str, Any] | None = None,
+    auth_time: datetime | None = None,
 ) -> tuple[Session, str]:
     """A new session and its first refresh token: ``(session, refresh_token)``.
 
-    ``settings`` are the ones of the session's client. Raises
-    :class:`ValueError` when ``claims`` try to set a reserved claim or ``cnf``
-    is not a JSON object.
+    ``settings`` are the ones of the session's client. ``auth_time`` is when
+    the user authenticated (default ``now``), kept in the session's claims.
+    Raises :class:`ValueError` when ``claims`` try to set a reserved claim,
+    ``cnf`` is not a JSON object, or ``auth_time`` is later than ``now``.
     """
     if cnf is not None and (not isinstance(cnf, Mapping) or not cnf):
         raise ValueError("cnf must be a non-empty mapping, such as {'jkt': thumbprint}")
@@ -171,6 +198,7 @@ def new_session(
     clash = RESERVED_CLAIMS.intersection(own_claims)
     if clash:
         raise ValueError(f"claims may not override reserved claims: {', '.join(sorted(clash))}")
+    own_claims[AUTH_TIME_CLAIM] = auth_time_claim(now if auth_time is None else auth_time, now)
     sid = _tokens.new_session_id()
     token, token_id, secret_hash = _tokens.new_refresh_token(sid)
     session = Session(
@@ -190,6 +218,64 @@ def new_session(
         cnf=dict(cnf) if cnf is not None else None,
     )
     return session, token
+
+
+def auth_time_claim(auth_time: datetime, now: datetime) -> int:
+    """``auth_time`` as the claim's integer seconds; raises :class:`ValueError` if after ``now``."""
+    if auth_time > now:
+        raise ValueError("auth_time may not be later than now")
+    return int(auth_time.timestamp())
+
+
+def reauthentication(session: Session | None, now: datetime, auth_time: datetime) -> SessionUpdate:
+    """The update that records a new authentication of a live session's user.
+
+    It writes the session's claims with the new ``auth_time`` (each later
+    access token carries it), guarded by the session still being live.
+    Raises what :func:`check_live` raises for a session that is not, and
+    :class:`ValueError` for an ``auth_time`` later than ``now``.
+    """
+    session = check_live(session, now)
+    claims = dict(session.claims)
+    claims[AUTH_TIME_CLAIM] = auth_time_claim(auth_time, now)
+    return SessionUpdate(
+        session.sid,
+        (
+            _NOT_REVOKED,
+            Check("idle_expires_at", CheckOp.AFTER, now),
+            Check("absolute_expires_at", CheckOp.AFTER, now),
+        ),
+        {"claims": claims},
+    )
+
+
+def check_freshness(claims: AccessClaims, max_age: timedelta, now: datetime) -> None:
+    """Refuse a token whose user authenticated more than ``max_age`` ago (RFC 9470 §3).
+
+    Ages are in whole seconds, as ``auth_time`` is. A token without
+    ``auth_time`` is never fresh. Raises
+    :class:`~refreshkit.errors.InsufficientUserAuthenticationError` carrying
+    ``max_age`` in whole seconds, for the challenge.
+    """
+    seconds = int(max_age.total_seconds())
+    auth_time = claims.auth_time
+    if auth_time is None or now.replace(microsecond=0) - auth_time > max_age:
+        raise InsufficientUserAuthenticationError(
+            "a more recent authentication is required", max_age=seconds
+        )
+
+
+def check_live(session: Session | None, now: datetime) -> Session:
+    """``session`` if it is live; else :class:`~refreshkit.errors.InvalidTokenError` (none),
+    :class:`~refreshkit.errors.RevokedTokenError` or :class:`~refreshkit.errors.ExpiredTokenError`.
+    """
+    if session is None:
+        raise InvalidTokenError("unknown session")
+    if session.revoked_at is not None:
+        raise RevokedTokenError("session revoked")
+    if now >= session.expires_at:
+        raise ExpiredTokenError("session expired")
+    return session
 
 
 def is_live(session: Session, now: datetime) -> bool:
@@ -343,6 +429,67 @@ def narrowed_scope(granted: str | None, requested: str | None) -> str | None:
     return " ".join(wanted)
 
 
+def scope_text(scope: str | Iterable[str] | None) -> str | None:
+    """Scopes as the space-delimited string of RFC 6749 §3.3, duplicates dropped.
+
+    Raises :class:`ValueError` for a scope with a space, quote or backslash.
+    """
+    if scope is None:
+        return None
+    parts = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
+    unique = list(dict.fromkeys(p for p in parts if p))
+    if any(" " in p or '"' in p or "\\" in p for p in unique):
+        raise ValueError("scopes may not contain spaces, quotes or backslashes")
+    return " ".join(unique) or None
+
+
+def token_contents(
+    session: Session,
+    scope: str | None,
+    claims: Mapping[str, Any] | None,
+    granted_scope: str | Iterable[str] | None,
+    *,
+    allow_wider_scope: bool = False,
+) -> tuple[dict[str, Any], str | None]:
+    """The claims and scope of an access token whose refresh check answered a grant.
+
+    ``scope`` is what the token would carry without the check. ``claims``
+    are merged over the session's (None drops one) and may not set a
+    reserved claim; ``granted_scope`` replaces the scope and must lie
+    within the session's grant unless ``allow_wider_scope``. Raises
+    :class:`~refreshkit.errors.RefreshCheckError`: an answer outside these
+    rules is the application's mistake, a server error, never a wider token.
+    """
+    merged = dict(session.claims)
+    if claims is not None:
+        if not isinstance(claims, Mapping):
+            raise RefreshCheckError("a refresh check's claims must be a mapping")
+        clash = RESERVED_CLAIMS.intersection(claims)
+        if clash:
+            raise RefreshCheckError(
+                f"a refresh check may not set reserved claims: {', '.join(sorted(clash))}"
+            )
+        for name, value in claims.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+    if granted_scope is None:
+        return merged, scope
+    try:
+        chosen = scope_text(granted_scope)
+    except ValueError:
+        raise RefreshCheckError("a refresh check answered a malformed scope") from None
+    if not allow_wider_scope:
+        allowed = set(session.scope.split()) if session.scope else set()
+        if chosen is not None and not set(chosen.split()) <= allowed:
+            raise RefreshCheckError(
+                "a refresh check answered a scope beyond the session's grant "
+                "(allow_wider_scope=True allows it)"
+            )
+    return merged, chosen
+
+
 def device_matches(bound_hash: str | None, presented_hash: str | None) -> bool:
     """An unbound session accepts any device; a bound one only its own."""
     return bound_hash is None or bound_hash == presented_hash
@@ -482,14 +629,17 @@ def access_payload(
     expires: datetime,
     settings: Settings,
     scope: str | None = None,
+    claims: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The RFC 9068 claims of an access token for ``session``, expiring at ``expires``.
 
     ``expires`` comes from :func:`access_expiry`; the caller computes it once.
     ``scope`` is the (possibly narrowed) scope of this token; None: the grant.
+    ``claims`` replace the session's own claims in this token (a refresh
+    check's answer, from :func:`token_contents`).
     """
     issued = int(now.timestamp())
-    payload: dict[str, Any] = dict(session.claims)
+    payload: dict[str, Any] = dict(session.claims if claims is None else claims)
     payload.update(
         iss=settings.issuer,
         sub=session.subject,
@@ -547,6 +697,13 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
     scope = payload.get("scope")
     if scope is not None and not isinstance(scope, str):
         raise InvalidTokenError("access token claim 'scope' malformed")
+    auth_time = payload.get(AUTH_TIME_CLAIM)
+    if auth_time is not None and (
+        not isinstance(auth_time, int)
+        or isinstance(auth_time, bool)
+        or not 0 <= auth_time <= MAX_TIME_CLAIM
+    ):
+        raise InvalidTokenError(f"access token claim {AUTH_TIME_CLAIM!r} malformed")
     device = payload.get(DEVICE_CLAIM)
     cnf = payload.get("cnf")
     client_id = payload.get("client_id")
@@ -563,6 +720,7 @@ def access_claims_from_payload(payload: Mapping[str, Any]) -> AccessClaims:
         device_hash=device if isinstance(device, str) else None,
         cnf=cnf if isinstance(cnf, dict) else None,
         client_id=client_id if isinstance(client_id, str) else None,
+        auth_time=datetime.fromtimestamp(auth_time, UTC) if auth_time is not None else None,
         extra={k: v for k, v in payload.items() if k not in RESERVED_CLAIMS},
         raw=dict(payload),
     )

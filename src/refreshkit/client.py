@@ -17,6 +17,11 @@ However many threads (:class:`RefreshingAuth`) or tasks
 clients share one :class:`TokenHolder`, exactly one refresh request is sent;
 the others wait for it and use its result.
 
+A ``401`` with ``error="insufficient_user_authentication"`` (RFC 9470: the
+route wants a more recent login) is returned as it is, since a refresh keeps
+``auth_time``; :func:`step_up_required` reads its challenge into a typed
+error with ``max_age``, for the application to re-authenticate the user.
+
 Errors: :class:`~refreshkit.errors.SessionExpiredError` when the server
 refuses the refresh token (log in again);
 :class:`~refreshkit.errors.RefreshUnavailableError` when the token endpoint
@@ -39,6 +44,7 @@ from typing import Any, Literal
 
 from .errors import (
     ConfigurationError,
+    InsufficientUserAuthenticationError,
     MissingExtraError,
     RefreshUnavailableError,
     SessionExpiredError,
@@ -63,9 +69,45 @@ __all__ = [
     "SessionExpiredError",
     "TokenHolder",
     "Tokens",
+    "step_up_required",
 ]
 
 _INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token\b', re.IGNORECASE)
+
+
+#: One ``name=value`` auth-param of a challenge (RFC 9110 §11.2): a token or a quoted-string.
+_AUTH_PARAM = re.compile(r'([A-Za-z0-9_\-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def step_up_required(response: httpx.Response) -> InsufficientUserAuthenticationError | None:
+    """The RFC 9470 step-up challenge of ``response`` as a typed error, or None.
+
+    A protected resource that wants a more recent authentication answers
+    401 with ``WWW-Authenticate: Bearer error="insufficient_user_authentication"``
+    and, usually, ``max_age``. The error returned carries the challenge's
+    ``error_description`` as its message and ``max_age`` (seconds, or None
+    when absent or malformed); raise it, or send the user through a
+    re-authentication (``TokenManager.reauthenticate`` on the server) and
+    retry with the new access token. None for any other response.
+    """
+    if response.status_code != 401:
+        return None
+    for challenge in response.headers.get_list("www-authenticate"):
+        scheme, _, rest = challenge.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            continue
+        params = {
+            name.lower(): quoted if quoted is not None and bare is None else (bare or "")
+            for name, quoted, bare in (m.groups() for m in _AUTH_PARAM.finditer(rest))
+        }
+        if params.get("error") != "insufficient_user_authentication":
+            continue
+        max_age = params.get("max_age", "")
+        return InsufficientUserAuthenticationError(
+            params.get("error_description") or "a more recent authentication is required",
+            max_age=int(max_age) if max_age.isdigit() else None,
+        )
+    return None
 
 
 def _rejects_access_token(response: httpx.Response) -> bool:

@@ -8,6 +8,7 @@ adapter answers with, so no framework integration has to guess::
     ├── ConfigurationError            bad settings                   (500)
     │   ├── MissingExtraError         optional dependency missing (also an ImportError)
     │   └── SchemaMissingError        SQL store: tables not created or migrated
+    ├── RefreshCheckError             the application's refresh check failed (500)
     ├── StoreError                    backend down or failing        (503)
     │   └── RefreshUnavailableError   client: token endpoint down, retries spent
     ├── SessionExpiredError           client: refresh refused, log in again
@@ -17,7 +18,9 @@ adapter answers with, so no framework integration has to guess::
         │   ├── RevokedTokenError     session or access token revoked
         │   │   └── TokenReuseError   rotated token replayed: session revoked
         │   └── DeviceMismatchError   presented from another device
-        └── InsufficientScopeError    valid token, missing scope     (403)
+        ├── RefreshRefused            the application's check refused a refresh
+        ├── InsufficientScopeError    valid token, missing scope     (403)
+        └── InsufficientUserAuthenticationError  authenticated too long ago (401, RFC 9470)
 
 Refresh errors answer ``400 invalid_grant`` (RFC 6749 §5.2); access-token
 errors answer ``401 invalid_token`` (RFC 6750 §3.1) via ``bearer_error``.
@@ -35,11 +38,14 @@ __all__ = [
     "DeviceMismatchError",
     "ExpiredTokenError",
     "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "InvalidClientError",
     "InvalidScopeError",
     "InvalidTokenError",
     "MissingExtraError",
+    "RefreshCheckError",
     "RefreshKitError",
+    "RefreshRefused",
     "RefreshUnavailableError",
     "RevokedTokenError",
     "SchemaMissingError",
@@ -104,6 +110,15 @@ class StoreError(RefreshKitError):
     def __init__(self, message: str = "", *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RefreshCheckError(RefreshKitError):
+    """The application's refresh check raised, or answered something it may not (500).
+
+    A server error, never a refused token: the client is told
+    ``server_error`` and may try again, and nothing was written. The message
+    names only the exception's type; the exception itself is ``__cause__``.
+    """
 
 
 class RefreshUnavailableError(StoreError):
@@ -209,6 +224,24 @@ class InvalidScopeError(RefreshKitError):
     status_code = 400
 
 
+class RefreshRefused(TokenError):
+    """Raised by an application's refresh check to refuse a refresh (``invalid_grant``).
+
+    ``reason`` is the application's short, non-secret word for why
+    (``"account_disabled"``); it goes into the ``refresh_refused`` event and,
+    with ``revoke=True``, becomes the session's revocation reason. The
+    client is told only ``invalid_grant``. ``revoke=False`` keeps the
+    session and the presented refresh token as they were (a later refresh
+    may succeed); ``revoke=True`` ends the session. The manager re-raises
+    this same exception to its caller.
+    """
+
+    def __init__(self, reason: str = "refresh_refused", *, revoke: bool = False) -> None:
+        super().__init__("refresh refused by the application")
+        self.reason = reason
+        self.revoke = revoke
+
+
 class InsufficientScopeError(TokenError):
     """The access token is valid but lacks a required scope."""
 
@@ -219,3 +252,21 @@ class InsufficientScopeError(TokenError):
     def __init__(self, message: str = "", *, required: frozenset[str] = frozenset()) -> None:
         super().__init__(message)
         self.required = required
+
+
+class InsufficientUserAuthenticationError(TokenError):
+    """The access token is valid but its user authenticated too long ago (RFC 9470).
+
+    A route that requires a recent authentication (``max_age``) answers 401
+    with ``WWW-Authenticate: Bearer error="insufficient_user_authentication"``
+    and ``max_age``: the client sends the user through a re-authentication
+    and retries with the fresher token. ``max_age`` is in seconds.
+    """
+
+    error_code = "insufficient_user_authentication"
+    bearer_error = "insufficient_user_authentication"
+    status_code = 401
+
+    def __init__(self, message: str = "", *, max_age: int | None = None) -> None:
+        super().__init__(message)
+        self.max_age = max_age

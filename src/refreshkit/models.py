@@ -21,6 +21,7 @@ __all__ = [
     "AccessCheck",
     "AccessClaims",
     "Check",
+    "ChangeValue",
     "CheckOp",
     "FieldValue",
     "Session",
@@ -83,6 +84,10 @@ class AccessClaims:
     cnf: Mapping[str, Any] | None = None
     #: The OAuth client the token was issued to (RFC 9068 §2.2), if any.
     client_id: str | None = None
+    #: When the user last authenticated (RFC 9068 §2.2.1 ``auth_time``): set at
+    #: login, kept across refreshes, moved by a re-authentication. None for a
+    #: token without the claim (its session started before refreshkit set it).
+    auth_time: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -151,10 +156,11 @@ class Session:
         return self.revoked_at is not None
 
 
-#: The session fields a :class:`Check` may compare and a :class:`SessionUpdate`
-#: may change: everything but the identity and what a login fixes
-#: (``sid``, ``subject``, ``created_at``, ``absolute_expires_at``, ``claims``,
-#: ``cnf``). ``client_id`` is written once, by the first client's refresh.
+#: The session fields a :class:`SessionUpdate` may change: everything but the
+#: identity and what a login fixes (``sid``, ``subject``, ``created_at``,
+#: ``absolute_expires_at``, ``cnf``). ``client_id`` is written once, by the
+#: first client's refresh; ``claims`` (a JSON object, written whole) only by a
+#: re-authentication, which moves their ``auth_time``.
 MUTABLE_FIELDS: frozenset[str] = frozenset(
     {
         "idle_expires_at",
@@ -173,15 +179,19 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "client_id",
         "revoked_at",
         "revoked_reason",
+        "claims",
     }
 )
-#: The fields a :class:`Check` may name: the mutable ones and the absolute expiry.
-CHECKABLE_FIELDS: frozenset[str] = MUTABLE_FIELDS | {"absolute_expires_at"}
+#: The fields a :class:`Check` may name: the mutable ones but ``claims``, and
+#: the absolute expiry.
+CHECKABLE_FIELDS: frozenset[str] = (MUTABLE_FIELDS - {"claims"}) | {"absolute_expires_at"}
 #: The integer fields a :class:`SessionUpdate` may add one to.
 COUNTER_FIELDS: frozenset[str] = frozenset({"generation", "use_count"})
 
 #: A stored field's value as a check compares it and an update writes it.
 FieldValue = str | int | datetime | None
+#: What an update may write: a field's value, or the whole ``claims`` object.
+ChangeValue = FieldValue | Mapping[str, Any]
 
 
 class CheckOp(enum.Enum):
@@ -219,7 +229,7 @@ class SessionUpdate:
 
     sid: str
     checks: tuple[Check, ...]
-    changes: Mapping[str, FieldValue] = field(default_factory=dict, repr=False)
+    changes: Mapping[str, ChangeValue] = field(default_factory=dict, repr=False)
     increments: tuple[str, ...] = ()
 
 

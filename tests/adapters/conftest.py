@@ -7,7 +7,7 @@ import pytest
 from refreshkit import FrozenClock, KeySet
 from refreshkit.backends.memory._state import MemoryState
 
-from .support import Outage
+from .support import Gate, Outage
 
 
 @pytest.fixture
@@ -18,6 +18,11 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def outage() -> Outage:
     return Outage()
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from refreshkit import RefreshContext, RefreshGrant, RefreshRefused
 from refreshkit.backends.memory import AsyncMemoryStore, MemoryStore
 from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import StoreError
@@ -40,6 +41,27 @@ class Outage:
     def check(self) -> None:
         if self.active:
             raise StoreError("injected outage", retry_after=OUTAGE_RETRY_AFTER)
+
+
+class Gate:
+    """The test app's refresh check, switched by a test: allow, refuse, grant, or fail.
+
+    A plain function, so the sync and the async manager of every adapter take it.
+    """
+
+    def __init__(self) -> None:
+        self.refusal: RefreshRefused | None = None
+        self.grant: RefreshGrant | None = None
+        self.failure: Exception | None = None
+        self.seen: list[RefreshContext] = []
+
+    def __call__(self, context: RefreshContext) -> RefreshGrant | None:
+        self.seen.append(context)
+        if self.failure is not None:
+            raise self.failure
+        if self.refusal is not None:
+            raise self.refusal
+        return self.grant
 
 
 _STORE_METHODS = (

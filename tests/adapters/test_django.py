@@ -21,15 +21,25 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from refreshkit import AsyncTokenManager, FrozenClock, KeySet, Settings, TokenManager
+from refreshkit import (
+    AsyncTokenManager,
+    FrozenClock,
+    KeySet,
+    RefreshContext,
+    RefreshGrant,
+    Settings,
+    TokenManager,
+)
 from refreshkit.backends.memory._state import MemoryState
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
 from .support import (
     Api,
     FailingAsyncStore,
     FailingStore,
+    Gate,
     Headers,
     HttpxApi,
     Outage,
@@ -125,6 +135,33 @@ async def async_online_me(request: HttpRequest) -> JsonResponse:
     return describe(request)
 
 
+@require_access(max_age=300)
+def fresh(request: HttpRequest) -> JsonResponse:
+    return describe(request)
+
+
+@require_access(max_age=300)
+async def async_fresh(request: HttpRequest) -> JsonResponse:
+    return describe(request)
+
+
+@require_access
+def reauth(request: Any) -> JsonResponse:
+    # The application checked the password again here.
+    sid = request.auth_claims.sid
+    return JsonResponse({"access_token": conf.get_manager().reauthenticate(sid)})
+
+
+@require_access
+async def async_reauth(request: Any) -> JsonResponse:
+    sid = request.auth_claims.sid
+    return JsonResponse({"access_token": await conf.get_async_manager().reauthenticate(sid)})
+
+
+reauth.csrf_exempt = True  # type: ignore[attr-defined]
+async_reauth.csrf_exempt = True  # type: ignore[attr-defined]
+
+
 def guarded(request: HttpRequest) -> JsonResponse:
     """A POST view of the application's own, under Django's CSRF protection."""
     return JsonResponse({})
@@ -146,9 +183,9 @@ class TestUrls:
 
         endpoints = urls.endpoint_patterns(asynchronous=asynchronous)
         app = (
-            (async_sign_in, async_me, async_admin, async_online_me)
+            (async_sign_in, async_me, async_admin, async_online_me, async_fresh, async_reauth)
             if asynchronous
-            else (sign_in, me, admin, online_me)
+            else (sign_in, me, admin, online_me, fresh, reauth)
         )
         self.urlpatterns = (
             path("", include((endpoints, "refreshkit"))),
@@ -158,7 +195,7 @@ class TestUrls:
         )
 
 
-ROUTES = ("login", "me", "admin", "online-me")
+ROUTES = ("login", "me", "admin", "online-me", "fresh", "reauth")
 _urlconfs: dict[bool, TestUrls] = {}
 
 
@@ -252,13 +289,22 @@ class DjangoClientApi:
 
 
 def install(
-    settings: Settings, keys: KeySet, state: MemoryState, outage: Outage, clock: FrozenClock
+    settings: Settings,
+    keys: KeySet,
+    state: MemoryState,
+    outage: Outage,
+    clock: FrozenClock,
+    gate: Gate | None = None,
 ) -> None:
     """Make both of the process's managers this test's, over one failing memory store."""
     conf.reset()
-    sync = TokenManager(settings, keys=keys, store=FailingStore(state, outage), clock=clock)
+    sync = TokenManager(
+        settings, keys=keys, store=FailingStore(state, outage), clock=clock, refresh_check=gate
+    )
     store = FailingAsyncStore(state, outage)
-    async_manager = AsyncTokenManager(settings, keys=keys, store=store, clock=clock)
+    async_manager = AsyncTokenManager(
+        settings, keys=keys, store=store, clock=clock, refresh_check=gate
+    )
     # conf builds its managers from REFRESHKIT; these tests need a clock and a store
     # they control, so they seed its per-process state directly.
     conf._state.update(settings=settings, keys=keys, manager=sync, async_manager=async_manager)
@@ -271,6 +317,7 @@ def make_api(
     outage: Outage,
     state: MemoryState,
     keys: KeySet,
+    gate: Gate,
 ) -> Iterator[MakeApi]:
     asynchronous = request.param != "test-client-sync"
     with ExitStack() as stack:
@@ -285,7 +332,8 @@ def make_api(
         )
 
         def make(**overrides: Any) -> Api:
-            install(Settings(cookie_mode=True).replace(**overrides), keys, state, outage, clock)
+            settings = Settings(cookie_mode=True).replace(**overrides)
+            install(settings, keys, state, outage, clock, gate)
             if request.param.startswith("test-client"):
                 return DjangoClientApi(request.param)  # type: ignore[return-value]
             url = stack.enter_context(uvicorn_server(_asgi_with_lifespan(get_asgi_application())))
@@ -296,6 +344,10 @@ def make_api(
 
 class TestDjangoAdapter(AdapterSpec):
     """The shared HTTP specification, on Django."""
+
+
+class TestDjangoChecks(CheckSpec):
+    """The refresh check over HTTP, on Django."""
 
 
 class TestDjangoClients(ClientSpec):
@@ -378,3 +430,21 @@ def test_the_endpoints_never_run_inside_a_request_transaction() -> None:
 
     for pattern in urls.endpoint_patterns(asynchronous=False):
         assert set(connections) <= pattern.callback._non_atomic_requests, pattern.name
+
+
+def allow_everyone(context: RefreshContext) -> RefreshGrant:
+    """The refresh check ``django_refresh_check`` names by dotted path in the test below."""
+    return RefreshGrant(claims={"checked_by": "django"})
+
+
+def test_django_refresh_check_names_the_check_both_managers_run(keys: KeySet) -> None:
+    option = {"django_refresh_check": f"{__name__}.allow_everyone", "store_url": "memory://"}
+    with override_settings(REFRESHKIT={**option, "secret_key": "k" * 32}):
+        try:
+            assert conf.get_manager().refresh_check is allow_everyone
+            assert conf.get_async_manager().refresh_check is allow_everyone
+            manager = conf.get_manager()
+            pair = manager.refresh(manager.issue("alice").refresh_token)
+            assert manager.verify_access(pair.access_token).extra["checked_by"] == "django"
+        finally:
+            conf.reset()

@@ -16,8 +16,9 @@ from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
-from .support import Api, FailingAsyncStore, HttpxApi, Outage, from_peer, uvicorn_server
+from .support import Api, FailingAsyncStore, Gate, HttpxApi, Outage, from_peer, uvicorn_server
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
@@ -72,6 +73,18 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
     async def online_me(claims: online_claims) -> dict[str, Any]:
         return describe(claims)
 
+    fresh_claims = Annotated[AccessClaims, Depends(kit.require(max_age=300))]
+    any_claims = Annotated[AccessClaims, Depends(kit.require())]
+
+    @app.get("/fresh")
+    async def fresh(claims: fresh_claims) -> dict[str, Any]:
+        return describe(claims)
+
+    @app.post("/reauth")
+    async def reauth(claims: any_claims) -> dict[str, Any]:
+        # The application checked the password again here.
+        return {"access_token": await kit.manager.reauthenticate(claims.sid)}
+
     return app, kit
 
 
@@ -82,13 +95,16 @@ def make_api(
     outage: Outage,
     state: MemoryState,
     keys: KeySet,
+    gate: Gate,
 ) -> Iterator[MakeApi]:
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> Api:
             settings = Settings(cookie_mode=True).replace(**overrides)
             store = FailingAsyncStore(state, outage)
-            manager = AsyncTokenManager(settings, keys=keys, store=store, clock=clock)
+            manager = AsyncTokenManager(
+                settings, keys=keys, store=store, clock=clock, refresh_check=gate
+            )
             app, _ = build_app(manager)
             if request.param == "test-client":
                 client = stack.enter_context(
@@ -103,6 +119,10 @@ def make_api(
 
 class TestFastAPIAdapter(AdapterSpec):
     """The shared HTTP specification, on FastAPI."""
+
+
+class TestFastAPIChecks(CheckSpec):
+    """The refresh check over HTTP, on FastAPI."""
 
 
 class TestFastAPIClients(ClientSpec):
@@ -318,3 +338,30 @@ def test_a_prefixed_cookie_name_browsers_would_drop_fails_at_construction(keys: 
     manager = memory_manager(keys, cookie_mode=True, cookie_name="__Host-refresh")
     with pytest.raises(ConfigurationError, match="__Host-"):
         RefreshKit(manager)
+
+
+def test_refreshing_auth_passes_a_step_up_challenge_through_for_the_client_to_read(
+    keys: KeySet, clock: FrozenClock
+) -> None:
+    from refreshkit.client import RefreshingAuth, step_up_required
+
+    manager = memory_manager(keys, clock=clock)
+    refreshes: list[object] = []
+    manager.hooks.on("refreshed", refreshes.append)
+    app, _ = build_app(manager)
+    client = TestClient(from_peer(app, LOOPBACK_PEER), base_url="https://testserver")
+    tokens = client.post(
+        "/login", json={"username": "alice"}, headers={_http.DELIVERY_HEADER: "body"}
+    ).json()
+    auth = RefreshingAuth("https://testserver/token/refresh", tokens=tokens)
+    assert client.get("/fresh", auth=auth).status_code == 200
+    clock.advance(301)
+    reply = client.get("/fresh", auth=auth)
+    assert reply.status_code == 401
+    step_up = step_up_required(reply)
+    assert step_up is not None and step_up.max_age == 300
+    assert step_up.error_code == "insufficient_user_authentication"
+    assert refreshes == []  # a refresh keeps auth_time: it would not help, so none is sent
+    fresh = client.post("/reauth", auth=auth).json()["access_token"]
+    assert client.get("/fresh", headers=bearer(fresh)).status_code == 200
+    assert step_up_required(client.get("/me", auth=auth)) is None

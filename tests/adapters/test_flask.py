@@ -16,8 +16,9 @@ from refreshkit.backends.memory._state import MemoryState
 from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
+from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
-from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkzeug_server
+from .support import Api, FailingStore, FlaskClientApi, Gate, HttpxApi, Outage, werkzeug_server
 
 pytest.importorskip("flask")
 from flask import Flask, request
@@ -64,6 +65,17 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def online_me() -> dict[str, Any]:
         return describe()
 
+    @app.get("/fresh")
+    @require_access(max_age=300)
+    def fresh() -> dict[str, Any]:
+        return describe()
+
+    @app.post("/reauth")
+    @require_access
+    def reauth() -> dict[str, Any]:
+        # The application checked the password again here.
+        return {"access_token": kit.manager.reauthenticate(current_claims.sid)}
+
     return app
 
 
@@ -74,13 +86,16 @@ def make_api(
     outage: Outage,
     state: MemoryState,
     keys: KeySet,
+    gate: Gate,
 ) -> Iterator[MakeApi]:
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> Api:
             settings = Settings(cookie_mode=True).replace(**overrides)
             store = FailingStore(state, outage)
-            manager = TokenManager(settings, keys=keys, store=store, clock=clock)
+            manager = TokenManager(
+                settings, keys=keys, store=store, clock=clock, refresh_check=gate
+            )
             device = lambda: flask_request.headers.get("X-Device")  # noqa: E731
             app = build_app(RefreshKit(manager=manager, device=device))
             if request.param == "test-client":
@@ -93,6 +108,10 @@ def make_api(
 
 class TestFlaskAdapter(AdapterSpec):
     """The shared HTTP specification, on Flask."""
+
+
+class TestFlaskChecks(CheckSpec):
+    """The refresh check over HTTP, on Flask."""
 
 
 class TestFlaskClients(ClientSpec):

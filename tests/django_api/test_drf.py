@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -220,3 +221,26 @@ def test_a_subject_that_is_no_primary_key_is_invalid_not_a_server_error(
     refreshkit_settings(django_user_lookup="pk")
     reply = client.get("/drf/me", **bearer(access_token("alice")))
     assert reply.status_code == 401
+
+
+#: The RFC 9470 challenge of a route requiring an authentication at most 300 s ago.
+STEP_UP = (
+    'Bearer realm="refreshkit", error="insufficient_user_authentication", '
+    'error_description="a more recent authentication is required", max_age="300"'
+)
+
+
+@pytest.mark.parametrize("route", ["/drf/fresh", "/drf/fresh-view", "/drf/fresh-auth"])
+def test_a_login_too_long_ago_answers_401_with_the_step_up_challenge_until_reauthenticated(
+    client: APIClient, route: str
+) -> None:
+    manager = conf.get_manager()
+    long_ago = manager.clock.now() - timedelta(minutes=10)
+    pair = manager.issue("alice", auth_time=long_ago)
+    reply = client.get(route, **bearer(pair.access_token))
+    assert reply.status_code == 401, reply.content
+    assert reply.headers["WWW-Authenticate"] == STEP_UP
+    assert reply.json()["error"] == "insufficient_user_authentication"
+    assert client.get("/drf/me", **bearer(pair.access_token)).status_code == 200
+    fresh = manager.reauthenticate(pair.sid)
+    assert client.get(route, **bearer(fresh)).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -101,6 +102,22 @@ async def test_an_online_check_refuses_a_revoked_sessions_token(caller: Caller) 
     reply = await caller.get("/online", token)
     assert reply.status_code == 401
     assert 'error="invalid_token"' in reply["WWW-Authenticate"]
+
+
+async def test_a_login_too_long_ago_answers_401_with_the_step_up_challenge(
+    caller: Caller,
+) -> None:
+    manager = conf.get_manager()
+    pair = manager.issue("alice", auth_time=manager.clock.now() - timedelta(minutes=10))
+    reply = await caller.get("/fresh", pair.access_token)
+    assert reply.status_code == 401, reply.content
+    assert reply["WWW-Authenticate"] == (
+        'Bearer realm="refreshkit", error="insufficient_user_authentication", '
+        'error_description="a more recent authentication is required", max_age="300"'
+    )
+    assert (await caller.get("/me", pair.access_token)).status_code == 200
+    fresh = manager.reauthenticate(pair.sid)
+    assert (await caller.get("/fresh", fresh)).status_code == 200
 
 
 async def test_a_store_outage_on_an_online_check_answers_503_with_retry_after_never_401(

@@ -13,7 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from refreshkit import AccessClaims
-from refreshkit.adapters.django.drf import HasScope, RefreshKitAuthentication
+from refreshkit.adapters.django.drf import (
+    HasScope,
+    RecentAuthentication,
+    RefreshKitAuthentication,
+)
 from refreshkit.adapters.django.ninja import AsyncRefreshKitBearer, RefreshKitBearer, install
 
 
@@ -70,6 +74,35 @@ class Online(APIView):
         return Response(_describe(request))
 
 
+class Fresh(APIView):
+    authentication_classes = (RefreshKitAuthentication,)
+    permission_classes = (IsAuthenticated, RecentAuthentication.with_max_age(300))
+
+    def get(self, request: Request) -> Response:
+        return Response(_describe(request))
+
+
+class FreshByViewAttribute(APIView):
+    authentication_classes = (RefreshKitAuthentication,)
+    permission_classes = (IsAuthenticated, RecentAuthentication)
+    max_age = 300
+
+    def get(self, request: Request) -> Response:
+        return Response(_describe(request))
+
+
+class FreshAuthentication(RefreshKitAuthentication):
+    max_age = 300
+
+
+class FreshByAuthentication(APIView):
+    authentication_classes = (FreshAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request: Request) -> Response:
+        return Response(_describe(request))
+
+
 api = NinjaAPI(urls_namespace="refreshkit_tests")
 install(api)
 
@@ -99,6 +132,16 @@ def ninja_online(request: HttpRequest) -> dict[str, Any]:
     return _claims(request)
 
 
+@api.get("/fresh", auth=RefreshKitBearer(max_age=300))
+def ninja_fresh(request: HttpRequest) -> dict[str, Any]:
+    return _claims(request)
+
+
+@api.get("/async/fresh", auth=AsyncRefreshKitBearer(max_age=300))
+async def ninja_async_fresh(request: HttpRequest) -> dict[str, Any]:
+    return _claims(request)
+
+
 @api.get("/async/me", auth=AsyncRefreshKitBearer())
 async def ninja_async_me(request: HttpRequest) -> dict[str, Any]:
     return _claims(request)
@@ -119,5 +162,8 @@ urlpatterns = [
     path("drf/orders", Orders.as_view()),
     path("drf/admin", Admin.as_view()),
     path("drf/online", Online.as_view()),
+    path("drf/fresh", Fresh.as_view()),
+    path("drf/fresh-view", FreshByViewAttribute.as_view()),
+    path("drf/fresh-auth", FreshByAuthentication.as_view()),
     path("ninja/", api.urls),
 ]

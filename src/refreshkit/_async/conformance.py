@@ -25,6 +25,7 @@ import pytest
 
 from .. import _policy, _tokens
 from .._agreement import AsyncAgreement
+from .._checks import RefreshCheck, RefreshContext, RefreshGrant
 from .._suite import AsyncRacer, run_in_own_loop
 from ..backends.base import AsyncTokenStore, apply_update
 from ..clock import FrozenClock
@@ -35,6 +36,8 @@ from ..errors import (
     ExpiredTokenError,
     InvalidScopeError,
     InvalidTokenError,
+    RefreshCheckError,
+    RefreshRefused,
     RevokedTokenError,
     StoreError,
     TokenReuseError,
@@ -164,7 +167,7 @@ class AsyncLostReplyStore:
 
 
 def _manager(
-    store: AsyncTokenStore, **settings: Any
+    store: AsyncTokenStore, *, refresh_check: RefreshCheck | None = None, **settings: Any
 ) -> tuple[AsyncTokenManager, FrozenClock, list[Event]]:
     """A manager on ``store`` with a frozen clock, and the events it emits."""
     clock = FrozenClock(T0)
@@ -172,9 +175,29 @@ def _manager(
     events: list[Event] = []
     hooks.on(None, events.append)
     manager = AsyncTokenManager(
-        Settings(**settings), keys=KeySet.generate(), store=store, clock=clock, hooks=hooks
+        Settings(**settings),
+        keys=KeySet.generate(),
+        store=store,
+        clock=clock,
+        hooks=hooks,
+        refresh_check=refresh_check,
     )
     return manager, clock, events
+
+
+class _Gate:
+    """A refresh check the test switches: allow, refuse (keeping or revoking), or grant."""
+
+    def __init__(self) -> None:
+        self.refusal: RefreshRefused | None = None
+        self.grant: RefreshGrant | None = None
+        self.seen: list[RefreshContext] = []
+
+    def __call__(self, context: RefreshContext) -> RefreshGrant | None:
+        self.seen.append(context)
+        if self.refusal is not None:
+            raise self.refusal
+        return self.grant
 
 
 def _names(events: list[Event]) -> list[str]:
@@ -528,6 +551,178 @@ class AsyncStoreConformance(AsyncAgreement):
         assert await manager.introspect(pair.access_token) == {"active": False}
         assert await manager.introspect(pair.refresh_token) == {"active": False}
 
+    # ---------------------------------------------------------- refresh check
+
+    async def test_a_refused_refresh_keeps_the_session_and_its_token_unchanged(
+        self, store: AsyncTokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, events = _manager(store, refresh_check=gate)
+        pair = await manager.issue("alice")
+        before = await store.get_session(pair.sid)
+        gate.refusal = RefreshRefused("account_locked")
+        with pytest.raises(RefreshRefused):
+            await manager.refresh(pair.refresh_token)
+        assert await store.get_session(pair.sid) == before
+        refused = [e for e in events if e.name == "refresh_refused"]
+        assert [e.details for e in refused] == [
+            {"reason": "account_locked", "revoked": False, "replay": False}
+        ]
+        assert gate.seen[0].subject == "alice" and gate.seen[0].sid == pair.sid
+        gate.refusal = None
+        assert (await manager.refresh(pair.refresh_token)).sid == pair.sid
+        assert "reuse_detected" not in _names(events)
+
+    async def test_a_refusal_that_revokes_ends_the_session(self, store: AsyncTokenStore) -> None:
+        gate = _Gate()
+        manager, _, events = _manager(store, refresh_check=gate)
+        pair = await manager.issue("alice")
+        gate.refusal = RefreshRefused("account_disabled", revoke=True)
+        with pytest.raises(RefreshRefused):
+            await manager.refresh(pair.refresh_token)
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "account_disabled"
+        assert stored.generation == 0
+        assert _names(events)[-2:] == ["refresh_refused", "revoked"]
+        gate.refusal = None
+        with pytest.raises(RevokedTokenError):
+            await manager.refresh(pair.refresh_token)
+
+    async def test_a_retry_within_the_window_runs_the_check_again(
+        self, store: AsyncTokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, clock, _ = _manager(store, refresh_check=gate)
+        pair = await manager.issue("alice")
+        first = await manager.refresh(pair.refresh_token)
+        clock.advance(US)
+        gate.refusal = RefreshRefused("account_disabled", revoke=True)
+        with pytest.raises(RefreshRefused):
+            await manager.refresh(pair.refresh_token)
+        assert [c.replay for c in gate.seen] == [False, True]
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "account_disabled"
+        with pytest.raises(RevokedTokenError):
+            await manager.refresh(first.refresh_token)
+
+    async def test_a_grant_changes_this_access_tokens_claims_and_scope_only(
+        self, store: AsyncTokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, _ = _manager(store, refresh_check=gate)
+        pair = await manager.issue(
+            "alice", claims={"role": "admin", "team": "a"}, scope="read write"
+        )
+        gate.grant = RefreshGrant(claims={"role": "viewer", "team": None}, scope="read")
+        narrowed = await manager.refresh(pair.refresh_token)
+        claims = manager.verify_access(narrowed.access_token)
+        assert dict(claims.extra) == {"role": "viewer"}
+        assert claims.scopes == {"read"} and narrowed.scope == "read"
+        stored = await store.get_session(pair.sid)
+        assert stored is not None
+        assert stored.claims == {"role": "admin", "team": "a", "auth_time": int(T0.timestamp())}
+        assert stored.scope == "read write" and stored.generation == 1
+        gate.grant = None
+        whole = manager.verify_access((await manager.refresh(narrowed.refresh_token)).access_token)
+        assert whole.extra["role"] == "admin" and whole.scopes == {"read", "write"}
+
+    async def test_a_grant_beyond_the_sessions_scope_fails_and_writes_nothing(
+        self, store: AsyncTokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, _ = _manager(store, refresh_check=gate)
+        pair = await manager.issue("alice", scope="read")
+        before = await store.get_session(pair.sid)
+        gate.grant = RefreshGrant(scope="read admin")
+        with pytest.raises(RefreshCheckError):
+            await manager.refresh(pair.refresh_token)
+        assert await store.get_session(pair.sid) == before
+        gate.grant = RefreshGrant(scope="read admin", allow_wider_scope=True)
+        wider = await manager.refresh(pair.refresh_token)
+        assert manager.verify_access(wider.access_token).scopes == {"read", "admin"}
+
+    async def test_a_failing_check_is_a_server_error_and_writes_nothing(
+        self, store: AsyncTokenStore
+    ) -> None:
+        def broken(context: RefreshContext) -> RefreshGrant | None:
+            raise LookupError("user table unreachable")
+
+        manager, _, _ = _manager(store, refresh_check=broken)
+        pair = await manager.issue("alice")
+        before = await store.get_session(pair.sid)
+        with pytest.raises(RefreshCheckError) as failure:
+            await manager.refresh(pair.refresh_token)
+        assert "unreachable" not in failure.value.message
+        assert isinstance(failure.value.__cause__, LookupError)
+        assert await store.get_session(pair.sid) == before
+
+    async def test_a_check_is_not_asked_about_a_token_that_is_refused_anyway(
+        self, store: AsyncTokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, clock, _ = _manager(store, refresh_check=gate)
+        pair = await manager.issue("alice")
+        await manager.refresh(pair.refresh_token)
+        clock.advance(manager.settings.retry_window)
+        with pytest.raises(TokenReuseError):
+            await manager.refresh(pair.refresh_token)
+        assert [c.replay for c in gate.seen] == [False]
+
+    # ---------------------------------------------------- step-up freshness
+
+    async def test_an_update_writes_the_claims_whole_and_every_read_returns_them(
+        self, store: AsyncTokenStore
+    ) -> None:
+        session = _session()
+        await store.create_session(session)
+        claims = {"role": "viewer", "auth_time": 1_900_000_000, "nested": {"n": [2, "ü"]}}
+        update = SessionUpdate(
+            session.sid, (Check("revoked_at", CheckOp.EQUALS, None),), {"claims": claims}
+        )
+        result = await store.compare_and_set(update)
+        assert result.applied and result.session is not None
+        assert result.session.claims == claims
+        assert result.session == dataclasses.replace(session, claims=claims)
+        assert await store.get_session(session.sid) == result.session
+        emptied = await store.compare_and_set(dataclasses.replace(update, changes={"claims": {}}))
+        assert emptied.session is not None and emptied.session.claims == {}
+        assert await store.get_session(session.sid) == emptied.session
+
+    async def test_auth_time_is_kept_across_refreshes_and_moved_by_a_reauthentication(
+        self, store: AsyncTokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pair = await manager.issue("alice", claims={"role": "admin"})
+        clock.advance(timedelta(hours=1))
+        refreshed = await manager.refresh(pair.refresh_token)
+        assert manager.verify_access(refreshed.access_token).auth_time == T0.replace(microsecond=0)
+        access = await manager.reauthenticate(pair.sid)
+        fresh = manager.verify_access(access, max_age=0)
+        assert fresh.auth_time == clock.now().replace(microsecond=0)
+        assert fresh.extra == {"role": "admin"} and fresh.sid == pair.sid
+        stored = await store.get_session(pair.sid)
+        assert stored is not None and stored.generation == 1
+        assert stored.claims == {"role": "admin", "auth_time": int(clock.now().timestamp())}
+        later = await manager.refresh(refreshed.refresh_token)
+        assert manager.verify_access(later.access_token).auth_time == fresh.auth_time
+
+    async def test_a_revoked_or_expired_session_cannot_be_reauthenticated(
+        self, store: AsyncTokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        revoked = await manager.issue("alice")
+        await manager.revoke_session(revoked.sid)
+        with pytest.raises(RevokedTokenError):
+            await manager.reauthenticate(revoked.sid)
+        with pytest.raises(InvalidTokenError):
+            await manager.reauthenticate("no-such-session")
+        idle = await manager.issue("alice")
+        clock.advance(manager.settings.refresh_idle_ttl)
+        with pytest.raises(ExpiredTokenError):
+            await manager.reauthenticate(idle.sid)
+        stored = await store.get_session(idle.sid)
+        assert stored is not None and stored.claims["auth_time"] == int(T0.timestamp())
+
     # ------------------------------------------------------------------ retry
 
     async def test_a_retry_within_the_window_gets_the_same_successor_and_writes_nothing(
@@ -599,7 +794,6 @@ class AsyncStoreConformance(AsyncAgreement):
             "revoked_at",
             "revoked_reason",
             "scope",
-            "claims",
             "client_id",
             "cnf",
         }

@@ -28,6 +28,7 @@ import pytest
 
 from .. import _policy, _tokens
 from .._agreement import Agreement
+from .._checks import RefreshCheck, RefreshContext, RefreshGrant
 from .._suite import Racer, run_in_own_loop
 from ..backends.base import TokenStore, apply_update
 from ..clock import FrozenClock
@@ -38,6 +39,8 @@ from ..errors import (
     ExpiredTokenError,
     InvalidScopeError,
     InvalidTokenError,
+    RefreshCheckError,
+    RefreshRefused,
     RevokedTokenError,
     StoreError,
     TokenReuseError,
@@ -166,16 +169,38 @@ class LostReplyStore:
         return f"{type(self).__name__}({self.store!r}, pending={self._pending})"
 
 
-def _manager(store: TokenStore, **settings: Any) -> tuple[TokenManager, FrozenClock, list[Event]]:
+def _manager(
+    store: TokenStore, *, refresh_check: RefreshCheck | None = None, **settings: Any
+) -> tuple[TokenManager, FrozenClock, list[Event]]:
     """A manager on ``store`` with a frozen clock, and the events it emits."""
     clock = FrozenClock(T0)
     hooks = EventHooks()
     events: list[Event] = []
     hooks.on(None, events.append)
     manager = TokenManager(
-        Settings(**settings), keys=KeySet.generate(), store=store, clock=clock, hooks=hooks
+        Settings(**settings),
+        keys=KeySet.generate(),
+        store=store,
+        clock=clock,
+        hooks=hooks,
+        refresh_check=refresh_check,
     )
     return manager, clock, events
+
+
+class _Gate:
+    """A refresh check the test switches: allow, refuse (keeping or revoking), or grant."""
+
+    def __init__(self) -> None:
+        self.refusal: RefreshRefused | None = None
+        self.grant: RefreshGrant | None = None
+        self.seen: list[RefreshContext] = []
+
+    def __call__(self, context: RefreshContext) -> RefreshGrant | None:
+        self.seen.append(context)
+        if self.refusal is not None:
+            raise self.refusal
+        return self.grant
 
 
 def _names(events: list[Event]) -> list[str]:
@@ -513,6 +538,172 @@ class StoreConformance(Agreement):
         assert manager.introspect(pair.access_token) == {"active": False}
         assert manager.introspect(pair.refresh_token) == {"active": False}
 
+    # ---------------------------------------------------------- refresh check
+
+    def test_a_refused_refresh_keeps_the_session_and_its_token_unchanged(
+        self, store: TokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, events = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice")
+        before = store.get_session(pair.sid)
+        gate.refusal = RefreshRefused("account_locked")
+        with pytest.raises(RefreshRefused):
+            manager.refresh(pair.refresh_token)
+        assert store.get_session(pair.sid) == before
+        refused = [e for e in events if e.name == "refresh_refused"]
+        assert [e.details for e in refused] == [
+            {"reason": "account_locked", "revoked": False, "replay": False}
+        ]
+        assert gate.seen[0].subject == "alice" and gate.seen[0].sid == pair.sid
+        gate.refusal = None
+        assert (manager.refresh(pair.refresh_token)).sid == pair.sid
+        assert "reuse_detected" not in _names(events)
+
+    def test_a_refusal_that_revokes_ends_the_session(self, store: TokenStore) -> None:
+        gate = _Gate()
+        manager, _, events = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice")
+        gate.refusal = RefreshRefused("account_disabled", revoke=True)
+        with pytest.raises(RefreshRefused):
+            manager.refresh(pair.refresh_token)
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "account_disabled"
+        assert stored.generation == 0
+        assert _names(events)[-2:] == ["refresh_refused", "revoked"]
+        gate.refusal = None
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(pair.refresh_token)
+
+    def test_a_retry_within_the_window_runs_the_check_again(self, store: TokenStore) -> None:
+        gate = _Gate()
+        manager, clock, _ = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice")
+        first = manager.refresh(pair.refresh_token)
+        clock.advance(US)
+        gate.refusal = RefreshRefused("account_disabled", revoke=True)
+        with pytest.raises(RefreshRefused):
+            manager.refresh(pair.refresh_token)
+        assert [c.replay for c in gate.seen] == [False, True]
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.revoked_reason == "account_disabled"
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(first.refresh_token)
+
+    def test_a_grant_changes_this_access_tokens_claims_and_scope_only(
+        self, store: TokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, _ = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice", claims={"role": "admin", "team": "a"}, scope="read write")
+        gate.grant = RefreshGrant(claims={"role": "viewer", "team": None}, scope="read")
+        narrowed = manager.refresh(pair.refresh_token)
+        claims = manager.verify_access(narrowed.access_token)
+        assert dict(claims.extra) == {"role": "viewer"}
+        assert claims.scopes == {"read"} and narrowed.scope == "read"
+        stored = store.get_session(pair.sid)
+        assert stored is not None
+        assert stored.claims == {"role": "admin", "team": "a", "auth_time": int(T0.timestamp())}
+        assert stored.scope == "read write" and stored.generation == 1
+        gate.grant = None
+        whole = manager.verify_access((manager.refresh(narrowed.refresh_token)).access_token)
+        assert whole.extra["role"] == "admin" and whole.scopes == {"read", "write"}
+
+    def test_a_grant_beyond_the_sessions_scope_fails_and_writes_nothing(
+        self, store: TokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, _, _ = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice", scope="read")
+        before = store.get_session(pair.sid)
+        gate.grant = RefreshGrant(scope="read admin")
+        with pytest.raises(RefreshCheckError):
+            manager.refresh(pair.refresh_token)
+        assert store.get_session(pair.sid) == before
+        gate.grant = RefreshGrant(scope="read admin", allow_wider_scope=True)
+        wider = manager.refresh(pair.refresh_token)
+        assert manager.verify_access(wider.access_token).scopes == {"read", "admin"}
+
+    def test_a_failing_check_is_a_server_error_and_writes_nothing(self, store: TokenStore) -> None:
+        def broken(context: RefreshContext) -> RefreshGrant | None:
+            raise LookupError("user table unreachable")
+
+        manager, _, _ = _manager(store, refresh_check=broken)
+        pair = manager.issue("alice")
+        before = store.get_session(pair.sid)
+        with pytest.raises(RefreshCheckError) as failure:
+            manager.refresh(pair.refresh_token)
+        assert "unreachable" not in failure.value.message
+        assert isinstance(failure.value.__cause__, LookupError)
+        assert store.get_session(pair.sid) == before
+
+    def test_a_check_is_not_asked_about_a_token_that_is_refused_anyway(
+        self, store: TokenStore
+    ) -> None:
+        gate = _Gate()
+        manager, clock, _ = _manager(store, refresh_check=gate)
+        pair = manager.issue("alice")
+        manager.refresh(pair.refresh_token)
+        clock.advance(manager.settings.retry_window)
+        with pytest.raises(TokenReuseError):
+            manager.refresh(pair.refresh_token)
+        assert [c.replay for c in gate.seen] == [False]
+
+    # ---------------------------------------------------- step-up freshness
+
+    def test_an_update_writes_the_claims_whole_and_every_read_returns_them(
+        self, store: TokenStore
+    ) -> None:
+        session = _session()
+        store.create_session(session)
+        claims = {"role": "viewer", "auth_time": 1_900_000_000, "nested": {"n": [2, "ü"]}}
+        update = SessionUpdate(
+            session.sid, (Check("revoked_at", CheckOp.EQUALS, None),), {"claims": claims}
+        )
+        result = store.compare_and_set(update)
+        assert result.applied and result.session is not None
+        assert result.session.claims == claims
+        assert result.session == dataclasses.replace(session, claims=claims)
+        assert store.get_session(session.sid) == result.session
+        emptied = store.compare_and_set(dataclasses.replace(update, changes={"claims": {}}))
+        assert emptied.session is not None and emptied.session.claims == {}
+        assert store.get_session(session.sid) == emptied.session
+
+    def test_auth_time_is_kept_across_refreshes_and_moved_by_a_reauthentication(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pair = manager.issue("alice", claims={"role": "admin"})
+        clock.advance(timedelta(hours=1))
+        refreshed = manager.refresh(pair.refresh_token)
+        assert manager.verify_access(refreshed.access_token).auth_time == T0.replace(microsecond=0)
+        access = manager.reauthenticate(pair.sid)
+        fresh = manager.verify_access(access, max_age=0)
+        assert fresh.auth_time == clock.now().replace(microsecond=0)
+        assert fresh.extra == {"role": "admin"} and fresh.sid == pair.sid
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.generation == 1
+        assert stored.claims == {"role": "admin", "auth_time": int(clock.now().timestamp())}
+        later = manager.refresh(refreshed.refresh_token)
+        assert manager.verify_access(later.access_token).auth_time == fresh.auth_time
+
+    def test_a_revoked_or_expired_session_cannot_be_reauthenticated(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        revoked = manager.issue("alice")
+        manager.revoke_session(revoked.sid)
+        with pytest.raises(RevokedTokenError):
+            manager.reauthenticate(revoked.sid)
+        with pytest.raises(InvalidTokenError):
+            manager.reauthenticate("no-such-session")
+        idle = manager.issue("alice")
+        clock.advance(manager.settings.refresh_idle_ttl)
+        with pytest.raises(ExpiredTokenError):
+            manager.reauthenticate(idle.sid)
+        stored = store.get_session(idle.sid)
+        assert stored is not None and stored.claims["auth_time"] == int(T0.timestamp())
+
     # ------------------------------------------------------------------ retry
 
     def test_a_retry_within_the_window_gets_the_same_successor_and_writes_nothing(
@@ -582,7 +773,6 @@ class StoreConformance(Agreement):
             "revoked_at",
             "revoked_reason",
             "scope",
-            "claims",
             "client_id",
             "cnf",
         }

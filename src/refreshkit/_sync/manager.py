@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NoReturn
 
 from .. import _jwt, _policy, _tokens
 from .._cache import VerifiedTokenCache
+from .._checks import CheckRunner, RefreshCheck, RefreshContext, RefreshGrant
 from ..backends import create_store
 from ..backends.base import TokenStore
 from ..clients import ClientRegistry
@@ -27,6 +29,7 @@ from ..config import Settings
 from ..errors import (
     ClientMismatchError,
     InvalidTokenError,
+    RefreshRefused,
     StoreError,
     TokenError,
     TokenReuseError,
@@ -47,6 +50,8 @@ class TokenManager:
     ``keys`` defaults to the key named in ``settings``; assign a new
     :class:`~refreshkit.KeySet` to ``keys`` to rotate or retire a key, which
     takes effect on the next call (the verification cache included).
+    ``refresh_check`` is the application's check run on every refresh
+    (see :meth:`on_refresh`).
     """
 
     def __init__(
@@ -57,11 +62,14 @@ class TokenManager:
         store: TokenStore | str | None = None,
         clock: Clock | None = None,
         hooks: EventHooks | None = None,
+        refresh_check: RefreshCheck | None = None,
     ) -> None:
         self.settings: Settings = settings if settings is not None else Settings()
         self.keys: KeySet = keys if keys is not None else KeySet.from_settings(self.settings)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.hooks: EventHooks = hooks if hooks is not None else EventHooks()
+        #: The application's refresh check (None: none, and no extra store read).
+        self.refresh_check: RefreshCheck | None = refresh_check
         if store is None and self.settings.store_url is None:
             warnings.warn(
                 "refreshkit is using the in-memory store because none was configured: "
@@ -77,6 +85,26 @@ class TokenManager:
         self.clients: ClientRegistry = ClientRegistry(self.settings)
         self._audiences = self.clients.audiences()
 
+    def on_refresh(self, check: RefreshCheck) -> RefreshCheck:
+        """Register ``check`` as the refresh check; usable as a decorator.
+
+        The check is called with a :class:`~refreshkit.RefreshContext` each
+        time a refresh would hand out an access token, retries within the
+        window included. It returns None (allow), a
+        :class:`~refreshkit.RefreshGrant` (allow, with other claims or scope
+        for the new access token) or raises
+        :class:`~refreshkit.errors.RefreshRefused` (the refresh fails as
+        ``invalid_grant``; with ``revoke=True`` the session is revoked). It
+        may be a plain function or a coroutine function. With a check, a
+        refresh reads the session once before its compare-and-set; without
+        one, a refresh stays one store round trip. One check per manager:
+        registering a second raises :class:`ValueError` (compose them in one).
+        """
+        if self.refresh_check is not None:
+            raise ValueError("a refresh check is registered already; compose checks in one")
+        self.refresh_check = check
+        return check
+
     # ------------------------------------------------------------------ login
 
     def issue(
@@ -88,6 +116,7 @@ class TokenManager:
         scope: str | Iterable[str] | None = None,
         client_id: str | None = None,
         cnf: Mapping[str, Any] | None = None,
+        auth_time: datetime | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
@@ -100,7 +129,11 @@ class TokenManager:
         registered it must name one
         (:class:`~refreshkit.errors.InvalidClientError`). ``cnf`` (RFC 7800,
         e.g. ``{"jkt": thumbprint}``) is written to every access token of
-        the session. With ``max_sessions`` set, the subject's oldest live
+        the session. ``auth_time`` is when the user authenticated (default:
+        now; earlier for a login that reuses a single sign-on session, never
+        later: :class:`ValueError`); every access token of the session
+        carries it as ``auth_time`` until :meth:`reauthenticate` moves it.
+        With ``max_sessions`` set, the subject's oldest live
         sessions beyond it are revoked, never the one this call starts.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
@@ -119,6 +152,7 @@ class TokenManager:
             claims=claims,
             client_id=client_id,
             cnf=cnf,
+            auth_time=auth_time,
         )
         self.store.create_session(session)
         self._emit("issued", now, session)
@@ -134,7 +168,12 @@ class TokenManager:
     # ----------------------------------------------------------------- access
 
     def verify_access(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Verify an access token with zero store round trips.
 
@@ -142,34 +181,50 @@ class TokenManager:
         ``iss``, ``aud``, ``exp``/``nbf`` against the manager's clock, device
         binding and ``scopes``. Time claims must be integer seconds between
         0 and 253402300799 (9999-12-31T23:59:59Z); a token outside is
-        malformed. Raises :class:`~refreshkit.errors.InvalidTokenError`
-        (or its subclasses) and
-        :class:`~refreshkit.errors.InsufficientScopeError`; never anything else.
+        malformed. ``max_age`` (seconds or a timedelta) also requires that
+        the user authenticated at most that long ago (``auth_time``,
+        RFC 9470). Raises :class:`~refreshkit.errors.InvalidTokenError`
+        (or its subclasses),
+        :class:`~refreshkit.errors.InsufficientScopeError` and
+        :class:`~refreshkit.errors.InsufficientUserAuthenticationError`;
+        never anything else.
         """
-        return self._verify(token, device, scopes, use_cache=True)
+        return self._verify(token, device, scopes, max_age, use_cache=True)
 
     def verify_access_online(
-        self, token: str, *, device: str | None = None, scopes: Iterable[str] = ()
+        self,
+        token: str,
+        *,
+        device: str | None = None,
+        scopes: Iterable[str] = (),
+        max_age: timedelta | int | None = None,
     ) -> AccessClaims:
         """Like :meth:`verify_access`, and also refuse a denied ``jti`` or a revoked session.
 
         One store round trip; the verification cache is bypassed.
         """
-        claims = self._verify(token, device, scopes, use_cache=False)
+        claims = self._verify(token, device, scopes, max_age, use_cache=False)
         now = self.clock.now()
         _policy.check_access_state(self.store.check_access(claims.jti, claims.sid, now), now)
         return claims
 
     def _verify(
-        self, token: str, device: str | None, scopes: Iterable[str], *, use_cache: bool
+        self,
+        token: str,
+        device: str | None,
+        scopes: Iterable[str],
+        max_age: timedelta | int | None = None,
+        *,
+        use_cache: bool,
     ) -> AccessClaims:
         # One read of ``self.keys``: the set that verifies is the one the entry
         # is cached under, even if another thread assigns a new set meanwhile.
         keys = self.keys
         cached = self._cache.get(token, keys) if use_cache and isinstance(token, str) else None
         claims = cached if cached is not None else self._decode(token, keys)
+        now = self.clock.now()
         try:
-            _policy.check_access_times(claims, self.clock.now(), self.settings.leeway)
+            _policy.check_access_times(claims, now, self.settings.leeway)
         except InvalidTokenError:
             if cached is not None:
                 self._cache.discard(token)
@@ -177,6 +232,8 @@ class TokenManager:
         if cached is None and use_cache:
             self._cache.put(token, keys, claims)
         _policy.check_access_binding(claims, device, scopes)
+        if max_age is not None:
+            _policy.check_freshness(claims, _seconds(max_age), now)
         return claims
 
     def _decode(self, token: str, keys: KeySet) -> AccessClaims:
@@ -212,18 +269,33 @@ class TokenManager:
         :class:`~refreshkit.errors.ExpiredTokenError`,
         :class:`~refreshkit.errors.DeviceMismatchError`,
         :class:`~refreshkit.errors.TokenReuseError` (the session is now revoked),
-        or :class:`~refreshkit.errors.StoreError` (nothing was changed or lost).
+        :class:`~refreshkit.errors.RefreshRefused` (the refresh check refused),
+        :class:`~refreshkit.errors.RefreshCheckError` (the refresh check failed;
+        nothing was written), or :class:`~refreshkit.errors.StoreError`
+        (nothing was changed or lost).
         """
         now = self.clock.now()
         settings = self.clients.settings_for(client_id)
         requested = _scope_text(scope)
         pinned: tuple[str | None] | None = None
         narrowed: str | None = None
-        if requested is not None:
-            pinned, narrowed = self._scope_for(refresh_token, requested)
+        found: Session | None = None
+        if requested is not None or self.refresh_check is not None:
+            found = self.store.get_session(_tokens.read_refresh_token(refresh_token).sid)
+            if requested is not None:
+                pinned, narrowed = _scope_for(found, refresh_token, requested)
         attempt = _policy.refresh_attempt(
             refresh_token, now, settings, device=device, client_id=client_id, granted_scope=pinned
         )
+        checked: _Checked | None = None
+        if (
+            self.refresh_check is not None
+            and found is not None
+            and _policy.classify(found, attempt) in _ISSUING
+        ):
+            # Before the compare-and-set: a refusal writes nothing, and the
+            # presented token stays the session's current one.
+            checked = self._check(found, attempt.client_id, now, narrowed, replay=False)
         result = self.store.compare_and_set(attempt.update)
         session = result.session
         if result.applied and session is not None:
@@ -241,37 +313,65 @@ class TokenManager:
                 return self._replay(session, attempt, narrowed)
             if session is None or session.current_token_id != attempt.successor_id:
                 raise StoreError("store refused a refresh that its reported state allows")
+        if self.refresh_check is not None and checked is None:
+            # Only if the session changed between the read and the write so
+            # that the write passed where the read would have refused: the
+            # check still runs before any access token is handed out.
+            checked = self._check(session, attempt.client_id, now, narrowed, replay=False)
         self._emit("refreshed", now, session, details={"generation": session.generation})
         token = attempt.successor if attempt.successor is not None else refresh_token
+        if checked is not None:
+            return self._pair(session, token, now, checked.scope, checked.claims)
         return self._pair(session, token, now, narrowed)
-
-    def _scope_for(
-        self, refresh_token: str, requested: str
-    ) -> tuple[tuple[str | None] | None, str | None]:
-        """Read the grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
-
-        Only the session's current token is judged here; any other leaves the
-        decision to the compare-and-set, which refuses it as ever (an earlier
-        token is still reuse, a retry is judged from the state it finds), so
-        a scope request neither hides reuse nor reveals a scope.
-        """
-        token = _tokens.read_refresh_token(refresh_token)
-        found = self.store.get_session(token.sid)
-        if found is None or _policy.token_role(found, token) is not _policy.Role.CURRENT:
-            return None, None
-        return (found.scope,), _policy.narrowed_scope(found.scope, requested)
 
     def _replay(
         self, session: Session, attempt: _policy.RefreshAttempt, scope: str | None
     ) -> TokenPair:
-        """A retry within the window: the same successor as before, a fresh access token."""
+        """A retry within the window: the same successor as before, a fresh access token.
+
+        The refresh check runs again: a user disabled since the first
+        request gets nothing by resending it.
+        """
         successor = _policy.replayed_successor(session, attempt.presented.token)
         if successor is None:
             self._punish(_policy.Rejection.REUSE, session, attempt.now)
+        checked = None
+        if self.refresh_check is not None:
+            checked = self._check(session, attempt.client_id, attempt.now, scope, replay=True)
         self._emit(
             "retry_replayed", attempt.now, session, details={"generation": session.generation}
         )
+        if checked is not None:
+            return self._pair(session, successor, attempt.now, checked.scope, checked.claims)
         return self._pair(session, successor, attempt.now, scope)
+
+    def _check(
+        self,
+        session: Session,
+        client_id: str | None,
+        now: datetime,
+        scope: str | None,
+        *,
+        replay: bool,
+    ) -> _Checked:
+        """Run the refresh check on ``session``: the token's contents, or its refusal.
+
+        A refusal emits ``refresh_refused`` and, when the check asks, revokes
+        the session through the one revocation compare-and-set.
+        """
+        check = self.refresh_check
+        assert check is not None
+        token_scope = scope if scope is not None else session.scope
+        context = RefreshContext(session, client_id, token_scope, replay, now)
+        try:
+            grant = CheckRunner.run(check, context)
+        except RefreshRefused as refused:
+            details = {"reason": refused.reason, "revoked": refused.revoke, "replay": replay}
+            self._emit("refresh_refused", now, session, details=details)
+            if refused.revoke:
+                self._revoke(session.sid, session.subject, now, refused.reason)
+            raise
+        return _Checked.of(session, token_scope, grant)
 
     def _punish(
         self, rejection: _policy.Rejection, session: Session | None, now: datetime
@@ -285,6 +385,39 @@ class TokenManager:
         if consequence.error is TokenReuseError:
             raise TokenReuseError(consequence.message, sid=session.sid if session else None)
         raise consequence.error(consequence.message)
+
+    def reauthenticate(self, sid: str, *, auth_time: datetime | None = None) -> str:
+        """Record that the user of session ``sid`` just authenticated again; a fresh access token.
+
+        Call it once the application has checked the user again (a
+        password, a second factor) for a route that requires a recent
+        authentication (``max_age``, RFC 9470). The session's ``auth_time``
+        becomes ``auth_time`` (default: now; never later), so the access
+        token returned and every later one carry it; the refresh token is
+        unchanged. The refresh check, if any, runs as for a refresh. One
+        read and one compare-and-set. Raises
+        :class:`~refreshkit.errors.InvalidTokenError` (no such session),
+        :class:`~refreshkit.errors.RevokedTokenError`,
+        :class:`~refreshkit.errors.ExpiredTokenError`,
+        :class:`~refreshkit.errors.RefreshRefused`,
+        :class:`~refreshkit.errors.RefreshCheckError` or
+        :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        found = self.store.get_session(sid)
+        update = _policy.reauthentication(found, now, now if auth_time is None else auth_time)
+        assert found is not None  # reauthentication refuses a missing session
+        checked: _Checked | None = None
+        if self.refresh_check is not None:
+            checked = self._check(found, found.client_id, now, None, replay=False)
+        result = self.store.compare_and_set(update)
+        session = result.session
+        if not result.applied or session is None:
+            _policy.check_live(session, now)
+            raise StoreError("store refused a re-authentication that its reported state allows")
+        if checked is not None:
+            return self._access_token(session, now, checked.scope, checked.claims)[0]
+        return self._access_token(session, now)[0]
 
     # ------------------------------------------------------------- revocation
 
@@ -433,13 +566,14 @@ class TokenManager:
     # -------------------------------------------------------------- internals
 
     def _pair(
-        self, session: Session, refresh_token: str, now: datetime, scope: str | None = None
+        self,
+        session: Session,
+        refresh_token: str,
+        now: datetime,
+        scope: str | None = None,
+        claims: Mapping[str, Any] | None = None,
     ) -> TokenPair:
-        key = self.keys.active
-        settings = self.clients.settings_for(session.client_id)
-        expires = _policy.access_expiry(session, now, settings)
-        payload = _policy.access_payload(session, _tokens.new_jti(), now, expires, settings, scope)
-        access = _jwt.encode(payload, key.private, key.algorithm, key.kid)
+        access, payload, expires = self._access_token(session, now, scope, claims)
         return TokenPair(
             access_token=access,
             refresh_token=refresh_token,
@@ -450,6 +584,22 @@ class TokenManager:
             subject=session.subject,
             scope=scope if scope is not None else session.scope,
         )
+
+    def _access_token(
+        self,
+        session: Session,
+        now: datetime,
+        scope: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any], datetime]:
+        """A signed access token for ``session``: (token, its payload, its expiry)."""
+        key = self.keys.active
+        settings = self.clients.settings_for(session.client_id)
+        expires = _policy.access_expiry(session, now, settings)
+        payload = _policy.access_payload(
+            session, _tokens.new_jti(), now, expires, settings, scope, claims
+        )
+        return _jwt.encode(payload, key.private, key.algorithm, key.kid), payload, expires
 
     def _emit(
         self,
@@ -468,12 +618,49 @@ class TokenManager:
         return f"{type(self).__name__}(store={type(self.store).__name__}, keys={self.keys!r})"
 
 
-def _scope_text(scope: str | Iterable[str] | None) -> str | None:
-    """Scopes as the space-delimited string of RFC 6749 §3.3, duplicates dropped."""
-    if scope is None:
-        return None
-    parts = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
-    unique = list(dict.fromkeys(p for p in parts if p))
-    if any(" " in p or '"' in p or "\\" in p for p in unique):
-        raise ValueError("scopes may not contain spaces, quotes or backslashes")
-    return " ".join(unique) or None
+_scope_text = _policy.scope_text
+
+
+def _seconds(max_age: timedelta | int) -> timedelta:
+    """``max_age`` as a timedelta (an int is seconds); a negative one is a :class:`ValueError`."""
+    age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+    if age < timedelta(0):
+        raise ValueError("max_age may not be negative")
+    return age
+
+
+#: The outcomes that hand out an access token, so the refresh check runs first.
+_ISSUING = (_policy.Outcome.ROTATED, _policy.Outcome.REUSED)
+
+
+def _scope_for(
+    found: Session | None, refresh_token: str, requested: str
+) -> tuple[tuple[str | None] | None, str | None]:
+    """The grant a narrowing refresh must stay within: (pinned grant, narrowed scope).
+
+    Only the session's current token is judged here; any other leaves the
+    decision to the compare-and-set, which refuses it as ever (an earlier
+    token is still reuse, a retry is judged from the state it finds), so
+    a scope request neither hides reuse nor reveals a scope.
+    """
+    token = _tokens.read_refresh_token(refresh_token)
+    if found is None or _policy.token_role(found, token) is not _policy.Role.CURRENT:
+        return None, None
+    return (found.scope,), _policy.narrowed_scope(found.scope, requested)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What the refresh check let the new access token carry."""
+
+    scope: str | None
+    claims: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, session: Session, scope: str | None, grant: RefreshGrant | None) -> _Checked:
+        if grant is None:
+            return cls(scope, None)
+        claims, chosen = _policy.token_contents(
+            session, scope, grant.claims, grant.scope, allow_wider_scope=grant.allow_wider_scope
+        )
+        return cls(chosen, claims)

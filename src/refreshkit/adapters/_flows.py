@@ -23,6 +23,7 @@ import inspect
 import re
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from ..clients import ClientRegistry
@@ -237,17 +238,22 @@ def access(
     scopes: Iterable[str] = (),
     online: bool = False,
     device: str | None = None,
+    max_age: timedelta | int | None = None,
 ) -> Flow[AccessClaims | _http.HttpResponse]:
     """A protected route's check (RFC 6750): the verified claims, or the refusal to send.
 
-    ``online`` also asks the store whether the token was revoked.
+    ``online`` also asks the store whether the token was revoked; ``max_age``
+    requires an authentication that recent (RFC 9470: a 401 challenge with
+    ``insufficient_user_authentication`` otherwise).
     """
     try:
         token = _http.bearer_token(request.header_values("authorization"))
         if token is None:
             return _http.access_error_response(None, realm=context.realm)
         verify = "verify_access_online" if online else "verify_access"
-        claims: AccessClaims = yield _call(verify, token, device=device, scopes=tuple(scopes))
+        claims: AccessClaims = yield _call(
+            verify, token, device=device, scopes=tuple(scopes), max_age=max_age
+        )
     except RefreshKitError as exc:
         return _http.access_error_response(exc, realm=context.realm)
     return claims

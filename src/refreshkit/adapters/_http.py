@@ -34,6 +34,7 @@ from ..errors import (
     ClientMismatchError,
     ConfigurationError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidClientError,
     InvalidScopeError,
     RefreshKitError,
@@ -868,8 +869,10 @@ def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -
 
     No credentials: 401 with a bare ``Bearer`` challenge (§3.1 says no error
     code then). Refused token: 401 ``invalid_token``. Missing scope: 403
-    ``insufficient_scope`` naming the scope needed. Malformed header: 400
-    ``invalid_request``. Store outage: 503 with ``Retry-After``, never 401.
+    ``insufficient_scope`` naming the scope needed. An authentication too
+    long ago for the route: 401 ``insufficient_user_authentication`` with
+    ``max_age`` (RFC 9470 §3). Malformed header: 400 ``invalid_request``.
+    Store outage: 503 with ``Retry-After``, never 401.
     """
     if isinstance(exc, StoreError):
         return _unavailable(exc)
@@ -883,6 +886,8 @@ def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -
         error, status = "invalid_request", 400
     elif isinstance(exc, InsufficientScopeError):
         error, status = "insufficient_scope", 403
+    elif isinstance(exc, InsufficientUserAuthenticationError):
+        error, status = "insufficient_user_authentication", 401
     elif isinstance(exc, TokenError):
         error, status = "invalid_token", 401
     else:
@@ -891,6 +896,9 @@ def access_error_response(exc: Exception | None, *, realm: str = "refreshkit") -
     challenge = f'Bearer realm="{realm}", error="{error}", error_description="{description}"'
     if isinstance(exc, InsufficientScopeError) and exc.required:
         challenge += f', scope="{" ".join(sorted(exc.required))}"'
+    if isinstance(exc, InsufficientUserAuthenticationError) and exc.max_age is not None:
+        # RFC 9470 §3 writes the auth-param quoted, as its example does.
+        challenge += f', max_age="{int(exc.max_age)}"'
     return _oauth_error(status, error, description, (("WWW-Authenticate", challenge),))
 
 

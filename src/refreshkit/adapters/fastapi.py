@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from ..errors import MissingExtraError, RefreshKitError
@@ -254,14 +255,21 @@ class RefreshKit:
     # ------------------------------------------------------------ dependencies
 
     def require(
-        self, scopes: Iterable[str] = (), *, online: bool | None = None
+        self,
+        scopes: Iterable[str] = (),
+        *,
+        online: bool | None = None,
+        max_age: timedelta | int | None = None,
     ) -> Callable[..., Awaitable[AccessClaims]]:
         """A dependency yielding the verified :class:`~refreshkit.AccessClaims`.
 
         Refuses with 401 (no or bad token), 403 (a scope in ``scopes`` is
         missing), 400 (malformed header) or 503 (store outage, online checks
-        only), all as RFC 6750 responses. :meth:`require_access` is the same
-        method under the name the Flask and Django adapters use.
+        only), all as RFC 6750 responses. ``max_age`` (seconds or a
+        timedelta) requires that the user authenticated at most that long
+        ago: 401 ``insufficient_user_authentication`` with ``max_age``
+        otherwise (RFC 9470). :meth:`require_access` is the same method
+        under the name the Flask and Django adapters use.
         """
         required = tuple(scopes)
         check_online = self.online if online is None else online
@@ -277,6 +285,7 @@ class RefreshKit:
                 scopes=required,
                 online=check_online,
                 device=self._device_of(request),
+                max_age=max_age,
             )
             claims = await _flows.run_async(flow, self.manager)
             if isinstance(claims, _http.HttpResponse):

@@ -29,6 +29,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar, cast, overload
 
 from ..errors import ConfigurationError, MissingExtraError, RefreshKitError
@@ -191,12 +192,19 @@ class RefreshKit:
 # ----------------------------------------------------------------- decorator
 
 
-def _authenticate(scopes: tuple[str, ...], online: bool | None) -> None:
+def _authenticate(
+    scopes: tuple[str, ...], online: bool | None, max_age: timedelta | int | None = None
+) -> None:
     """Verify the request's access token into ``g``, or raise :class:`AccessRefusedError`."""
     state = _state()
     check_online = state.online if online is None else online
     flow = _flows.access(
-        _neutral(), state.context, scopes=scopes, online=check_online, device=state.device_id()
+        _neutral(),
+        state.context,
+        scopes=scopes,
+        online=check_online,
+        device=state.device_id(),
+        max_age=max_age,
     )
     claims = _flows.run_sync(flow, state.manager)
     if isinstance(claims, _http.HttpResponse):
@@ -208,10 +216,18 @@ def _authenticate(scopes: tuple[str, ...], online: bool | None) -> None:
 def require_access(view: View, /) -> View: ...
 @overload
 def require_access(
-    *, scopes: Iterable[str] = (), online: bool | None = None
+    *,
+    scopes: Iterable[str] = (),
+    online: bool | None = None,
+    max_age: timedelta | int | None = None,
 ) -> Callable[[View], View]: ...
 def require_access(
-    view: View | None = None, /, *, scopes: Iterable[str] = (), online: bool | None = None
+    view: View | None = None,
+    /,
+    *,
+    scopes: Iterable[str] = (),
+    online: bool | None = None,
+    max_age: timedelta | int | None = None,
 ) -> View | Callable[[View], View]:
     """Require a valid access token (and every scope in ``scopes``) for a view.
 
@@ -219,6 +235,9 @@ def require_access(
     called (``@require_access(scopes=["admin"])``). Inside the view,
     :data:`current_claims` holds the verified claims. Refuses with 401, 403,
     400 or 503 (store outage, online checks only) as RFC 6750 responses.
+    ``max_age`` (seconds or a timedelta) requires that the user
+    authenticated at most that long ago: 401
+    ``insufficient_user_authentication`` with ``max_age`` (RFC 9470).
     """
     required = tuple(scopes)
 
@@ -227,14 +246,14 @@ def require_access(
 
             @functools.wraps(fn)
             async def async_view(*args: Any, **kwargs: Any) -> Any:
-                _authenticate(required, online)
+                _authenticate(required, online, max_age)
                 return await fn(*args, **kwargs)
 
             return cast(View, async_view)
 
         @functools.wraps(fn)
         def sync_view(*args: Any, **kwargs: Any) -> Any:
-            _authenticate(required, online)
+            _authenticate(required, online, max_age)
             return fn(*args, **kwargs)
 
         return cast(View, sync_view)

@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from ... import AsyncTokenManager, EventHooks, KeySet, Settings, TokenManager
 
@@ -48,7 +49,10 @@ DEFAULT_STORE_URL = "django://default"
 #: field equals the token's subject), ``django_async_views`` (the endpoints of
 #: :mod:`.urls` are async views on the async manager: for ASGI deployments),
 #: ``django_device`` (a callable, or its dotted path, giving a request's device
-#: identifier for device-bound sessions; None: no device binding).
+#: identifier for device-bound sessions; None: no device binding),
+#: ``django_refresh_check`` (a callable, or its dotted path: the refresh check
+#: of both managers, see :doc:`/refresh-checks`; a coroutine function works on
+#: the async manager only, so give a plain function to serve both).
 DJANGO_OPTIONS: Mapping[str, Any] = MappingProxyType(
     {
         "django_online": False,
@@ -56,6 +60,7 @@ DJANGO_OPTIONS: Mapping[str, Any] = MappingProxyType(
         "django_user_lookup": None,
         "django_async_views": False,
         "django_device": None,
+        "django_refresh_check": None,
     }
 )
 
@@ -120,7 +125,9 @@ def _built_once(name: str, kind: type[Any]) -> Any:
     settings, keys = get_settings(), get_keys()
     with _lock:
         if name not in _state:
-            _state[name] = kind(settings, keys=keys, hooks=_hooks)
+            check = get_option("django_refresh_check")
+            check = import_string(check) if isinstance(check, str) else check
+            _state[name] = kind(settings, keys=keys, hooks=_hooks, refresh_check=check)
         return _state[name]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, TypeVar, cast, overload
 
 from django.http import HttpRequest
@@ -30,7 +31,11 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def _access(
-    request: HttpRequest, manager: Any, scopes: tuple[str, ...], online: bool | None
+    request: HttpRequest,
+    manager: Any,
+    scopes: tuple[str, ...],
+    online: bool | None,
+    max_age: timedelta | int | None = None,
 ) -> _flows.Flow[Any]:
     return _flows.access(
         _bridge.neutral(request),
@@ -38,6 +43,7 @@ def _access(
         scopes=scopes,
         online=_bridge.online(online),
         device=_bridge.device(request),
+        max_age=max_age,
     )
 
 
@@ -45,10 +51,18 @@ def _access(
 def require_access(view: View, /) -> View: ...
 @overload
 def require_access(
-    *, scopes: Iterable[str] = (), online: bool | None = None
+    *,
+    scopes: Iterable[str] = (),
+    online: bool | None = None,
+    max_age: timedelta | int | None = None,
 ) -> Callable[[View], View]: ...
 def require_access(
-    view: View | None = None, /, *, scopes: Iterable[str] = (), online: bool | None = None
+    view: View | None = None,
+    /,
+    *,
+    scopes: Iterable[str] = (),
+    online: bool | None = None,
+    max_age: timedelta | int | None = None,
 ) -> View | Callable[[View], View]:
     """Require a valid access token (and every scope in ``scopes``) for a view.
 
@@ -58,6 +72,9 @@ def require_access(
     ``request.auth_claims``. ``online`` (default: the ``django_online``
     option) also checks revocation in the store. Refuses with 401, 403, 400
     or 503 (store outage, online checks only) as RFC 6750 responses.
+    ``max_age`` (seconds or a timedelta) requires that the user
+    authenticated at most that long ago: 401
+    ``insufficient_user_authentication`` with ``max_age`` (RFC 9470).
     """
     required = tuple(scopes)
 
@@ -68,7 +85,7 @@ def require_access(
             async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
                 manager = conf.get_async_manager()
                 claims = await _flows.run_async(
-                    _access(request, manager, required, online), manager
+                    _access(request, manager, required, online, max_age), manager
                 )
                 if isinstance(claims, _http.HttpResponse):
                     return _bridge.render(claims)
@@ -80,7 +97,7 @@ def require_access(
         @functools.wraps(fn)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             manager = conf.get_manager()
-            claims = _flows.run_sync(_access(request, manager, required, online), manager)
+            claims = _flows.run_sync(_access(request, manager, required, online, max_age), manager)
             if isinstance(claims, _http.HttpResponse):
                 return _bridge.render(claims)
             request.auth_claims = claims  # type: ignore[attr-defined]

@@ -12,6 +12,9 @@
     class Orders(APIView):
         permission_classes = [IsAuthenticated, HasScope.with_scopes("orders:read")]
 
+    class Payout(APIView):   # a recent authentication (RFC 9470): at most 5 minutes ago
+        permission_classes = [IsAuthenticated, RecentAuthentication.with_max_age(300)]
+
 ``request.user`` is a :class:`TokenUser` (no database query) unless
 ``REFRESHKIT["django_user_lookup"]`` names a user-model field; ``request.auth``
 and ``request.auth_claims`` are the verified :class:`~refreshkit.AccessClaims`.
@@ -23,6 +26,7 @@ malformed header, and 503 with ``Retry-After`` when the store fails (never 401).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from ...errors import MissingExtraError
@@ -40,12 +44,24 @@ except ImportError as _missing:  # pragma: no cover - exercised only without the
         " pip install 'refreshkit[drf]'"
     ) from _missing
 
-from ...errors import InsufficientScopeError, InvalidTokenError, RefreshKitError
+from ... import _policy
+from ...errors import (
+    InsufficientScopeError,
+    InsufficientUserAuthenticationError,
+    InvalidTokenError,
+    RefreshKitError,
+)
 from ...models import AccessClaims
 from .. import _http
 from . import conf
 
-__all__ = ["AccessRefused", "HasScope", "RefreshKitAuthentication", "TokenUser"]
+__all__ = [
+    "AccessRefused",
+    "HasScope",
+    "RecentAuthentication",
+    "RefreshKitAuthentication",
+    "TokenUser",
+]
 
 
 class TokenUser:
@@ -145,6 +161,9 @@ class RefreshKitAuthentication(BaseAuthentication):
     online: ClassVar[bool | None] = None
     #: The challenge's realm (None: ``REFRESHKIT["django_realm"]``).
     realm: ClassVar[str | None] = None
+    #: Require an authentication at most this many seconds ago (RFC 9470);
+    #: per view, :class:`RecentAuthentication` is usually the better place.
+    max_age: ClassVar[int | None] = None
 
     def authenticate(self, request: Request) -> tuple[Any, AccessClaims] | None:
         """Verify the bearer token. Raises :class:`AccessRefused` (401, 400 or 503)."""
@@ -168,8 +187,8 @@ class RefreshKitAuthentication(BaseAuthentication):
         manager = conf.get_manager()
         online = self.online if self.online is not None else bool(conf.get_option("django_online"))
         if online:
-            return manager.verify_access_online(token)
-        return manager.verify_access(token)
+            return manager.verify_access_online(token, max_age=self.max_age)
+        return manager.verify_access(token, max_age=self.max_age)
 
     def get_user(self, claims: AccessClaims) -> Any:
         """``request.user``: a :class:`TokenUser`, or the user model's row for the subject.
@@ -229,4 +248,40 @@ class HasScope(BasePermission):
         if not claims.has_scopes(required):
             missing = InsufficientScopeError("missing required scope", required=required)
             raise AccessRefused(_http.access_error_response(missing, realm=_realm(self.realm)))
+        return True
+
+
+class RecentAuthentication(BasePermission):
+    """Require a recent authentication (RFC 9470): 401 ``insufficient_user_authentication``.
+
+    ``max_age`` is in seconds: the class's (``RecentAuthentication.with_max_age(300)``),
+    or the view's ``max_age`` attribute. The challenge carries ``max_age``, so
+    the client knows to send the user through a re-authentication
+    (``manager.reauthenticate``) and retry. A request that
+    :class:`RefreshKitAuthentication` did not authenticate is refused as
+    unauthenticated (401 with the bare challenge).
+    """
+
+    max_age: ClassVar[int | None] = None
+    realm: ClassVar[str | None] = None
+
+    @classmethod
+    def with_max_age(cls, seconds: int) -> type[RecentAuthentication]:
+        """A subclass that requires an authentication at most ``seconds`` ago."""
+        return type(f"{cls.__name__}[{seconds}]", (cls,), {"max_age": seconds})
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        """True when the user authenticated recently enough. Raises :class:`AccessRefused` (401)."""
+        claims = request.auth
+        if not isinstance(claims, AccessClaims):
+            return False
+        max_age = getattr(view, "max_age", None) or self.max_age
+        if max_age is None:
+            return True
+        manager = conf.get_manager()
+        try:
+            _policy.check_freshness(claims, timedelta(seconds=max_age), manager.clock.now())
+        except InsufficientUserAuthenticationError as stale:
+            refusal = _http.access_error_response(stale, realm=_realm(self.realm))
+            raise AccessRefused(refusal) from None
         return True

@@ -27,6 +27,7 @@ in ``auth=[...]`` with other schemes put these classes last.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from ...errors import MissingExtraError
 
@@ -76,12 +77,19 @@ class _Bearer(HttpBearer):
     """What the sync and async classes share: options, reading the header, refusing."""
 
     def __init__(
-        self, *, scopes: Iterable[str] = (), online: bool | None = None, realm: str | None = None
+        self,
+        *,
+        scopes: Iterable[str] = (),
+        online: bool | None = None,
+        realm: str | None = None,
+        max_age: timedelta | int | None = None,
     ) -> None:
         """``scopes`` are required of every token; ``online`` and ``realm`` default to
-        ``REFRESHKIT["django_online"]`` and ``REFRESHKIT["django_realm"]``."""
+        ``REFRESHKIT["django_online"]`` and ``REFRESHKIT["django_realm"]``;
+        ``max_age`` requires an authentication that recent (RFC 9470)."""
         super().__init__()
         self.scopes: tuple[str, ...] = tuple(scopes)
+        self.max_age: timedelta | int | None = max_age
         self.online: bool | None = online
         self.realm: str | None = realm
 
@@ -119,7 +127,7 @@ class RefreshKitBearer(_Bearer):
         manager = conf.get_manager()
         verify = manager.verify_access_online if self._checks_online() else manager.verify_access
         try:
-            claims = verify(token, scopes=self.scopes)
+            claims = verify(token, scopes=self.scopes, max_age=self.max_age)
         except RefreshKitError as exc:
             raise self._refused(exc) from None
         return self._accepted(request, claims)
@@ -137,9 +145,11 @@ class AsyncRefreshKitBearer(_Bearer):
         manager = conf.get_async_manager()
         try:
             if self._checks_online():
-                claims = await manager.verify_access_online(token, scopes=self.scopes)
+                claims = await manager.verify_access_online(
+                    token, scopes=self.scopes, max_age=self.max_age
+                )
             else:
-                claims = manager.verify_access(token, scopes=self.scopes)
+                claims = manager.verify_access(token, scopes=self.scopes, max_age=self.max_age)
         except RefreshKitError as exc:
             raise self._refused(exc) from None
         return self._accepted(request, claims)

@@ -32,6 +32,7 @@ __all__ = [
     "device_mismatch",
     "expired",
     "issued",
+    "refresh_refused",
     "refreshed",
     "retry_replayed",
     "reuse_detected",
@@ -52,6 +53,8 @@ device_mismatch: Signal = Signal()
 revoked: Signal = Signal()
 #: A session reached its idle or absolute lifetime.
 expired: Signal = Signal()
+#: The application's refresh check refused a refresh; ``event.details`` has its reason.
+refresh_refused: Signal = Signal()
 
 #: Each event name's signal.
 SIGNALS: Mapping[str, Signal] = MappingProxyType(
@@ -63,6 +66,7 @@ SIGNALS: Mapping[str, Signal] = MappingProxyType(
         "device_mismatch": device_mismatch,
         "revoked": revoked,
         "expired": expired,
+        "refresh_refused": refresh_refused,
     }
 )
 if set(SIGNALS) != set(EVENT_NAMES):  # pragma: no cover - a new event needs its signal

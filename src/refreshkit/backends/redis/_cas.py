@@ -23,8 +23,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ...models import CheckOp, FieldValue, Session, SessionUpdate
+from ...models import ChangeValue, CheckOp, Session, SessionUpdate
 from ._codec import (
+    CLAIMS,
     FIELDS,
     LEGACY_MARKER,
     SEALED_FIELDS,
@@ -93,10 +94,11 @@ def _pack(entries: list[str], values: list[str]) -> list[str]:
 _ENCODING: dict[str, tuple[str, Kind | None]] = {
     **{name: (letter, kind) for name, (letter, kind) in FIELDS.items()},
     "sealed_successor": ("", None),
+    "claims": ("m", CLAIMS),
 }
 
 
-def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, FieldValue]] | None:
+def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, ChangeValue]] | None:
     """``(ARGV, known)`` for ``update``, or None if one of its checks can never hold.
 
     ``known`` is what the session holds after the update for every attribute
@@ -145,10 +147,11 @@ def cas_arguments(update: SessionUpdate) -> tuple[list[str], dict[str, FieldValu
             reference = references[stored] = chr(_FIRST_REFERENCE + len(values))
             values.append(stored)
         entries.append((">" if op is CheckOp.AFTER else "<") + letter + reference)
-    known: dict[str, FieldValue] = {}
+    known: dict[str, ChangeValue] = {}
     increments = update.increments
-    for name, value in update.changes.items():
+    for name, change in update.changes.items():
         letter, kind = _ENCODING[name]
+        value = change  # type: ignore[assignment]  # claims: a mapping, encoded by CLAIMS
         if increments and name in increments:
             value = int(value) + 1  # type: ignore[arg-type]
         elif value.__class__ is datetime and value.tzinfo is not UTC:

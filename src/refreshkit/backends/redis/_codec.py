@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ...models import FieldValue, Session
+from ...models import ChangeValue, Session
 
 __all__ = [
     "FIELDS",
@@ -187,6 +187,8 @@ INT = Kind(lambda _, v: str(int(v)), lambda _, s: int(s), int, True)
 HASH = Kind(lambda _, v: encode_secret(v), lambda _, s: decode_secret(s), str)
 TOKEN = Kind(_selector, _token_id, str)
 TEXT = Kind(lambda _, v: v, lambda _, s: s, str)
+#: The session's claims: one JSON object, written whole (by a re-authentication).
+CLAIMS = Kind(lambda _, v: _compact_json(v), lambda _, s: json.loads(s), Mapping)
 
 #: Every session attribute but ``sid``, ``sealed_successor``, ``claims`` and ``cnf``: its
 #: field, its kind.
@@ -241,7 +243,7 @@ def encode_session(session: Session) -> dict[str, str]:
 
 
 def session_from_fields(
-    sid: str, fields: Mapping[str, str], known: Mapping[str, FieldValue] | None = None
+    sid: str, fields: Mapping[str, str], known: Mapping[str, ChangeValue] | None = None
 ) -> Session | None:
     """The session stored as ``fields`` (new layout); None if it has no subject.
 
@@ -269,7 +271,9 @@ def session_from_fields(
     elif "x" in fields:
         values["sealed_successor"] = fields["x"] + fields.get("y", "") + fields.get("z", "")
     claims = fields.get("m")
-    if claims:
+    if known is not None and "claims" in known:
+        values["claims"] = dict(known["claims"])  # type: ignore[arg-type]
+    elif claims:
         values["claims"] = json.loads(claims)
     cnf = fields.get("f")
     if cnf is not None:
