@@ -35,7 +35,7 @@ from .errors import (
 )
 from .events import Event, EventHooks
 from .keys import KeySet, SigningKey
-from .models import AccessClaims, Session, TokenPair
+from .models import AccessClaims, Session, SessionInfo, TokenPair
 
 __version__ = "0.1.0"
 
@@ -63,6 +63,7 @@ __all__ = [
     "RevokedTokenError",
     "SchemaMissingError",
     "Session",
+    "SessionInfo",
     "SessionExpiredError",
     "Settings",
     "SigningKey",

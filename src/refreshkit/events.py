@@ -29,6 +29,7 @@ EventName = Literal[
     "device_mismatch",
     "revoked",
     "expired",
+    "session_ended",
 ]
 EVENT_NAMES: tuple[str, ...] = get_args(EventName)
 #: Events that mean something went wrong for the user (logged at WARNING).

@@ -298,7 +298,7 @@ def test_a_session_rotated_at_0002_keeps_working_after_upgrading_to_0003(
     migrate.upgrade(sync_url, "0002", table_prefix=prefix)
     chain = _store_old_chain(sync_url, prefix, "0002", rotations=3)
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0004" == migrate.head()
+    assert migrate.current(sync_url, table_prefix=prefix) == "0005" == migrate.head()
     assert prefix + "refresh_tokens" not in _table_names(sync_url)
     store = SQLStore(sync_url, table_prefix=prefix)
     manager = _manager(store)
@@ -469,7 +469,7 @@ def test_a_session_stored_at_0003_is_unbound_at_0004_and_its_first_client_binds_
     chain = _store_old_chain(sync_url, prefix, "0002", rotations=0)
     migrate.upgrade(sync_url, "0003", table_prefix=prefix)  # the row as 0003 holds it
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0004"
+    assert migrate.current(sync_url, table_prefix=prefix) == "0005"
     store = SQLStore(sync_url, table_prefix=prefix)
     manager = _manager(store)
     try:

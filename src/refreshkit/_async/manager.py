@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
-from ..models import AccessClaims, Session, TokenPair
+from ..models import AccessClaims, Session, SessionInfo, TokenPair
 
 __all__ = ["AsyncTokenManager"]
 
@@ -87,6 +87,11 @@ class AsyncTokenManager:
         scope: str | Iterable[str] | None = None,
         client_id: str | None = None,
         cnf: Mapping[str, Any] | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        device_label: str | None = None,
+        idle_ttl: timedelta | None = None,
+        absolute_ttl: timedelta | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
@@ -101,6 +106,14 @@ class AsyncTokenManager:
         e.g. ``{"jkt": thumbprint}``) is written to every access token of
         the session. With ``max_sessions`` set, the subject's oldest live
         sessions beyond it are revoked, never the one this call starts.
+
+        What the user's device list shows: ``user_agent`` (the first 512
+        characters are kept), ``ip`` (the client's address, kept as
+        ``settings.session_ip`` says: plain, truncated, a keyed hash, or not
+        at all) and ``device_label``. Remember me: ``idle_ttl`` and
+        ``absolute_ttl`` shorten the session's sliding and absolute
+        lifetimes for its whole life (every refresh slides by its own
+        ``idle_ttl``); longer than the settings' is a :class:`ValueError`.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         now = self.clock.now()
@@ -118,6 +131,11 @@ class AsyncTokenManager:
             claims=claims,
             client_id=client_id,
             cnf=cnf,
+            user_agent=user_agent,
+            client_ip=ip,
+            device_label=device_label,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
         )
         await self.store.create_session(session)
         self._emit("issued", now, session)
@@ -225,6 +243,20 @@ class AsyncTokenManager:
         )
         result = await self.store.compare_and_set(attempt.update)
         session = result.session
+        if not result.applied and _policy.needs_own_idle_ttl(session, attempt):
+            assert session is not None
+            # A remember-me session slides by its own idle lifetime: one more round trip.
+            attempt = _policy.refresh_attempt(
+                refresh_token,
+                now,
+                settings,
+                device=device,
+                client_id=client_id,
+                granted_scope=pinned,
+                idle_ttl=session.idle_ttl,
+            )
+            result = await self.store.compare_and_set(attempt.update)
+            session = result.session
         if result.applied and session is not None:
             decision: _policy.Outcome | _policy.Rejection = _policy.Outcome.ROTATED
         else:
@@ -314,6 +346,47 @@ class AsyncTokenManager:
         if session is None:
             return False
         return await self._revoke(sid, session.subject, self.clock.now(), reason)
+
+    async def end_session(self, subject: str, sid: str, *, reason: str = "ended_by_user") -> bool:
+        """End ``subject``'s own live session ``sid`` (a device list's "sign out").
+
+        False, and nothing revoked, when ``sid`` is unknown, already ended,
+        or another subject's: the caller answers all three alike, so no one
+        learns whether someone else's session exists. Emits
+        ``session_ended``. Raises :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        session = await self.store.get_session(sid)
+        if session is None or session.subject != subject or not _policy.is_live(session, now):
+            return False
+        return await self._end(session, now, reason)
+
+    async def end_other_sessions(
+        self, subject: str, *, keep: str | None, reason: str = "ended_by_user"
+    ) -> int:
+        """End every live session of ``subject`` but ``keep`` ("sign out other devices").
+
+        ``keep`` is the session of the request (None ends them all). Each is
+        revoked by its own compare-and-set and emits ``session_ended``;
+        returns how many this call ended. Raises
+        :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        ended = 0
+        for session in await self.store.list_sessions(subject):
+            if session.sid != keep and _policy.is_live(session, now):
+                ended += await self._end(session, now, reason)
+        return ended
+
+    async def _end(self, session: Session, now: datetime, reason: str) -> bool:
+        ended = await self._revoke(session.sid, session.subject, now, reason)
+        if ended and self.hooks.listening("session_ended"):
+            self.hooks.emit(
+                Event(
+                    "session_ended", at=now, subject=session.subject, sid=session.sid, reason=reason
+                )
+            )
+        return ended
 
     async def revoke_subject(self, subject: str, *, reason: str = "revoke_subject") -> int:
         """Log ``subject`` out everywhere; returns how many sessions were revoked."""
@@ -408,6 +481,15 @@ class AsyncTokenManager:
         stored = await self.store.list_sessions(subject)
         live = [s for s in stored if _policy.is_live(s, now)]
         return sorted(live, key=lambda s: (s.last_used_at, s.sid), reverse=True)
+
+    async def devices(self, subject: str, *, current: str | None = None) -> list[SessionInfo]:
+        """``subject``'s device list: :meth:`sessions` as the user sees them, ``current`` marked.
+
+        ``current`` is the sid of the session asking (an access token's
+        ``sid``). Each entry carries what the login recorded (user agent,
+        client IP as stored, device label, client) and no token state.
+        """
+        return [SessionInfo.of(s, current) for s in await self.sessions(subject)]
 
     async def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete expired sessions and their records now; returns sessions deleted."""

@@ -98,6 +98,10 @@ def _every_field_set(session: Session) -> Session:
         device_hash=_tokens.hash_device("phone"),
         revoked_at=T0 + timedelta(seconds=2, microseconds=9),
         revoked_reason="logout",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/140.0 é" * 3,
+        client_ip="203.0.113.0/24",
+        device_label="Work laptop ✓",
+        idle_ttl=timedelta(hours=2, microseconds=3),
     )
 
 
@@ -295,6 +299,9 @@ class StoreConformance(Agreement):
             Check("rotated_at", CheckOp.AFTER, T0 + timedelta(seconds=1, microseconds=7)),
             Check("absolute_expires_at", CheckOp.AFTER, session.absolute_expires_at - US),
             Check("revoked_at", CheckOp.AFTER, T0),
+            Check("idle_ttl", CheckOp.EQUALS, session.idle_ttl),
+            Check("idle_ttl", CheckOp.EQUALS, timedelta(hours=2)),
+            Check("idle_ttl", CheckOp.EQUALS, None),
         ]
         current = session
         for check in cases:
@@ -311,6 +318,8 @@ class StoreConformance(Agreement):
             Check("scope", CheckOp.EQUALS, None),
             Check("rotated_at", CheckOp.AFTER, T0),
             Check("previous_token_id", CheckOp.EQUALS, None),
+            Check("idle_ttl", CheckOp.EQUALS, None),
+            Check("idle_ttl", CheckOp.EQUALS, IDLE),
         ]:
             update = SessionUpdate(bare.sid, (check,), {}, ())
             assert store.compare_and_set(update) == apply_update(bare, update), check
@@ -585,6 +594,10 @@ class StoreConformance(Agreement):
             "claims",
             "client_id",
             "cnf",
+            "user_agent",
+            "client_ip",
+            "device_label",
+            "idle_ttl",
         }
         with pytest.raises(TokenReuseError):
             manager.refresh(tokens[0])
@@ -736,6 +749,141 @@ class StoreConformance(Agreement):
         bob_now = store.get_session(bob.sid)
         assert bob_now == bob
         assert store.revoke_subject("alice", T0 + 2 * US, "again") == 0
+
+    # ---------------------------------------------------- session metadata
+
+    def test_a_login_records_its_metadata_and_refreshes_keep_it(self, store: TokenStore) -> None:
+        manager, clock, _ = _manager(store, session_ip="plain")
+        agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
+        pair = manager.issue(
+            "alice", user_agent=agent, ip="198.51.100.7", device_label="Alice's phone"
+        )
+        clock.advance(timedelta(minutes=5, microseconds=1))
+        token = (manager.refresh(pair.refresh_token)).refresh_token
+        clock.advance(timedelta(minutes=5))
+        manager.refresh(token)
+        stored = store.get_session(pair.sid)
+        assert stored is not None
+        assert (stored.user_agent, stored.client_ip, stored.device_label) == (
+            agent,
+            "198.51.100.7",
+            "Alice's phone",
+        )
+        assert stored.created_at == T0
+        assert stored.last_used_at == T0 + timedelta(minutes=10, microseconds=1)
+
+    def test_the_device_list_marks_the_current_session_and_shows_no_token_state(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        phone = manager.issue("alice", user_agent="phone", ip="2001:db8:1:2::9")
+        clock.advance(US)
+        laptop = manager.issue("alice", user_agent="laptop", client_id=None)
+        manager.issue("bob")
+        listed = manager.devices("alice", current=phone.sid)
+        assert [(d.sid, d.current) for d in listed] == [(laptop.sid, False), (phone.sid, True)]
+        assert listed[1].client_ip == "2001:db8:1::/48"
+        assert listed[1].user_agent == "phone" and listed[1].created_at == T0
+        assert "secret" not in repr(listed) and "hash" not in repr(listed)
+
+    def test_a_user_ends_their_own_session_never_another_users(self, store: TokenStore) -> None:
+        manager, _, events = _manager(store)
+        mine = manager.issue("alice")
+        theirs = manager.issue("bob")
+        assert manager.end_session("alice", theirs.sid) is False
+        assert manager.end_session("alice", _tokens.new_session_id()) is False
+        bob = store.get_session(theirs.sid)
+        assert bob is not None and bob.revoked_at is None
+        assert manager.end_session("alice", mine.sid) is True
+        assert manager.end_session("alice", mine.sid) is False
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(mine.refresh_token)
+        ended = [e for e in events if e.name == "session_ended"]
+        assert [(e.sid, e.subject, e.reason) for e in ended] == [
+            (mine.sid, "alice", "ended_by_user")
+        ]
+        assert (manager.refresh(theirs.refresh_token)).sid == theirs.sid
+
+    def test_signing_out_other_devices_keeps_the_current_session_only(
+        self, store: TokenStore
+    ) -> None:
+        manager, _, events = _manager(store)
+        current = manager.issue("alice")
+        others = [manager.issue("alice") for _ in range(3)]
+        bob = manager.issue("bob")
+        manager.revoke_session(others[0].sid, reason="logout")
+        assert manager.end_other_sessions("alice", keep=current.sid) == 2
+        assert [s.sid for s in manager.sessions("alice")] == [current.sid]
+        for other in others:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(other.refresh_token)
+        assert (manager.refresh(bob.refresh_token)).sid == bob.sid
+        assert _names(events).count("session_ended") == 2
+        assert manager.end_other_sessions("alice", keep=current.sid) == 0
+
+    # ----------------------------------------------------------- remember me
+
+    def test_a_remember_me_session_slides_by_its_own_idle_lifetime(self, store: TokenStore) -> None:
+        manager, clock, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        short = timedelta(hours=1, microseconds=5)
+        pair = manager.issue("alice", idle_ttl=short)
+        assert pair.refresh_expires_at == T0 + short
+        clock.advance(short - US)
+        refreshed = manager.refresh(pair.refresh_token)
+        assert refreshed.refresh_expires_at == clock.now() + short
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.idle_ttl == short
+        assert stored.idle_expires_at == clock.now() + short
+        clock.advance(short)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(refreshed.refresh_token)
+
+    def test_a_remember_me_retry_gets_the_same_successor(self, store: TokenStore) -> None:
+        manager, clock, events = _manager(store)
+        pair = manager.issue("alice", idle_ttl=timedelta(hours=1))
+        first = manager.refresh(pair.refresh_token)
+        again = manager.refresh(pair.refresh_token)
+        assert again.refresh_token == first.refresh_token
+        assert "reuse_detected" not in _names(events)
+        clock.advance(timedelta(minutes=59))
+        assert (manager.refresh(first.refresh_token)).sid == pair.sid
+
+    def test_a_shorter_absolute_lifetime_ends_the_session_to_the_microsecond(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        cap = timedelta(hours=3, microseconds=7)
+        pair = manager.issue("alice", absolute_ttl=cap)
+        clock.advance(timedelta(hours=2))
+        refreshed = manager.refresh(pair.refresh_token)
+        assert refreshed.refresh_expires_at == T0 + cap
+        clock.set(T0 + cap - US)
+        last = manager.refresh(refreshed.refresh_token)
+        clock.set(T0 + cap)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(last.refresh_token)
+
+    def test_remember_me_with_rotation_off_keeps_its_own_idle_lifetime(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store, rotation=False)
+        short = timedelta(minutes=30)
+        pair = manager.issue("alice", idle_ttl=short)
+        clock.advance(timedelta(minutes=29))
+        assert (manager.refresh(pair.refresh_token)).refresh_expires_at == clock.now() + short
+        clock.advance(short)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(pair.refresh_token)
+
+    def test_a_login_may_not_outlive_the_settings(self, store: TokenStore) -> None:
+        manager, _, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        with pytest.raises(ValueError, match="never lengthen"):
+            manager.issue("alice", idle_ttl=IDLE + US)
+        with pytest.raises(ValueError, match="never lengthen"):
+            manager.issue("alice", absolute_ttl=ABSOLUTE + US)
+        with pytest.raises(ValueError, match="positive"):
+            manager.issue("alice", idle_ttl=timedelta(0))
+        assert store.list_sessions("alice") == []
 
     def test_access_denial_lasts_until_its_expiry(self, store: TokenStore) -> None:
         session = _session()

@@ -36,6 +36,7 @@ __all__ = [
     "retry_replayed",
     "reuse_detected",
     "revoked",
+    "session_ended",
 ]
 
 #: A session was started (a login).
@@ -52,6 +53,9 @@ device_mismatch: Signal = Signal()
 revoked: Signal = Signal()
 #: A session reached its idle or absolute lifetime.
 expired: Signal = Signal()
+#: The user ended one of their sessions (a device list's "sign out", or "sign out
+#: other devices"); ``event.reason`` says why.
+session_ended: Signal = Signal()
 
 #: Each event name's signal.
 SIGNALS: Mapping[str, Signal] = MappingProxyType(
@@ -63,6 +67,7 @@ SIGNALS: Mapping[str, Signal] = MappingProxyType(
         "device_mismatch": device_mismatch,
         "revoked": revoked,
         "expired": expired,
+        "session_ended": session_ended,
     }
 )
 if set(SIGNALS) != set(EVENT_NAMES):  # pragma: no cover - a new event needs its signal
