@@ -26,6 +26,7 @@ from refreshkit.backends.memory._state import MemoryState
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_clients import ClientSpec
+from .spec_sessions import SessionSpec
 from .support import (
     Api,
     FailingAsyncStore,
@@ -34,6 +35,7 @@ from .support import (
     HttpxApi,
     Outage,
     Reply,
+    login_options,
     uvicorn_server,
 )
 
@@ -78,6 +80,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         payload["username"],
         scope=payload.get("scope"),
         client_id=payload.get("client_id"),
+        **login_options(payload),
     )
 
 
@@ -88,6 +91,7 @@ async def async_sign_in(request: HttpRequest) -> HttpResponse:
         payload["username"],
         scope=payload.get("scope"),
         client_id=payload.get("client_id"),
+        **login_options(payload),
     )
 
 
@@ -300,6 +304,10 @@ class TestDjangoAdapter(AdapterSpec):
 
 class TestDjangoClients(ClientSpec):
     """OAuth clients, introspection and TLS, on Django."""
+
+
+class TestDjangoSessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on Django."""
 
 
 # ----------------------------------------------------------------- Django only

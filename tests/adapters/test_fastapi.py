@@ -17,7 +17,16 @@ from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_clients import ClientSpec
-from .support import Api, FailingAsyncStore, HttpxApi, Outage, from_peer, uvicorn_server
+from .spec_sessions import SessionSpec
+from .support import (
+    Api,
+    FailingAsyncStore,
+    HttpxApi,
+    Outage,
+    from_peer,
+    login_options,
+    uvicorn_server,
+)
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
@@ -52,6 +61,7 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
             payload["username"],
             scope=payload.get("scope"),
             client_id=payload.get("client_id"),
+            **login_options(payload),
         )
 
     def describe(claims: AccessClaims) -> dict[str, Any]:
@@ -107,6 +117,10 @@ class TestFastAPIAdapter(AdapterSpec):
 
 class TestFastAPIClients(ClientSpec):
     """OAuth clients, introspection and TLS, on FastAPI."""
+
+
+class TestFastAPISessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on FastAPI."""
 
 
 # --------------------------------------------------------------- FastAPI only

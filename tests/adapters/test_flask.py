@@ -17,7 +17,16 @@ from refreshkit.errors import ConfigurationError
 
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_clients import ClientSpec
-from .support import Api, FailingStore, FlaskClientApi, HttpxApi, Outage, werkzeug_server
+from .spec_sessions import SessionSpec
+from .support import (
+    Api,
+    FailingStore,
+    FlaskClientApi,
+    HttpxApi,
+    Outage,
+    login_options,
+    werkzeug_server,
+)
 
 pytest.importorskip("flask")
 from flask import Flask, request
@@ -46,7 +55,10 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def do_login() -> Any:
         payload = request.get_json()
         return kit.login(
-            payload["username"], scope=payload.get("scope"), client_id=payload.get("client_id")
+            payload["username"],
+            scope=payload.get("scope"),
+            client_id=payload.get("client_id"),
+            **login_options(payload),
         )
 
     @app.get("/me")
@@ -97,6 +109,10 @@ class TestFlaskAdapter(AdapterSpec):
 
 class TestFlaskClients(ClientSpec):
     """OAuth clients, introspection and TLS, on Flask."""
+
+
+class TestFlaskSessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on Flask."""
 
 
 # ----------------------------------------------------------------- Flask only

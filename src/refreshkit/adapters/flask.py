@@ -29,6 +29,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar, cast, overload
 
 from ..errors import ConfigurationError, MissingExtraError, RefreshKitError
@@ -161,6 +162,9 @@ class RefreshKit:
         claims: Mapping[str, Any] | None = None,
         delivery: _http.TokenDelivery | None = None,
         client_id: str | None = None,
+        device_label: str | None = None,
+        idle_ttl: timedelta | None = None,
+        absolute_ttl: timedelta | None = None,
     ) -> Response:
         """Start a session for ``subject`` once the application has checked the password.
 
@@ -168,7 +172,9 @@ class RefreshKit:
         with ``no-store`` and, in cookie mode, the refresh and CSRF cookies.
         ``client_id`` binds the session to that client at once (and its
         settings choose the delivery); without it the first client to
-        refresh it is bound.
+        refresh it is bound. The session records the request's user agent
+        and client IP, and ``device_label``; ``idle_ttl`` / ``absolute_ttl``
+        shorten its lifetimes (remember me, see :doc:`/sessions`).
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         state = _state()
@@ -181,6 +187,9 @@ class RefreshKit:
             delivery=delivery,
             client_id=client_id,
             device=state.device_id(),
+            device_label=device_label,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
         )
         return state.serve(flow)
 
