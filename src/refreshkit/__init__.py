@@ -35,7 +35,7 @@ from .errors import (
 )
 from .events import Event, EventHooks
 from .keys import KeySet, SigningKey
-from .models import AccessClaims, Session, SessionInfo, TokenPair
+from .models import AccessClaims, Session, SessionInfo, SubjectCutoff, TokenPair
 
 __version__ = "0.1.0"
 
@@ -64,6 +64,7 @@ __all__ = [
     "SchemaMissingError",
     "Session",
     "SessionInfo",
+    "SubjectCutoff",
     "SessionExpiredError",
     "Settings",
     "SigningKey",

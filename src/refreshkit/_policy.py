@@ -40,7 +40,7 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _tokens
@@ -65,11 +65,14 @@ from .models import (
     FieldValue,
     Session,
     SessionUpdate,
+    SubjectCutoff,
 )
 
 __all__ = [
+    "DEVICE_LABEL_LENGTH",
     "MAX_TIME_CLAIM",
     "RESERVED_CLAIMS",
+    "USER_AGENT_LENGTH",
     "Consequence",
     "Outcome",
     "RefreshAttempt",
@@ -83,16 +86,22 @@ __all__ = [
     "classify",
     "client_matches",
     "consequence_of",
+    "cut_off",
     "device_matches",
     "introspection_of_access",
     "introspection_of_refresh",
     "is_live",
+    "issued_before",
     "narrowed_scope",
+    "needs_own_idle_ttl",
+    "new_cutoff",
     "new_session",
     "refresh_attempt",
     "replayed_successor",
     "revocation",
+    "session_lifetimes",
     "sessions_to_evict",
+    "stored_client_ip",
     "token_role",
 ]
 
@@ -703,14 +712,59 @@ def check_access_binding(
         raise InsufficientScopeError("missing required scope", required=required)
 
 
-def check_access_state(check: AccessCheck, now: datetime) -> None:
-    """Online check: refuse a denied jti or a session that is gone, revoked or expired."""
+def check_access_state(
+    check: AccessCheck, now: datetime, claims: AccessClaims | None = None
+) -> None:
+    """Online check: refuse a denied jti, a session gone, revoked or expired, or one cut off.
+
+    With the subject's cutoff (``check.cutoff``) and the token's ``claims``:
+    refuse a token of a session started before the cutoff, or one issued
+    before it (:func:`issued_before`).
+    """
     if check.denied:
         raise RevokedTokenError("access token revoked")
     if check.session is None or check.session.revoked_at is not None:
         raise RevokedTokenError("session revoked")
     if now >= check.session.expires_at:
         raise ExpiredTokenError("session expired")
+    cutoff = check.cutoff
+    if (
+        cutoff is not None
+        and claims is not None
+        and (check.session.created_at < cutoff or issued_before(claims, cutoff))
+    ):
+        raise RevokedTokenError("access token issued before the subject's cutoff")
+
+
+def issued_before(claims: AccessClaims, cutoff: datetime) -> bool:
+    """Whether the token was certainly issued before ``cutoff``.
+
+    ``iat`` counts whole seconds, rounded down: a token is before the cutoff
+    when its whole second of issue is (``iat + 1s <= cutoff``); one issued in
+    the cutoff's own second is judged by its session's start instead.
+    """
+    return datetime.fromtimestamp(claims.issued_at + 1, UTC) <= cutoff
+
+
+def new_cutoff(subject: str, before: datetime | None, now: datetime, reason: str) -> SubjectCutoff:
+    """The cutoff ``revoke_subject(subject, before=...)`` records.
+
+    ``before`` may not be later than ``now`` (:class:`ValueError`): a cutoff
+    in the future would refuse logins until then. It must be timezone-aware.
+    """
+    at = now if before is None else before
+    if at.utcoffset() is None:
+        raise ValueError("before must be a timezone-aware datetime")
+    if at > now:
+        raise ValueError("before may not be in the future: a cutoff ends what was issued already")
+    if not reason:
+        raise ValueError("a cutoff needs a reason")
+    return SubjectCutoff(subject, at, reason, now)
+
+
+def cut_off(sessions: Iterable[Session], cutoff: SubjectCutoff) -> list[Session]:
+    """The sessions ``cutoff`` ends: every unrevoked one started before it."""
+    return [s for s in sessions if s.revoked_at is None and s.created_at < cutoff.before]
 
 
 # ---------------------------------------------------------------- introspection

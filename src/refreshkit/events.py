@@ -30,6 +30,7 @@ EventName = Literal[
     "revoked",
     "expired",
     "session_ended",
+    "cutoff",
 ]
 EVENT_NAMES: tuple[str, ...] = get_args(EventName)
 #: Events that mean something went wrong for the user (logged at WARNING).

@@ -26,6 +26,7 @@ __all__ = [
     "Session",
     "SessionInfo",
     "SessionUpdate",
+    "SubjectCutoff",
     "TokenPair",
     "UpdateResult",
 ]
@@ -285,8 +286,28 @@ class UpdateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectCutoff:
+    """A subject's cutoff: sessions and tokens issued before ``before`` are void.
+
+    Written by ``revoke_subject(subject, before=...)`` (a password change,
+    say), ``reason`` saying why and ``recorded_at`` when. A store keeps one
+    per subject and only ever moves it later (monotonic).
+    """
+
+    subject: str
+    before: datetime
+    reason: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AccessCheck:
-    """What an online access-token check needs: is the jti denied, and the session."""
+    """What an online access-token check needs: is the jti denied, the session, the cutoff.
+
+    ``cutoff`` is the ``before`` of the subject's :class:`SubjectCutoff`
+    (None: none, or the subject was not asked about).
+    """
 
     denied: bool
     session: Session | None
+    cutoff: datetime | None = None

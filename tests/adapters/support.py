@@ -45,6 +45,8 @@ class Outage:
 
 _STORE_METHODS = (
     "create_session",
+    "record_cutoff",
+    "get_cutoff",
     "compare_and_set",
     "get_session",
     "list_sessions",

@@ -44,7 +44,15 @@ from ..errors import (
 )
 from ..events import Event, EventHooks
 from ..keys import KeySet
-from ..models import AccessCheck, Check, CheckOp, Session, SessionUpdate, UpdateResult
+from ..models import (
+    AccessCheck,
+    Check,
+    CheckOp,
+    Session,
+    SessionUpdate,
+    SubjectCutoff,
+    UpdateResult,
+)
 from .manager import TokenManager
 
 __all__ = ["LostReplyStore", "StoreConformance"]
@@ -154,9 +162,19 @@ class LostReplyStore:
         """Pass through."""
         self.store.deny_access(jti, until)
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
         """Pass through."""
-        return self.store.check_access(jti, sid, now)
+        return self.store.check_access(jti, sid, now, subject)
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Pass through."""
+        return self.store.record_cutoff(cutoff)
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """Pass through."""
+        return self.store.get_cutoff(subject)
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         """Pass through."""
@@ -884,6 +902,98 @@ class StoreConformance(Agreement):
         with pytest.raises(ValueError, match="positive"):
             manager.issue("alice", idle_ttl=timedelta(0))
         assert store.list_sessions("alice") == []
+
+    # --------------------------------------------------------------- cutoff
+
+    def test_a_cutoff_only_ever_moves_later_with_its_reason(self, store: TokenStore) -> None:
+        assert store.get_cutoff("alice") is None
+        later = SubjectCutoff("alice", T0 + timedelta(hours=1), "password_changed", T0 + 2 * US)
+        assert store.record_cutoff(later) == later
+        earlier = SubjectCutoff("alice", T0, "operator", T0 + 3 * US)
+        assert store.record_cutoff(earlier) == later
+        latest = SubjectCutoff("alice", later.before + US, "mfa_reset", T0 + 4 * US)
+        assert store.record_cutoff(latest) == latest
+        assert store.get_cutoff("alice") == latest
+        assert store.get_cutoff("bob") is None
+        session = _session("alice")
+        store.create_session(session)
+        check = store.check_access("jti", session.sid, T0, "alice")
+        assert check.cutoff == latest.before and check.session == session
+        assert (store.check_access("jti", session.sid, T0, "bob")).cutoff is None
+        assert (store.check_access("jti", session.sid, T0)).cutoff is None
+
+    def test_a_cutoff_ends_every_session_started_before_it_and_records_why(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, events = _manager(store)
+        old = [manager.issue("alice") for _ in range(3)]
+        bob = manager.issue("bob")
+        clock.advance(timedelta(minutes=1, microseconds=1))
+        changed = clock.now()
+        clock.advance(timedelta(seconds=5))
+        assert manager.revoke_subject("alice", before=changed) == 3
+        after = manager.issue("alice")
+        for pair in old:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(pair.refresh_token)
+            stored = store.get_session(pair.sid)
+            assert stored is not None and stored.revoked_reason == "password_changed"
+        assert (manager.refresh(after.refresh_token)).sid == after.sid
+        assert (manager.refresh(bob.refresh_token)).sid == bob.sid
+        recorded = manager.cutoff("alice")
+        assert recorded == SubjectCutoff("alice", changed, "password_changed", clock.now())
+        (event,) = [e for e in events if e.name == "cutoff"]
+        assert (event.subject, event.reason, event.details) == (
+            "alice",
+            "password_changed",
+            {"before": changed.isoformat(), "sessions": 3},
+        )
+        assert "rk_" not in repr(events)
+        assert manager.revoke_subject("alice", before=changed, reason="again") == 0
+        with pytest.raises(ValueError, match="future"):
+            manager.revoke_subject("alice", before=clock.now() + US)
+
+    def test_online_checks_refuse_access_tokens_issued_before_a_cutoff(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        before = manager.issue("alice")
+        clock.advance(timedelta(seconds=2, microseconds=500))
+        manager.revoke_subject("alice", before=clock.now())
+        with pytest.raises(RevokedTokenError):
+            manager.verify_access_online(before.access_token)
+        assert (manager.introspect(before.access_token)) == {"active": False}
+        # Offline verification cannot know: the token stays valid until it expires.
+        assert manager.verify_access(before.access_token).sid == before.sid
+        same_instant = manager.issue("alice")  # a login right after the change
+        assert (manager.verify_access_online(same_instant.access_token)).sid
+        assert (manager.introspect(same_instant.access_token))["active"] is True
+
+    def test_after_a_cutoff_returns_no_earlier_session_refreshes_anywhere(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pairs = [manager.issue("alice") for _ in range(6)]
+        clock.advance(US)
+        cutoff_at = clock.now()
+        jobs = iter([None, *(pair for pair in pairs for _ in range(2))])
+
+        def one() -> object:
+            job = next(jobs)
+            if job is None:
+                return manager.revoke_subject("alice", before=cutoff_at)
+            return manager.refresh(job.refresh_token)
+
+        results = Racer.run(13, one)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert all(isinstance(e, RevokedTokenError) for e in errors), results
+        issued = [r.refresh_token for r in results if hasattr(r, "refresh_token")]
+        for token in [*issued, *(pair.refresh_token for pair in pairs)]:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(token)
+        for pair in pairs:
+            stored = store.get_session(pair.sid)
+            assert stored is not None and stored.revoked_reason == "password_changed"
 
     def test_access_denial_lasts_until_its_expiry(self, store: TokenStore) -> None:
         session = _session()

@@ -27,13 +27,14 @@ from ..config import Settings
 from ..errors import (
     ClientMismatchError,
     InvalidTokenError,
+    RevokedTokenError,
     StoreError,
     TokenError,
     TokenReuseError,
 )
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
-from ..models import AccessClaims, Session, SessionInfo, TokenPair
+from ..models import AccessClaims, Session, SessionInfo, SubjectCutoff, TokenPair
 
 __all__ = ["TokenManager"]
 
@@ -139,6 +140,12 @@ class TokenManager:
             absolute_ttl=absolute_ttl,
         )
         self.store.create_session(session)
+        cutoff = self.store.get_cutoff(subject)
+        if cutoff is not None and _policy.cut_off([session], cutoff):
+            # A cutoff recorded while this login ran (a password change racing
+            # it): the login was made before it, so it is void like the rest.
+            self._revoke(session.sid, subject, now, cutoff.reason)
+            raise RevokedTokenError("a cutoff for this subject ended the session as it started")
         self._emit("issued", now, session)
         if self.settings.max_sessions is not None:
             stored = self.store.list_sessions(subject)
@@ -175,7 +182,8 @@ class TokenManager:
         """
         claims = self._verify(token, device, scopes, use_cache=False)
         now = self.clock.now()
-        _policy.check_access_state(self.store.check_access(claims.jti, claims.sid, now), now)
+        check = self.store.check_access(claims.jti, claims.sid, now, claims.subject)
+        _policy.check_access_state(check, now, claims)
         return claims
 
     def _verify(
@@ -389,14 +397,55 @@ class TokenManager:
             )
         return ended
 
-    def revoke_subject(self, subject: str, *, reason: str = "revoke_subject") -> int:
-        """Log ``subject`` out everywhere; returns how many sessions were revoked."""
+    def revoke_subject(
+        self, subject: str, *, before: datetime | None = None, reason: str | None = None
+    ) -> int:
+        """Log ``subject`` out everywhere; returns how many sessions were revoked.
+
+        With ``before`` (e.g. ``before=now`` on a password change), a cutoff:
+        every session started and every token issued before that instant is
+        void. It is recorded first, with ``reason`` (default
+        ``"password_changed"``), in the store's per-subject cutoff record
+        (only ever moving later); then each such session is revoked by its
+        own compare-and-set, in its own key (so it holds on Redis Cluster);
+        a ``cutoff`` event follows. Once this returns, no refresh of such a
+        session succeeds anywhere, a login that raced it is refused, and
+        :meth:`verify_access_online` and :meth:`introspect` refuse their
+        access tokens; :meth:`verify_access` (offline) cannot know and
+        accepts them until they expire. ``before`` may not be in the future
+        (:class:`ValueError`). Without ``before`` every session is revoked
+        now and no cutoff is recorded (``reason`` defaults to
+        ``"revoke_subject"``). Raises :class:`~refreshkit.errors.StoreError`.
+        """
         now = self.clock.now()
-        count = self.store.revoke_subject(subject, now, reason)
+        if before is None:
+            why = reason if reason is not None else "revoke_subject"
+            count = self.store.revoke_subject(subject, now, why)
+            self.hooks.emit(
+                Event("revoked", at=now, subject=subject, reason=why, details={"sessions": count})
+            )
+            return count
+        cutoff = _policy.new_cutoff(
+            subject, before, now, reason if reason is not None else "password_changed"
+        )
+        self.store.record_cutoff(cutoff)
+        count = 0
+        for session in _policy.cut_off(self.store.list_sessions(subject), cutoff):
+            count += self._revoke(session.sid, subject, now, cutoff.reason)
         self.hooks.emit(
-            Event("revoked", at=now, subject=subject, reason=reason, details={"sessions": count})
+            Event(
+                "cutoff",
+                at=now,
+                subject=subject,
+                reason=cutoff.reason,
+                details={"before": cutoff.before.isoformat(), "sessions": count},
+            )
         )
         return count
+
+    def cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's recorded cutoff (when, why, recorded at), or None."""
+        return self.store.get_cutoff(subject)
 
     def revoke_access(self, jti: str, until: datetime) -> None:
         """Deny one access token (by ``jti``) until ``until``, its expiry.
@@ -468,8 +517,8 @@ class TokenManager:
         try:
             claims = self._decode(token, self.keys)
             _policy.check_access_times(claims, now, self.settings.leeway)
-            check = self.store.check_access(claims.jti, claims.sid, now)
-            _policy.check_access_state(check, now)
+            check = self.store.check_access(claims.jti, claims.sid, now, claims.subject)
+            _policy.check_access_state(check, now, claims)
         except TokenError:
             return inactive
         return _policy.introspection_of_access(claims)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 
-__all__ = ["DeniedAccess", "DurationMicrosecondsField", "MicrosecondsField", "Session"]
+__all__ = [
+    "DeniedAccess",
+    "DurationMicrosecondsField",
+    "MicrosecondsField",
+    "Session",
+    "SubjectCutoff",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -147,3 +153,21 @@ class DeniedAccess(models.Model):
 
     def __str__(self) -> str:
         return str(self.jti)
+
+
+class SubjectCutoff(models.Model):
+    """A subject's cutoff: its sessions and tokens issued before ``cutoff_at`` are void."""
+
+    subject: Any = models.CharField(primary_key=True, max_length=255)
+    cutoff_at: Any = MicrosecondsField()
+    reason: Any = models.CharField(max_length=64)
+    recorded_at: Any = MicrosecondsField()
+
+    objects: ClassVar[Any]
+
+    class Meta:
+        db_table = "refreshkit_subject_cutoffs"
+        verbose_name = "subject cutoff"
+
+    def __str__(self) -> str:
+        return f"{self.subject} before {self.cutoff_at}"

@@ -35,6 +35,7 @@ __all__ = [
     "refreshed",
     "retry_replayed",
     "reuse_detected",
+    "cutoff",
     "revoked",
     "session_ended",
 ]
@@ -56,6 +57,9 @@ expired: Signal = Signal()
 #: The user ended one of their sessions (a device list's "sign out", or "sign out
 #: other devices"); ``event.reason`` says why.
 session_ended: Signal = Signal()
+#: A subject's sessions and tokens issued before an instant were cut off
+#: (``revoke_subject(..., before=...)``); ``event.reason`` says why.
+cutoff: Signal = Signal()
 
 #: Each event name's signal.
 SIGNALS: Mapping[str, Signal] = MappingProxyType(
@@ -68,6 +72,7 @@ SIGNALS: Mapping[str, Signal] = MappingProxyType(
         "revoked": revoked,
         "expired": expired,
         "session_ended": session_ended,
+        "cutoff": cutoff,
     }
 )
 if set(SIGNALS) != set(EVENT_NAMES):  # pragma: no cover - a new event needs its signal

@@ -1,6 +1,8 @@
 """The SQL backend's tables, in SQLAlchemy Core: no ORM base is imposed.
 
-Two tables, named ``<prefix>sessions`` and ``<prefix>denied_access``, built
+Three tables, named ``<prefix>sessions``, ``<prefix>denied_access`` and
+``<prefix>subject_cutoffs`` (one row per subject whose sessions were cut off
+before an instant: ``revoke_subject(subject, before=...)``), built
 on a fresh or a caller-supplied :class:`~sqlalchemy.MetaData` so they can
 live beside an application's own schema (and its own Alembic history).
 
@@ -107,11 +109,12 @@ class SQLTables:
     prefix: str
     sessions: sa.Table
     denials: sa.Table
+    cutoffs: sa.Table
 
     @property
     def all(self) -> list[sa.Table]:
         """The tables in creation order."""
-        return [self.sessions, self.denials]
+        return [self.sessions, self.denials, self.cutoffs]
 
     @property
     def version_table(self) -> str:
@@ -179,4 +182,12 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("expires_at", time(), nullable=False),
         sa.Index(f"ix_{prefix}denied_access_expires_at", "expires_at"),
     )
-    return SQLTables(metadata, prefix, sessions, denials)
+    cutoffs = sa.Table(
+        f"{prefix}subject_cutoffs",
+        metadata,
+        sa.Column("subject", sa.String(255), primary_key=True),
+        sa.Column("cutoff_at", time(), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("recorded_at", time(), nullable=False),
+    )
+    return SQLTables(metadata, prefix, sessions, denials, cutoffs)
