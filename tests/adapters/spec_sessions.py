@@ -193,3 +193,26 @@ class SessionSpec:
         assert reply.status == 200, reply.text
         clock.set(start + cap)
         assert_oauth_error(refresh_form(api, reply.json()["refresh_token"]), 400, "invalid_grant")
+
+    # --------------------------------------------------------------- cutoff
+
+    def test_a_password_change_cuts_off_every_earlier_session_and_token(
+        self, make_api: MakeApi, clock: FrozenClock
+    ) -> None:
+        api = make_api()
+        phone = sign_in(api, agent=PHONE_AGENT)
+        laptop = sign_in(api)
+        bob = sign_in(api, "bob")
+        clock.advance(timedelta(seconds=2, microseconds=1))
+        reply = api.request("POST", "/change-password", headers=bearer(laptop["access_token"]))
+        assert reply.status == 200 and reply.json() == {"ended": 2}, reply.text
+        for old in (phone, laptop):
+            assert_oauth_error(refresh_form(api, old["refresh_token"]), 400, "invalid_grant")
+            online = api.request("GET", "/online-me", headers=bearer(old["access_token"]))
+            assert online.status == 401
+            # Offline verification cannot know: the access token lives until its exp.
+            assert api.request("GET", "/me", headers=bearer(old["access_token"])).status == 200
+        fresh = sign_in(api)  # the login with the new password, in the same instant
+        assert api.request("GET", "/online-me", headers=bearer(fresh["access_token"])).status == 200
+        assert refresh_form(api, fresh["refresh_token"]).status == 200
+        assert refresh_form(api, bob["refresh_token"]).status == 200

@@ -129,6 +129,26 @@ async def async_online_me(request: HttpRequest) -> JsonResponse:
     return describe(request)
 
 
+@require_access(online=True)
+def change_password(request: Any) -> JsonResponse:
+    manager = conf.get_manager()
+    now = manager.clock.now()
+    return JsonResponse({"ended": manager.revoke_subject(request.auth_claims.subject, before=now)})
+
+
+@require_access(online=True)
+async def async_change_password(request: Any) -> JsonResponse:
+    manager = conf.get_async_manager()
+    now = manager.clock.now()
+    return JsonResponse(
+        {"ended": await manager.revoke_subject(request.auth_claims.subject, before=now)}
+    )
+
+
+change_password.csrf_exempt = True  # type: ignore[attr-defined]
+async_change_password.csrf_exempt = True  # type: ignore[attr-defined]
+
+
 def guarded(request: HttpRequest) -> JsonResponse:
     """A POST view of the application's own, under Django's CSRF protection."""
     return JsonResponse({})
@@ -150,9 +170,9 @@ class TestUrls:
 
         endpoints = urls.endpoint_patterns(asynchronous=asynchronous)
         app = (
-            (async_sign_in, async_me, async_admin, async_online_me)
+            (async_sign_in, async_me, async_admin, async_online_me, async_change_password)
             if asynchronous
-            else (sign_in, me, admin, online_me)
+            else (sign_in, me, admin, online_me, change_password)
         )
         self.urlpatterns = (
             path("", include((endpoints, "refreshkit"))),
@@ -162,7 +182,7 @@ class TestUrls:
         )
 
 
-ROUTES = ("login", "me", "admin", "online-me")
+ROUTES = ("login", "me", "admin", "online-me", "change-password")
 _urlconfs: dict[bool, TestUrls] = {}
 
 

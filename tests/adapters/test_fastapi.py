@@ -82,6 +82,11 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
     async def online_me(claims: online_claims) -> dict[str, Any]:
         return describe(claims)
 
+    @app.post("/change-password")
+    async def change_password(claims: online_claims) -> dict[str, Any]:
+        now = kit.manager.clock.now()
+        return {"ended": await kit.manager.revoke_subject(claims.subject, before=now)}
+
     return app, kit
 
 

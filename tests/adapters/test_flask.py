@@ -76,6 +76,13 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def online_me() -> dict[str, Any]:
         return describe()
 
+    @app.post("/change-password")
+    @require_access(online=True)
+    def change_password() -> dict[str, Any]:
+        manager = kit.manager
+        subject = current_claims.subject
+        return {"ended": manager.revoke_subject(subject, before=manager.clock.now())}
+
     return app
 
 
