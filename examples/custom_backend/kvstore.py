@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from refreshkit import ConfigurationError, StoreError
@@ -33,6 +33,7 @@ from refreshkit.models import (
     FieldValue,
     Session,
     SessionUpdate,
+    SubjectCutoff,
     UpdateResult,
 )
 
@@ -44,7 +45,10 @@ CREATE TABLE IF NOT EXISTS kv_sessions (
 CREATE INDEX IF NOT EXISTS kv_sessions_subject ON kv_sessions (subject);
 CREATE INDEX IF NOT EXISTS kv_sessions_expires ON kv_sessions (expires_us);
 CREATE TABLE IF NOT EXISTS kv_denied (jti TEXT PRIMARY KEY, until_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv_cutoffs (subject TEXT PRIMARY KEY, before_us INTEGER NOT NULL,
+    body TEXT NOT NULL);
 """
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _encode(session: Session) -> str:
@@ -53,6 +57,8 @@ def _encode(session: Session) -> str:
     for name in _TIMES:
         if fields[name] is not None:
             fields[name] = fields[name].isoformat()
+    if session.idle_ttl is not None:
+        fields["idle_ttl"] = session.idle_ttl // _MICROSECOND
     return json.dumps(fields, separators=(",", ":"))
 
 
@@ -61,6 +67,8 @@ def _decode(body: str) -> Session:
     for name in _TIMES:
         if fields[name] is not None:
             fields[name] = datetime.fromisoformat(fields[name])
+    if fields.get("idle_ttl") is not None:
+        fields["idle_ttl"] = timedelta(microseconds=fields["idle_ttl"])
     return Session(**fields)
 
 
@@ -158,9 +166,41 @@ class KVStore:
                 (jti, _micros(until)),
             )
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
         denied = self._read("SELECT until_us FROM kv_denied WHERE jti = ?", (jti,))
-        return AccessCheck(bool(denied) and _micros(now) < denied[0][0], self.get_session(sid))
+        cutoff = self.get_cutoff(subject) if subject is not None else None
+        return AccessCheck(
+            bool(denied) and _micros(now) < denied[0][0],
+            self.get_session(sid),
+            cutoff.before if cutoff is not None else None,
+        )
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Keep the later cutoff of a subject (monotonic), in one transaction."""
+        body = json.dumps(
+            [cutoff.before.isoformat(), cutoff.reason, cutoff.recorded_at.isoformat()]
+        )
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO kv_cutoffs VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE"
+                " SET before_us = excluded.before_us, body = excluded.body"
+                " WHERE excluded.before_us > kv_cutoffs.before_us",
+                (cutoff.subject, _micros(cutoff.before), body),
+            )
+        stored = self.get_cutoff(cutoff.subject)
+        assert stored is not None
+        return stored
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        rows = self._read("SELECT body FROM kv_cutoffs WHERE subject = ?", (subject,))
+        if not rows:
+            return None
+        before, reason, recorded = json.loads(rows[0][0])
+        return SubjectCutoff(
+            subject, datetime.fromisoformat(before), reason, datetime.fromisoformat(recorded)
+        )
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         purged = 0

@@ -38,7 +38,7 @@ from .errors import (
 )
 from .events import Event, EventHooks
 from .keys import KeySet, SigningKey
-from .models import AccessClaims, Session, TokenPair
+from .models import AccessClaims, Session, SessionInfo, SubjectCutoff, TokenPair
 
 __version__ = "0.1.0"
 
@@ -72,6 +72,8 @@ __all__ = [
     "RevokedTokenError",
     "SchemaMissingError",
     "Session",
+    "SessionInfo",
+    "SubjectCutoff",
     "SessionExpiredError",
     "Settings",
     "SigningKey",

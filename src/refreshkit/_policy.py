@@ -34,7 +34,10 @@ revokes.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hmac
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,11 +67,14 @@ from .models import (
     FieldValue,
     Session,
     SessionUpdate,
+    SubjectCutoff,
 )
 
 __all__ = [
+    "DEVICE_LABEL_LENGTH",
     "MAX_TIME_CLAIM",
     "RESERVED_CLAIMS",
+    "USER_AGENT_LENGTH",
     "Consequence",
     "Outcome",
     "RefreshAttempt",
@@ -85,19 +91,25 @@ __all__ = [
     "classify",
     "client_matches",
     "consequence_of",
+    "cut_off",
     "device_matches",
     "introspection_of_access",
     "introspection_of_refresh",
     "is_live",
+    "issued_before",
     "narrowed_scope",
     "scope_text",
     "token_contents",
+    "needs_own_idle_ttl",
+    "new_cutoff",
     "new_session",
     "reauthentication",
     "refresh_attempt",
     "replayed_successor",
     "revocation",
+    "session_lifetimes",
     "sessions_to_evict",
+    "stored_client_ip",
     "token_role",
 ]
 
@@ -182,13 +194,23 @@ def new_session(
     client_id: str | None = None,
     cnf: Mapping[str, Any] | None = None,
     auth_time: datetime | None = None,
+    user_agent: str | None = None,
+    client_ip: str | None = None,
+    device_label: str | None = None,
+    idle_ttl: timedelta | None = None,
+    absolute_ttl: timedelta | None = None,
 ) -> tuple[Session, str]:
     """A new session and its first refresh token: ``(session, refresh_token)``.
 
     ``settings`` are the ones of the session's client. ``auth_time`` is when
     the user authenticated (default ``now``), kept in the session's claims.
-    Raises :class:`ValueError` when ``claims`` try to set a reserved claim,
-    ``cnf`` is not a JSON object, or ``auth_time`` is later than ``now``.
+    ``client_ip`` is the raw address, kept as ``settings.session_ip`` says
+    (:func:`stored_client_ip`). ``idle_ttl`` and ``absolute_ttl`` (remember
+    me) shorten the session's lifetimes for its whole life
+    (:func:`session_lifetimes`). Raises :class:`ValueError` when ``claims``
+    try to set a reserved claim, ``cnf`` is not a JSON object, ``auth_time``
+    is later than ``now``, a lifetime is longer than the settings' or not
+    positive, or ``device_label`` is not a short text.
     """
     if cnf is not None and (not isinstance(cnf, Mapping) or not cnf):
         raise ValueError("cnf must be a non-empty mapping, such as {'jkt': thumbprint}")
@@ -199,14 +221,19 @@ def new_session(
     if clash:
         raise ValueError(f"claims may not override reserved claims: {', '.join(sorted(clash))}")
     own_claims[AUTH_TIME_CLAIM] = auth_time_claim(now if auth_time is None else auth_time, now)
+    idle, absolute = session_lifetimes(settings, idle_ttl, absolute_ttl)
+    if device_label is not None and (
+        not isinstance(device_label, str) or len(device_label) > DEVICE_LABEL_LENGTH
+    ):
+        raise ValueError(f"device_label must be a text of at most {DEVICE_LABEL_LENGTH} characters")
     sid = _tokens.new_session_id()
     token, token_id, secret_hash = _tokens.new_refresh_token(sid)
     session = Session(
         sid=sid,
         subject=subject,
         created_at=now,
-        idle_expires_at=now + settings.refresh_idle_ttl,
-        absolute_expires_at=now + settings.refresh_absolute_ttl,
+        idle_expires_at=now + idle,
+        absolute_expires_at=now + absolute,
         last_used_at=now,
         current_token_id=token_id,
         current_secret_hash=secret_hash,
@@ -216,6 +243,10 @@ def new_session(
         claims=own_claims,
         client_id=client_id,
         cnf=dict(cnf) if cnf is not None else None,
+        user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent else None,
+        client_ip=stored_client_ip(client_ip, settings),
+        device_label=device_label or None,
+        idle_ttl=idle_ttl,
     )
     return session, token
 
@@ -278,6 +309,70 @@ def check_live(session: Session | None, now: datetime) -> Session:
     return session
 
 
+#: The most characters of a ``User-Agent`` a session keeps (the rest is cut).
+USER_AGENT_LENGTH = 512
+#: The longest device label a login may give.
+DEVICE_LABEL_LENGTH = 255
+_IP_HASH = b"refreshkit-session-ip\x00"
+
+
+def session_lifetimes(
+    settings: Settings, idle_ttl: timedelta | None, absolute_ttl: timedelta | None
+) -> tuple[timedelta, timedelta]:
+    """A login's ``(idle, absolute)`` lifetimes: the settings', or shorter ones it chose.
+
+    Remember me: a login may shorten either (a shared computer), never
+    lengthen it: a longer one is a :class:`ValueError` rather than a silent
+    clamp, so an application that asks for 90 days under a 30-day cap hears
+    of it. A zero or negative lifetime is a :class:`ValueError` too.
+    """
+    chosen: list[timedelta] = []
+    for name, wanted, limit in (
+        ("idle_ttl", idle_ttl, settings.refresh_idle_ttl),
+        ("absolute_ttl", absolute_ttl, settings.refresh_absolute_ttl),
+    ):
+        if wanted is None:
+            chosen.append(limit)
+            continue
+        if not isinstance(wanted, timedelta) or wanted <= timedelta(0):
+            raise ValueError(f"{name} must be a positive timedelta")
+        if wanted > limit:
+            setting = "refresh_idle_ttl" if name == "idle_ttl" else "refresh_absolute_ttl"
+            raise ValueError(
+                f"{name} {wanted} is longer than the settings' {setting} {limit}: "
+                "a login may shorten a session's lifetime, never lengthen it"
+            )
+        chosen.append(wanted)
+    return chosen[0], chosen[1]
+
+
+def stored_client_ip(address: str | None, settings: Settings) -> str | None:
+    """How a session keeps its login's client IP, as ``settings.session_ip`` says.
+
+    ``"truncated"`` keeps the network (``203.0.113.0/24``, ``2001:db8:1::/48``);
+    ``"hashed"`` a keyed HMAC-SHA256 (base64url), so equal addresses compare
+    equal but the stored value names none; ``"off"`` nothing. Text that is not
+    an IP address is not kept (None), whatever the mode.
+    """
+    mode = settings.session_ip
+    if address is None or mode == "off":
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if mode == "plain":
+        return str(ip)
+    if mode == "truncated":
+        prefix = 24 if ip.version == 4 else 48
+        return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    key = (settings.session_ip_key or settings.secret_key or "").encode("utf-8")
+    digest = hmac.digest(key, _IP_HASH + ip.packed, "sha256")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def is_live(session: Session, now: datetime) -> bool:
     """A session is live until revoked or past its (idle or absolute) expiry."""
     return session.revoked_at is None and now < session.expires_at
@@ -331,6 +426,8 @@ class RefreshAttempt:
     max_uses: int | None
     #: The OAuth client refreshing (None: an in-process call, not checked).
     client_id: str | None = None
+    #: The session's own idle lifetime the update slides by (None: the settings').
+    idle_ttl: timedelta | None = None
 
 
 def refresh_attempt(
@@ -341,6 +438,7 @@ def refresh_attempt(
     device: str | None,
     client_id: str | None = None,
     granted_scope: tuple[str | None] | None = None,
+    idle_ttl: timedelta | None = None,
 ) -> RefreshAttempt:
     """Prepare one refresh (raises :class:`~refreshkit.errors.InvalidTokenError` when malformed).
 
@@ -349,7 +447,11 @@ def refresh_attempt(
     so a store that applies it has made the refresh in one round trip. A
     ``client_id`` must own the session or find it unbound, and binds it
     (RFC 6749 §6). ``granted_scope`` (a 1-tuple) pins the session's grant as
-    read before a scope-narrowing refresh. With rotation, the successor is
+    read before a scope-narrowing refresh. ``idle_ttl`` is the session's own
+    idle lifetime (remember me; None: the settings'), which the update checks
+    is the stored one, so a session that chose another is never slid by the
+    wrong one: the manager then retries with the stored lifetime
+    (:func:`needs_own_idle_ttl`). With rotation, the successor is
     minted now, carrying the session's chain key, and sealed under
     ``presented`` so only a holder of ``presented`` can recover it on a retry.
     """
@@ -369,7 +471,8 @@ def refresh_attempt(
         binding["client_id"] = client_id
     if granted_scope is not None:
         checks += (Check("scope", CheckOp.EQUALS, granted_scope[0]),)
-    idle = now + settings.refresh_idle_ttl
+    checks += (Check("idle_ttl", CheckOp.EQUALS, idle_ttl),)
+    idle = now + (idle_ttl if idle_ttl is not None else settings.refresh_idle_ttl)
     if not settings.rotation:
         max_uses = settings.max_uses
         if max_uses is not None:
@@ -381,7 +484,7 @@ def refresh_attempt(
             ("use_count",),
         )
         return RefreshAttempt(
-            token, now, update, None, None, device_hash, None, max_uses, client_id
+            token, now, update, None, None, device_hash, None, max_uses, client_id, idle_ttl
         )
     successor, successor_id, successor_hash = _tokens.new_refresh_token(token.sid, token.chain_key)
     changes: dict[str, FieldValue] = {
@@ -403,8 +506,27 @@ def refresh_attempt(
     window = settings.retry_window
     retry_since = now - window if window > timedelta(0) else None
     return RefreshAttempt(
-        token, now, update, successor, successor_id, device_hash, retry_since, None, client_id
+        token,
+        now,
+        update,
+        successor,
+        successor_id,
+        device_hash,
+        retry_since,
+        None,
+        client_id,
+        idle_ttl,
     )
+
+
+def needs_own_idle_ttl(session: Session | None, attempt: RefreshAttempt) -> bool:
+    """Whether a refresh that was not applied must be retried with the session's idle lifetime.
+
+    The common refresh assumes the settings' lifetime (one round trip); a
+    session that chose its own (remember me) refuses that update, and is
+    then refreshed with its own: one more round trip, for those sessions only.
+    """
+    return session is not None and session.idle_ttl != attempt.idle_ttl
 
 
 def client_matches(bound: str | None, presented: str | None) -> bool:
@@ -749,14 +871,59 @@ def check_access_binding(
         raise InsufficientScopeError("missing required scope", required=required)
 
 
-def check_access_state(check: AccessCheck, now: datetime) -> None:
-    """Online check: refuse a denied jti or a session that is gone, revoked or expired."""
+def check_access_state(
+    check: AccessCheck, now: datetime, claims: AccessClaims | None = None
+) -> None:
+    """Online check: refuse a denied jti, a session gone, revoked or expired, or one cut off.
+
+    With the subject's cutoff (``check.cutoff``) and the token's ``claims``:
+    refuse a token of a session started before the cutoff, or one issued
+    before it (:func:`issued_before`).
+    """
     if check.denied:
         raise RevokedTokenError("access token revoked")
     if check.session is None or check.session.revoked_at is not None:
         raise RevokedTokenError("session revoked")
     if now >= check.session.expires_at:
         raise ExpiredTokenError("session expired")
+    cutoff = check.cutoff
+    if (
+        cutoff is not None
+        and claims is not None
+        and (check.session.created_at < cutoff or issued_before(claims, cutoff))
+    ):
+        raise RevokedTokenError("access token issued before the subject's cutoff")
+
+
+def issued_before(claims: AccessClaims, cutoff: datetime) -> bool:
+    """Whether the token was certainly issued before ``cutoff``.
+
+    ``iat`` counts whole seconds, rounded down: a token is before the cutoff
+    when its whole second of issue is (``iat + 1s <= cutoff``); one issued in
+    the cutoff's own second is judged by its session's start instead.
+    """
+    return datetime.fromtimestamp(claims.issued_at + 1, UTC) <= cutoff
+
+
+def new_cutoff(subject: str, before: datetime | None, now: datetime, reason: str) -> SubjectCutoff:
+    """The cutoff ``revoke_subject(subject, before=...)`` records.
+
+    ``before`` may not be later than ``now`` (:class:`ValueError`): a cutoff
+    in the future would refuse logins until then. It must be timezone-aware.
+    """
+    at = now if before is None else before
+    if at.utcoffset() is None:
+        raise ValueError("before must be a timezone-aware datetime")
+    if at > now:
+        raise ValueError("before may not be in the future: a cutoff ends what was issued already")
+    if not reason:
+        raise ValueError("a cutoff needs a reason")
+    return SubjectCutoff(subject, at, reason, now)
+
+
+def cut_off(sessions: Iterable[Session], cutoff: SubjectCutoff) -> list[Session]:
+    """The sessions ``cutoff`` ends: every unrevoked one started before it."""
+    return [s for s in sessions if s.revoked_at is None and s.created_at < cutoff.before]
 
 
 # ---------------------------------------------------------------- introspection

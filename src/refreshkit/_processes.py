@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from ._sync.manager import TokenManager
 from .backends import create_store
 from .backends.base import TokenStore
 from .config import Settings
-from .errors import TokenError
+from .errors import StoreError, TokenError
 from .keys import KeySet
 
 __all__ = ["ProcessRaceConformance"]
@@ -53,6 +54,37 @@ def _present(
             out.put(("ok", manager.refresh(token).refresh_token))
         except TokenError as error:
             out.put(("error", type(error).__name__))
+    finally:
+        store.close()
+
+
+def _refresh_through_a_cutoff(
+    url: str, factory: str | None, token: str, barrier: Any, returned: Any, out: Any
+) -> None:
+    """One process refreshing its session over and over while another cuts it off.
+
+    Reports the outcome of its first refresh that began after the cutoff had
+    returned (``("after", succeeded)``), or that the session was refused
+    before (``("before", False)``).
+    """
+    store = _open(url, factory)
+    manager = TokenManager(Settings(), keys=KeySet.generate(), store=store)
+    try:
+        store.get_session("0" * 32)
+        barrier.wait(timeout=60)
+        for _ in range(10_000):
+            after = returned.is_set()
+            try:
+                token = manager.refresh(token).refresh_token
+                succeeded = True
+            except TokenError:
+                succeeded = False
+            except StoreError:
+                continue  # contention (SQLite's lock): nothing was written, try again
+            if after or not succeeded:
+                out.put(("after" if after else "before", succeeded))
+                return
+        out.put(("never", True))
     finally:
         store.close()
 
@@ -123,3 +155,44 @@ class ProcessRaceConformance:
             assert stored is not None and stored.revoked_reason == "reuse"
         finally:
             manager.store.close()
+
+    def test_once_a_cutoff_returns_no_process_refreshes_an_earlier_session(
+        self, store_url: str
+    ) -> None:
+        store = _open(store_url, self.store_factory)
+        manager = TokenManager(Settings(), keys=KeySet.generate(), store=store)
+        subject = "cutoff-racer-" + secrets.token_hex(8)
+        try:
+            tokens = [manager.issue(subject).refresh_token for _ in range(PROCESSES)]
+            context = multiprocessing.get_context("spawn")
+            barrier = context.Barrier(PROCESSES + 1)
+            returned, out = context.Event(), context.Queue()
+            workers = [
+                context.Process(
+                    target=_refresh_through_a_cutoff,
+                    args=(store_url, self.store_factory, token, barrier, returned, out),
+                )
+                for token in tokens
+            ]
+            for worker in workers:
+                worker.start()
+            barrier.wait(timeout=120)
+            cutoff = manager.clock.now()
+            for attempt in range(20):
+                try:  # idempotent: a retry after an outage finishes the job
+                    manager.revoke_subject(subject, before=cutoff)
+                    break
+                except StoreError:
+                    if attempt == 19:
+                        raise
+            returned.set()
+            results = [out.get(timeout=120) for _ in workers]
+            for worker in workers:
+                worker.join(timeout=60)
+                assert worker.exitcode == 0, f"a racing process failed ({worker.exitcode})"
+            assert ("after", True) not in results, results
+            assert ("never", True) not in results, results
+            live = [s for s in manager.store.list_sessions(subject) if s.revoked_at is None]
+            assert live == []
+        finally:
+            store.close()

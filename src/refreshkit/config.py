@@ -162,6 +162,13 @@ class Settings:
     #: ``X-Forwarded-Proto`` / ``-For`` headers are believed; from anyone else
     #: they are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    #: How a session keeps its login's client IP (for the user's device list):
+    #: ``"plain"``, ``"truncated"`` (the /24 of an IPv4 address, the /48 of an
+    #: IPv6 one), ``"hashed"`` (a keyed HMAC-SHA256, never the raw address) or
+    #: ``"off"`` (not recorded).
+    session_ip: Literal["plain", "truncated", "hashed", "off"] = "truncated"
+    #: The key of ``session_ip="hashed"`` (at least 32 characters); None: ``secret_key``.
+    session_ip_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         hints = _field_types()
@@ -203,6 +210,13 @@ class Settings:
             raise ConfigurationError("cookie_samesite='none' requires cookie_secure")
         if self.csrf_protection not in ("header", "double_submit"):
             raise ConfigurationError("csrf_protection must be 'header' or 'double_submit'")
+        if self.session_ip not in ("plain", "truncated", "hashed", "off"):
+            raise ConfigurationError("session_ip must be 'plain', 'truncated', 'hashed' or 'off'")
+        if self.session_ip == "hashed" and len(self.session_ip_key or self.secret_key or "") < 32:
+            raise ConfigurationError(
+                "session_ip='hashed' needs a key of at least 32 characters: set "
+                "session_ip_key (or secret_key)"
+            )
         self._check_clients()
         for proxy in self.trusted_proxies:
             try:

@@ -30,6 +30,8 @@ EventName = Literal[
     "revoked",
     "expired",
     "refresh_refused",
+    "session_ended",
+    "cutoff",
 ]
 EVENT_NAMES: tuple[str, ...] = get_args(EventName)
 #: Events that mean something went wrong for the user (logged at WARNING).

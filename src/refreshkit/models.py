@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -25,7 +25,9 @@ __all__ = [
     "CheckOp",
     "FieldValue",
     "Session",
+    "SessionInfo",
     "SessionUpdate",
+    "SubjectCutoff",
     "TokenPair",
     "UpdateResult",
 ]
@@ -144,6 +146,16 @@ class Session:
     cnf: Mapping[str, Any] | None = None
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    #: The ``User-Agent`` of the login (at most 512 characters), for a device list.
+    user_agent: str | None = None
+    #: The login's client IP as ``Settings.session_ip`` keeps it (plain, truncated
+    #: to its /24 or /48 network, or a keyed hash); None when not recorded.
+    client_ip: str | None = None
+    #: A label the user or the application gave the device ("Work laptop").
+    device_label: str | None = None
+    #: The session's own sliding (idle) lifetime, chosen at login (remember me);
+    #: None: the settings' ``refresh_idle_ttl``.
+    idle_ttl: timedelta | None = None
 
     @property
     def expires_at(self) -> datetime:
@@ -182,14 +194,17 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "claims",
     }
 )
-#: The fields a :class:`Check` may name: the mutable ones but ``claims``, and
-#: the absolute expiry.
-CHECKABLE_FIELDS: frozenset[str] = (MUTABLE_FIELDS - {"claims"}) | {"absolute_expires_at"}
+#: The fields a :class:`Check` may name: the mutable ones but ``claims``, the
+#: absolute expiry and the session's own idle lifetime (a refresh slides by it).
+CHECKABLE_FIELDS: frozenset[str] = (MUTABLE_FIELDS - {"claims"}) | {
+    "absolute_expires_at",
+    "idle_ttl",
+}
 #: The integer fields a :class:`SessionUpdate` may add one to.
 COUNTER_FIELDS: frozenset[str] = frozenset({"generation", "use_count"})
 
 #: A stored field's value as a check compares it and an update writes it.
-FieldValue = str | int | datetime | None
+FieldValue = str | int | datetime | timedelta | None
 #: What an update may write: a field's value, or the whole ``claims`` object.
 ChangeValue = FieldValue | Mapping[str, Any]
 
@@ -214,6 +229,42 @@ class Check:
     field: str
     op: CheckOp
     value: FieldValue = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """What a user sees of one of their sessions in a device list: no token state.
+
+    ``current`` marks the session the request listing them belongs to.
+    ``client_ip`` is as stored (see ``Settings.session_ip``).
+    """
+
+    sid: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    current: bool = False
+    user_agent: str | None = None
+    client_ip: str | None = None
+    device_label: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+
+    @classmethod
+    def of(cls, session: Session, current: str | None = None) -> SessionInfo:
+        """The view of ``session``; ``current`` is the sid of the session asking."""
+        return cls(
+            sid=session.sid,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            expires_at=session.expires_at,
+            current=current is not None and session.sid == current,
+            user_agent=session.user_agent,
+            client_ip=session.client_ip,
+            device_label=session.device_label,
+            client_id=session.client_id,
+            scope=session.scope,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +298,28 @@ class UpdateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectCutoff:
+    """A subject's cutoff: sessions and tokens issued before ``before`` are void.
+
+    Written by ``revoke_subject(subject, before=...)`` (a password change,
+    say), ``reason`` saying why and ``recorded_at`` when. A store keeps one
+    per subject and only ever moves it later (monotonic).
+    """
+
+    subject: str
+    before: datetime
+    reason: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AccessCheck:
-    """What an online access-token check needs: is the jti denied, and the session."""
+    """What an online access-token check needs: is the jti denied, the session, the cutoff.
+
+    ``cutoff`` is the ``before`` of the subject's :class:`SubjectCutoff`
+    (None: none, or the subject was not asked about).
+    """
 
     denied: bool
     session: Session | None
+    cutoff: datetime | None = None

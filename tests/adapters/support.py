@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from types import ModuleType
@@ -66,6 +67,8 @@ class Gate:
 
 _STORE_METHODS = (
     "create_session",
+    "record_cutoff",
+    "get_cutoff",
     "compare_and_set",
     "get_session",
     "list_sessions",
@@ -334,3 +337,16 @@ def werkzeug_server(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join(10)
         server.server_close()
+
+
+def login_options(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The test apps' login options beyond scope and client: device label, lifetimes.
+
+    Lifetimes come as integer microseconds (``idle_ttl_us``, ``absolute_ttl_us``),
+    so a spec can check them to the microsecond.
+    """
+    options: dict[str, Any] = {"device_label": payload.get("device_label")}
+    for name in ("idle_ttl", "absolute_ttl"):
+        micros = payload.get(name + "_us")
+        options[name] = timedelta(microseconds=micros) if micros is not None else None
+    return options

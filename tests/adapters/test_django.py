@@ -35,6 +35,7 @@ from refreshkit.backends.memory._state import MemoryState
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
+from .spec_sessions import SessionSpec
 from .support import (
     Api,
     FailingAsyncStore,
@@ -44,6 +45,7 @@ from .support import (
     HttpxApi,
     Outage,
     Reply,
+    login_options,
     uvicorn_server,
 )
 
@@ -88,6 +90,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         payload["username"],
         scope=payload.get("scope"),
         client_id=payload.get("client_id"),
+        **login_options(payload),
     )
 
 
@@ -98,6 +101,7 @@ async def async_sign_in(request: HttpRequest) -> HttpResponse:
         payload["username"],
         scope=payload.get("scope"),
         client_id=payload.get("client_id"),
+        **login_options(payload),
     )
 
 
@@ -162,6 +166,26 @@ reauth.csrf_exempt = True  # type: ignore[attr-defined]
 async_reauth.csrf_exempt = True  # type: ignore[attr-defined]
 
 
+@require_access(online=True)
+def change_password(request: Any) -> JsonResponse:
+    manager = conf.get_manager()
+    now = manager.clock.now()
+    return JsonResponse({"ended": manager.revoke_subject(request.auth_claims.subject, before=now)})
+
+
+@require_access(online=True)
+async def async_change_password(request: Any) -> JsonResponse:
+    manager = conf.get_async_manager()
+    now = manager.clock.now()
+    return JsonResponse(
+        {"ended": await manager.revoke_subject(request.auth_claims.subject, before=now)}
+    )
+
+
+change_password.csrf_exempt = True  # type: ignore[attr-defined]
+async_change_password.csrf_exempt = True  # type: ignore[attr-defined]
+
+
 def guarded(request: HttpRequest) -> JsonResponse:
     """A POST view of the application's own, under Django's CSRF protection."""
     return JsonResponse({})
@@ -183,9 +207,17 @@ class TestUrls:
 
         endpoints = urls.endpoint_patterns(asynchronous=asynchronous)
         app = (
-            (async_sign_in, async_me, async_admin, async_online_me, async_fresh, async_reauth)
+            (
+                async_sign_in,
+                async_me,
+                async_admin,
+                async_online_me,
+                async_fresh,
+                async_reauth,
+                async_change_password,
+            )
             if asynchronous
-            else (sign_in, me, admin, online_me, fresh, reauth)
+            else (sign_in, me, admin, online_me, fresh, reauth, change_password)
         )
         self.urlpatterns = (
             path("", include((endpoints, "refreshkit"))),
@@ -195,7 +227,7 @@ class TestUrls:
         )
 
 
-ROUTES = ("login", "me", "admin", "online-me", "fresh", "reauth")
+ROUTES = ("login", "me", "admin", "online-me", "fresh", "reauth", "change-password")
 _urlconfs: dict[bool, TestUrls] = {}
 
 
@@ -352,6 +384,10 @@ class TestDjangoChecks(CheckSpec):
 
 class TestDjangoClients(ClientSpec):
     """OAuth clients, introspection and TLS, on Django."""
+
+
+class TestDjangoSessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on Django."""
 
 
 # ----------------------------------------------------------------- Django only

@@ -18,7 +18,17 @@ from refreshkit.errors import ConfigurationError
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
-from .support import Api, FailingAsyncStore, Gate, HttpxApi, Outage, from_peer, uvicorn_server
+from .spec_sessions import SessionSpec
+from .support import (
+    Api,
+    FailingAsyncStore,
+    Gate,
+    HttpxApi,
+    Outage,
+    from_peer,
+    login_options,
+    uvicorn_server,
+)
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI, Request, Response  # noqa: E402
@@ -53,6 +63,7 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
             payload["username"],
             scope=payload.get("scope"),
             client_id=payload.get("client_id"),
+            **login_options(payload),
         )
 
     def describe(claims: AccessClaims) -> dict[str, Any]:
@@ -84,6 +95,11 @@ def build_app(manager: AsyncTokenManager) -> tuple[FastAPI, RefreshKit]:
     async def reauth(claims: any_claims) -> dict[str, Any]:
         # The application checked the password again here.
         return {"access_token": await kit.manager.reauthenticate(claims.sid)}
+
+    @app.post("/change-password")
+    async def change_password(claims: online_claims) -> dict[str, Any]:
+        now = kit.manager.clock.now()
+        return {"ended": await kit.manager.revoke_subject(claims.subject, before=now)}
 
     return app, kit
 
@@ -127,6 +143,10 @@ class TestFastAPIChecks(CheckSpec):
 
 class TestFastAPIClients(ClientSpec):
     """OAuth clients, introspection and TLS, on FastAPI."""
+
+
+class TestFastAPISessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on FastAPI."""
 
 
 # --------------------------------------------------------------- FastAPI only

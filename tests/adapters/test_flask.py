@@ -18,7 +18,17 @@ from refreshkit.errors import ConfigurationError
 from .spec import AdapterSpec, MakeApi, bearer
 from .spec_checks import CheckSpec
 from .spec_clients import ClientSpec
-from .support import Api, FailingStore, FlaskClientApi, Gate, HttpxApi, Outage, werkzeug_server
+from .spec_sessions import SessionSpec
+from .support import (
+    Api,
+    FailingStore,
+    FlaskClientApi,
+    Gate,
+    HttpxApi,
+    Outage,
+    login_options,
+    werkzeug_server,
+)
 
 pytest.importorskip("flask")
 from flask import Flask, request
@@ -47,7 +57,10 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def do_login() -> Any:
         payload = request.get_json()
         return kit.login(
-            payload["username"], scope=payload.get("scope"), client_id=payload.get("client_id")
+            payload["username"],
+            scope=payload.get("scope"),
+            client_id=payload.get("client_id"),
+            **login_options(payload),
         )
 
     @app.get("/me")
@@ -75,6 +88,13 @@ def build_app(kit: RefreshKit, app: Flask | None = None) -> Flask:
     def reauth() -> dict[str, Any]:
         # The application checked the password again here.
         return {"access_token": kit.manager.reauthenticate(current_claims.sid)}
+
+    @app.post("/change-password")
+    @require_access(online=True)
+    def change_password() -> dict[str, Any]:
+        manager = kit.manager
+        subject = current_claims.subject
+        return {"ended": manager.revoke_subject(subject, before=manager.clock.now())}
 
     return app
 
@@ -116,6 +136,10 @@ class TestFlaskChecks(CheckSpec):
 
 class TestFlaskClients(ClientSpec):
     """OAuth clients, introspection and TLS, on Flask."""
+
+
+class TestFlaskSessions(SessionSpec):
+    """Device lists, ending sessions and remember-me lifetimes, on Flask."""
 
 
 # ----------------------------------------------------------------- Flask only

@@ -31,6 +31,7 @@ def clear(alias: str) -> None:
     """Delete every row of the store's tables in database ``alias``."""
     models.Session.objects.using(alias).all().delete()
     models.DeniedAccess.objects.using(alias).all().delete()
+    models.SubjectCutoff.objects.using(alias).all().delete()
 
 
 @pytest.fixture(scope="session")

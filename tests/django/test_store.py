@@ -46,3 +46,30 @@ async def test_an_unreachable_database_is_a_store_error_in_the_async_store() -> 
 def test_a_database_never_migrated_names_manage_py_migrate() -> None:
     with pytest.raises(SchemaMissingError, match=r"manage.py migrate --database unmigrated"):
         DjangoStore("unmigrated").get_session("0" * 32)
+
+
+def test_the_shipped_migrations_hold_every_model_change() -> None:
+    from django.core.management import call_command
+
+    call_command("makemigrations", "refreshkit", check=True, dry_run=True, verbosity=0)
+
+
+@pytest.mark.parametrize(
+    "database", ["default", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_migration_0002_adds_the_session_metadata_and_reverses(database: str) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import connections
+
+    if database not in connections.settings:
+        pytest.skip(f"the Django settings in use have no {database!r} database")
+    forwards, backwards = StringIO(), StringIO()
+    call_command("sqlmigrate", "refreshkit", "0002", database=database, stdout=forwards)
+    call_command(
+        "sqlmigrate", "refreshkit", "0002", database=database, backwards=True, stdout=backwards
+    )
+    for column in ("user_agent", "client_ip", "device_label", "idle_ttl"):
+        assert column in forwards.getvalue() and column in backwards.getvalue()
+    assert "DROP" in backwards.getvalue().upper() or "CREATE TABLE" in backwards.getvalue()

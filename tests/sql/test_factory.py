@@ -127,7 +127,12 @@ def test_tables_can_join_the_applications_metadata(tmp_path: Path) -> None:
     sa.Table("users", metadata, sa.Column("id", sa.Integer, primary_key=True))
     store = SQLStore(f"sqlite:///{tmp_path}/app.db", metadata=metadata, table_prefix="auth_")
     try:
-        assert {"users", "auth_sessions", "auth_denied_access"} == set(metadata.tables)
+        assert {
+            "users",
+            "auth_sessions",
+            "auth_denied_access",
+            "auth_subject_cutoffs",
+        } == set(metadata.tables)
         store.create_tables()
         names = set(sa.inspect(store.engine).get_table_names())
         assert "users" not in names, "create_tables creates only refreshkit's tables"

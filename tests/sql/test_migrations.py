@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _tokens
+from refreshkit import FrozenClock, KeySet, Settings, TokenManager, _policy, _tokens
+from refreshkit.backends._rows import session_values
 from refreshkit.backends.sql import SQLStore, build_tables, migrate
 from refreshkit.errors import (
     ConfigurationError,
@@ -298,7 +299,7 @@ def test_a_session_rotated_at_0002_keeps_working_after_upgrading_to_0003(
     migrate.upgrade(sync_url, "0002", table_prefix=prefix)
     chain = _store_old_chain(sync_url, prefix, "0002", rotations=3)
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0004" == migrate.head()
+    assert migrate.current(sync_url, table_prefix=prefix) == "0005" == migrate.head()
     assert prefix + "refresh_tokens" not in _table_names(sync_url)
     store = SQLStore(sync_url, table_prefix=prefix)
     manager = _manager(store)
@@ -469,7 +470,7 @@ def test_a_session_stored_at_0003_is_unbound_at_0004_and_its_first_client_binds_
     chain = _store_old_chain(sync_url, prefix, "0002", rotations=0)
     migrate.upgrade(sync_url, "0003", table_prefix=prefix)  # the row as 0003 holds it
     migrate.upgrade(sync_url, table_prefix=prefix)
-    assert migrate.current(sync_url, table_prefix=prefix) == "0004"
+    assert migrate.current(sync_url, table_prefix=prefix) == "0005"
     store = SQLStore(sync_url, table_prefix=prefix)
     manager = _manager(store)
     try:
@@ -493,3 +494,57 @@ def test_a_session_stored_at_0003_is_unbound_at_0004_and_its_first_client_binds_
         engine.dispose()
     assert not {"client_id", "cnf"} & columns
     assert "current_secret_hash" in columns
+
+
+METADATA_COLUMNS = {"user_agent", "client_ip", "device_label", "idle_ttl"}
+
+
+def test_a_session_stored_at_0004_has_no_metadata_at_0005_and_0005_downgrades(
+    urls: tuple[str, str], prefix: str
+) -> None:
+    sync_url, _ = urls
+    migrate.upgrade(sync_url, "0004", table_prefix=prefix)
+    session, token = _policy.new_session("alice", T0, Settings(), scope="read")
+    engine = sa.create_engine(sync_url)
+    try:
+        stored = {c["name"] for c in sa.inspect(engine).get_columns(prefix + "sessions")}
+        assert not METADATA_COLUMNS & stored
+        # The row as 0004's code wrote it: only the columns it had.
+        row = {k: v for k, v in session_values(session).items() if k not in METADATA_COLUMNS}
+        with engine.begin() as connection:
+            connection.execute(sa.insert(build_tables(prefix).sessions).values(row))
+    finally:
+        engine.dispose()
+    migrate.upgrade(sync_url, table_prefix=prefix)
+    assert migrate.current(sync_url, table_prefix=prefix) == "0005" == migrate.head()
+    assert _drift(sync_url, prefix) == []
+    store = SQLStore(sync_url, table_prefix=prefix)
+    manager = _manager(store, refresh_idle_ttl=DAY, refresh_absolute_ttl=7 * DAY)
+    try:
+        migrated = store.get_session(session.sid)
+        assert migrated == session  # every new field empty: no metadata, the settings' lifetimes
+        refreshed = manager.refresh(token)
+        assert refreshed.refresh_expires_at == T0 + DAY
+        remembered = manager.issue(
+            "alice", user_agent="ua", ip="192.0.2.9", device_label="pc", idle_ttl=DAY / 2
+        )
+        stored = store.get_session(remembered.sid)
+        assert stored is not None
+        assert (stored.user_agent, stored.client_ip, stored.idle_ttl) == (
+            "ua",
+            "192.0.2.0/24",
+            DAY / 2,
+        )
+    finally:
+        manager.close()
+        store.close()
+    migrate.downgrade(sync_url, "0004", table_prefix=prefix)
+    engine = sa.create_engine(sync_url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns(prefix + "sessions")}
+        with engine.connect() as connection:
+            count = connection.scalar(sa.text(f"SELECT count(*) FROM {prefix}sessions"))
+    finally:
+        engine.dispose()
+    assert not METADATA_COLUMNS & columns and "client_id" in columns
+    assert count == 2

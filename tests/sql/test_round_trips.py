@@ -239,7 +239,8 @@ def test_purging_walks_the_expiry_index_batch_after_batch(
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [
-        ("create_session", ["BEGIN", "INSERT", "COMMIT"]),
+        # A login: the insert in its transaction, then the read of the subject's cutoff.
+        ("create_session", ["BEGIN", "INSERT", "COMMIT", "SELECT"]),
         ("refresh", ["BEGIN", "UPDATE", "COMMIT"]),
     ],
 )

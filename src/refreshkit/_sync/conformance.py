@@ -47,7 +47,15 @@ from ..errors import (
 )
 from ..events import Event, EventHooks
 from ..keys import KeySet
-from ..models import AccessCheck, Check, CheckOp, Session, SessionUpdate, UpdateResult
+from ..models import (
+    AccessCheck,
+    Check,
+    CheckOp,
+    Session,
+    SessionUpdate,
+    SubjectCutoff,
+    UpdateResult,
+)
 from .manager import TokenManager
 
 __all__ = ["LostReplyStore", "StoreConformance"]
@@ -101,6 +109,10 @@ def _every_field_set(session: Session) -> Session:
         device_hash=_tokens.hash_device("phone"),
         revoked_at=T0 + timedelta(seconds=2, microseconds=9),
         revoked_reason="logout",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/140.0 é" * 3,
+        client_ip="203.0.113.0/24",
+        device_label="Work laptop ✓",
+        idle_ttl=timedelta(hours=2, microseconds=3),
     )
 
 
@@ -153,9 +165,19 @@ class LostReplyStore:
         """Pass through."""
         self.store.deny_access(jti, until)
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
         """Pass through."""
-        return self.store.check_access(jti, sid, now)
+        return self.store.check_access(jti, sid, now, subject)
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Pass through."""
+        return self.store.record_cutoff(cutoff)
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """Pass through."""
+        return self.store.get_cutoff(subject)
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         """Pass through."""
@@ -320,6 +342,9 @@ class StoreConformance(Agreement):
             Check("rotated_at", CheckOp.AFTER, T0 + timedelta(seconds=1, microseconds=7)),
             Check("absolute_expires_at", CheckOp.AFTER, session.absolute_expires_at - US),
             Check("revoked_at", CheckOp.AFTER, T0),
+            Check("idle_ttl", CheckOp.EQUALS, session.idle_ttl),
+            Check("idle_ttl", CheckOp.EQUALS, timedelta(hours=2)),
+            Check("idle_ttl", CheckOp.EQUALS, None),
         ]
         current = session
         for check in cases:
@@ -336,6 +361,8 @@ class StoreConformance(Agreement):
             Check("scope", CheckOp.EQUALS, None),
             Check("rotated_at", CheckOp.AFTER, T0),
             Check("previous_token_id", CheckOp.EQUALS, None),
+            Check("idle_ttl", CheckOp.EQUALS, None),
+            Check("idle_ttl", CheckOp.EQUALS, IDLE),
         ]:
             update = SessionUpdate(bare.sid, (check,), {}, ())
             assert store.compare_and_set(update) == apply_update(bare, update), check
@@ -775,6 +802,10 @@ class StoreConformance(Agreement):
             "scope",
             "client_id",
             "cnf",
+            "user_agent",
+            "client_ip",
+            "device_label",
+            "idle_ttl",
         }
         with pytest.raises(TokenReuseError):
             manager.refresh(tokens[0])
@@ -926,6 +957,233 @@ class StoreConformance(Agreement):
         bob_now = store.get_session(bob.sid)
         assert bob_now == bob
         assert store.revoke_subject("alice", T0 + 2 * US, "again") == 0
+
+    # ---------------------------------------------------- session metadata
+
+    def test_a_login_records_its_metadata_and_refreshes_keep_it(self, store: TokenStore) -> None:
+        manager, clock, _ = _manager(store, session_ip="plain")
+        agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
+        pair = manager.issue(
+            "alice", user_agent=agent, ip="198.51.100.7", device_label="Alice's phone"
+        )
+        clock.advance(timedelta(minutes=5, microseconds=1))
+        token = (manager.refresh(pair.refresh_token)).refresh_token
+        clock.advance(timedelta(minutes=5))
+        manager.refresh(token)
+        stored = store.get_session(pair.sid)
+        assert stored is not None
+        assert (stored.user_agent, stored.client_ip, stored.device_label) == (
+            agent,
+            "198.51.100.7",
+            "Alice's phone",
+        )
+        assert stored.created_at == T0
+        assert stored.last_used_at == T0 + timedelta(minutes=10, microseconds=1)
+
+    def test_the_device_list_marks_the_current_session_and_shows_no_token_state(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        phone = manager.issue("alice", user_agent="phone", ip="2001:db8:1:2::9")
+        clock.advance(US)
+        laptop = manager.issue("alice", user_agent="laptop", client_id=None)
+        manager.issue("bob")
+        listed = manager.devices("alice", current=phone.sid)
+        assert [(d.sid, d.current) for d in listed] == [(laptop.sid, False), (phone.sid, True)]
+        assert listed[1].client_ip == "2001:db8:1::/48"
+        assert listed[1].user_agent == "phone" and listed[1].created_at == T0
+        assert "secret" not in repr(listed) and "hash" not in repr(listed)
+
+    def test_a_user_ends_their_own_session_never_another_users(self, store: TokenStore) -> None:
+        manager, _, events = _manager(store)
+        mine = manager.issue("alice")
+        theirs = manager.issue("bob")
+        assert manager.end_session("alice", theirs.sid) is False
+        assert manager.end_session("alice", _tokens.new_session_id()) is False
+        bob = store.get_session(theirs.sid)
+        assert bob is not None and bob.revoked_at is None
+        assert manager.end_session("alice", mine.sid) is True
+        assert manager.end_session("alice", mine.sid) is False
+        with pytest.raises(RevokedTokenError):
+            manager.refresh(mine.refresh_token)
+        ended = [e for e in events if e.name == "session_ended"]
+        assert [(e.sid, e.subject, e.reason) for e in ended] == [
+            (mine.sid, "alice", "ended_by_user")
+        ]
+        assert (manager.refresh(theirs.refresh_token)).sid == theirs.sid
+
+    def test_signing_out_other_devices_keeps_the_current_session_only(
+        self, store: TokenStore
+    ) -> None:
+        manager, _, events = _manager(store)
+        current = manager.issue("alice")
+        others = [manager.issue("alice") for _ in range(3)]
+        bob = manager.issue("bob")
+        manager.revoke_session(others[0].sid, reason="logout")
+        assert manager.end_other_sessions("alice", keep=current.sid) == 2
+        assert [s.sid for s in manager.sessions("alice")] == [current.sid]
+        for other in others:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(other.refresh_token)
+        assert (manager.refresh(bob.refresh_token)).sid == bob.sid
+        assert _names(events).count("session_ended") == 2
+        assert manager.end_other_sessions("alice", keep=current.sid) == 0
+
+    # ----------------------------------------------------------- remember me
+
+    def test_a_remember_me_session_slides_by_its_own_idle_lifetime(self, store: TokenStore) -> None:
+        manager, clock, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        short = timedelta(hours=1, microseconds=5)
+        pair = manager.issue("alice", idle_ttl=short)
+        assert pair.refresh_expires_at == T0 + short
+        clock.advance(short - US)
+        refreshed = manager.refresh(pair.refresh_token)
+        assert refreshed.refresh_expires_at == clock.now() + short
+        stored = store.get_session(pair.sid)
+        assert stored is not None and stored.idle_ttl == short
+        assert stored.idle_expires_at == clock.now() + short
+        clock.advance(short)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(refreshed.refresh_token)
+
+    def test_a_remember_me_retry_gets_the_same_successor(self, store: TokenStore) -> None:
+        manager, clock, events = _manager(store)
+        pair = manager.issue("alice", idle_ttl=timedelta(hours=1))
+        first = manager.refresh(pair.refresh_token)
+        again = manager.refresh(pair.refresh_token)
+        assert again.refresh_token == first.refresh_token
+        assert "reuse_detected" not in _names(events)
+        clock.advance(timedelta(minutes=59))
+        assert (manager.refresh(first.refresh_token)).sid == pair.sid
+
+    def test_a_shorter_absolute_lifetime_ends_the_session_to_the_microsecond(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        cap = timedelta(hours=3, microseconds=7)
+        pair = manager.issue("alice", absolute_ttl=cap)
+        clock.advance(timedelta(hours=2))
+        refreshed = manager.refresh(pair.refresh_token)
+        assert refreshed.refresh_expires_at == T0 + cap
+        clock.set(T0 + cap - US)
+        last = manager.refresh(refreshed.refresh_token)
+        clock.set(T0 + cap)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(last.refresh_token)
+
+    def test_remember_me_with_rotation_off_keeps_its_own_idle_lifetime(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store, rotation=False)
+        short = timedelta(minutes=30)
+        pair = manager.issue("alice", idle_ttl=short)
+        clock.advance(timedelta(minutes=29))
+        assert (manager.refresh(pair.refresh_token)).refresh_expires_at == clock.now() + short
+        clock.advance(short)
+        with pytest.raises(ExpiredTokenError):
+            manager.refresh(pair.refresh_token)
+
+    def test_a_login_may_not_outlive_the_settings(self, store: TokenStore) -> None:
+        manager, _, _ = _manager(store, refresh_idle_ttl=IDLE, refresh_absolute_ttl=ABSOLUTE)
+        with pytest.raises(ValueError, match="never lengthen"):
+            manager.issue("alice", idle_ttl=IDLE + US)
+        with pytest.raises(ValueError, match="never lengthen"):
+            manager.issue("alice", absolute_ttl=ABSOLUTE + US)
+        with pytest.raises(ValueError, match="positive"):
+            manager.issue("alice", idle_ttl=timedelta(0))
+        assert store.list_sessions("alice") == []
+
+    # --------------------------------------------------------------- cutoff
+
+    def test_a_cutoff_only_ever_moves_later_with_its_reason(self, store: TokenStore) -> None:
+        assert store.get_cutoff("alice") is None
+        later = SubjectCutoff("alice", T0 + timedelta(hours=1), "password_changed", T0 + 2 * US)
+        assert store.record_cutoff(later) == later
+        earlier = SubjectCutoff("alice", T0, "operator", T0 + 3 * US)
+        assert store.record_cutoff(earlier) == later
+        latest = SubjectCutoff("alice", later.before + US, "mfa_reset", T0 + 4 * US)
+        assert store.record_cutoff(latest) == latest
+        assert store.get_cutoff("alice") == latest
+        assert store.get_cutoff("bob") is None
+        session = _session("alice")
+        store.create_session(session)
+        check = store.check_access("jti", session.sid, T0, "alice")
+        assert check.cutoff == latest.before and check.session == session
+        assert (store.check_access("jti", session.sid, T0, "bob")).cutoff is None
+        assert (store.check_access("jti", session.sid, T0)).cutoff is None
+
+    def test_a_cutoff_ends_every_session_started_before_it_and_records_why(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, events = _manager(store)
+        old = [manager.issue("alice") for _ in range(3)]
+        bob = manager.issue("bob")
+        clock.advance(timedelta(minutes=1, microseconds=1))
+        changed = clock.now()
+        clock.advance(timedelta(seconds=5))
+        assert manager.revoke_subject("alice", before=changed) == 3
+        after = manager.issue("alice")
+        for pair in old:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(pair.refresh_token)
+            stored = store.get_session(pair.sid)
+            assert stored is not None and stored.revoked_reason == "password_changed"
+        assert (manager.refresh(after.refresh_token)).sid == after.sid
+        assert (manager.refresh(bob.refresh_token)).sid == bob.sid
+        recorded = manager.cutoff("alice")
+        assert recorded == SubjectCutoff("alice", changed, "password_changed", clock.now())
+        (event,) = [e for e in events if e.name == "cutoff"]
+        assert (event.subject, event.reason, event.details) == (
+            "alice",
+            "password_changed",
+            {"before": changed.isoformat(), "sessions": 3},
+        )
+        assert "rk_" not in repr(events)
+        assert manager.revoke_subject("alice", before=changed, reason="again") == 0
+        with pytest.raises(ValueError, match="future"):
+            manager.revoke_subject("alice", before=clock.now() + US)
+
+    def test_online_checks_refuse_access_tokens_issued_before_a_cutoff(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        before = manager.issue("alice")
+        clock.advance(timedelta(seconds=2, microseconds=500))
+        manager.revoke_subject("alice", before=clock.now())
+        with pytest.raises(RevokedTokenError):
+            manager.verify_access_online(before.access_token)
+        assert (manager.introspect(before.access_token)) == {"active": False}
+        # Offline verification cannot know: the token stays valid until it expires.
+        assert manager.verify_access(before.access_token).sid == before.sid
+        same_instant = manager.issue("alice")  # a login right after the change
+        assert (manager.verify_access_online(same_instant.access_token)).sid
+        assert (manager.introspect(same_instant.access_token))["active"] is True
+
+    def test_after_a_cutoff_returns_no_earlier_session_refreshes_anywhere(
+        self, store: TokenStore
+    ) -> None:
+        manager, clock, _ = _manager(store)
+        pairs = [manager.issue("alice") for _ in range(6)]
+        clock.advance(US)
+        cutoff_at = clock.now()
+        jobs = iter([None, *(pair for pair in pairs for _ in range(2))])
+
+        def one() -> object:
+            job = next(jobs)
+            if job is None:
+                return manager.revoke_subject("alice", before=cutoff_at)
+            return manager.refresh(job.refresh_token)
+
+        results = Racer.run(13, one)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert all(isinstance(e, RevokedTokenError) for e in errors), results
+        issued = [r.refresh_token for r in results if hasattr(r, "refresh_token")]
+        for token in [*issued, *(pair.refresh_token for pair in pairs)]:
+            with pytest.raises(RevokedTokenError):
+                manager.refresh(token)
+        for pair in pairs:
+            stored = store.get_session(pair.sid)
+            assert stored is not None and stored.revoked_reason == "password_changed"
 
     def test_access_denial_lasts_until_its_expiry(self, store: TokenStore) -> None:
         session = _session()

@@ -30,13 +30,14 @@ from ..errors import (
     ClientMismatchError,
     InvalidTokenError,
     RefreshRefused,
+    RevokedTokenError,
     StoreError,
     TokenError,
     TokenReuseError,
 )
 from ..events import Event, EventHooks, EventName
 from ..keys import KeySet
-from ..models import AccessClaims, Session, TokenPair
+from ..models import AccessClaims, Session, SessionInfo, SubjectCutoff, TokenPair
 
 __all__ = ["TokenManager"]
 
@@ -117,6 +118,11 @@ class TokenManager:
         client_id: str | None = None,
         cnf: Mapping[str, Any] | None = None,
         auth_time: datetime | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        device_label: str | None = None,
+        idle_ttl: timedelta | None = None,
+        absolute_ttl: timedelta | None = None,
     ) -> TokenPair:
         """Start a session for ``subject`` (after the application checked its password).
 
@@ -135,6 +141,14 @@ class TokenManager:
         carries it as ``auth_time`` until :meth:`reauthenticate` moves it.
         With ``max_sessions`` set, the subject's oldest live
         sessions beyond it are revoked, never the one this call starts.
+
+        What the user's device list shows: ``user_agent`` (the first 512
+        characters are kept), ``ip`` (the client's address, kept as
+        ``settings.session_ip`` says: plain, truncated, a keyed hash, or not
+        at all) and ``device_label``. Remember me: ``idle_ttl`` and
+        ``absolute_ttl`` shorten the session's sliding and absolute
+        lifetimes for its whole life (every refresh slides by its own
+        ``idle_ttl``); longer than the settings' is a :class:`ValueError`.
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         now = self.clock.now()
@@ -153,8 +167,19 @@ class TokenManager:
             client_id=client_id,
             cnf=cnf,
             auth_time=auth_time,
+            user_agent=user_agent,
+            client_ip=ip,
+            device_label=device_label,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
         )
         self.store.create_session(session)
+        cutoff = self.store.get_cutoff(subject)
+        if cutoff is not None and _policy.cut_off([session], cutoff):
+            # A cutoff recorded while this login ran (a password change racing
+            # it): the login was made before it, so it is void like the rest.
+            self._revoke(session.sid, subject, now, cutoff.reason)
+            raise RevokedTokenError("a cutoff for this subject ended the session as it started")
         self._emit("issued", now, session)
         if self.settings.max_sessions is not None:
             stored = self.store.list_sessions(subject)
@@ -205,7 +230,8 @@ class TokenManager:
         """
         claims = self._verify(token, device, scopes, max_age, use_cache=False)
         now = self.clock.now()
-        _policy.check_access_state(self.store.check_access(claims.jti, claims.sid, now), now)
+        check = self.store.check_access(claims.jti, claims.sid, now, claims.subject)
+        _policy.check_access_state(check, now, claims)
         return claims
 
     def _verify(
@@ -285,7 +311,14 @@ class TokenManager:
             if requested is not None:
                 pinned, narrowed = _scope_for(found, refresh_token, requested)
         attempt = _policy.refresh_attempt(
-            refresh_token, now, settings, device=device, client_id=client_id, granted_scope=pinned
+            refresh_token,
+            now,
+            settings,
+            device=device,
+            client_id=client_id,
+            granted_scope=pinned,
+            # The session was read anyway: slide by its own idle lifetime at once.
+            idle_ttl=found.idle_ttl if found is not None else None,
         )
         checked: _Checked | None = None
         if (
@@ -298,6 +331,20 @@ class TokenManager:
             checked = self._check(found, attempt.client_id, now, narrowed, replay=False)
         result = self.store.compare_and_set(attempt.update)
         session = result.session
+        if not result.applied and _policy.needs_own_idle_ttl(session, attempt):
+            assert session is not None
+            # A remember-me session slides by its own idle lifetime: one more round trip.
+            attempt = _policy.refresh_attempt(
+                refresh_token,
+                now,
+                settings,
+                device=device,
+                client_id=client_id,
+                granted_scope=pinned,
+                idle_ttl=session.idle_ttl,
+            )
+            result = self.store.compare_and_set(attempt.update)
+            session = result.session
         if result.applied and session is not None:
             decision: _policy.Outcome | _policy.Rejection = _policy.Outcome.ROTATED
         else:
@@ -449,14 +496,96 @@ class TokenManager:
             return False
         return self._revoke(sid, session.subject, self.clock.now(), reason)
 
-    def revoke_subject(self, subject: str, *, reason: str = "revoke_subject") -> int:
-        """Log ``subject`` out everywhere; returns how many sessions were revoked."""
+    def end_session(self, subject: str, sid: str, *, reason: str = "ended_by_user") -> bool:
+        """End ``subject``'s own live session ``sid`` (a device list's "sign out").
+
+        False, and nothing revoked, when ``sid`` is unknown, already ended,
+        or another subject's: the caller answers all three alike, so no one
+        learns whether someone else's session exists. Emits
+        ``session_ended``. Raises :class:`~refreshkit.errors.StoreError`.
+        """
         now = self.clock.now()
-        count = self.store.revoke_subject(subject, now, reason)
+        session = self.store.get_session(sid)
+        if session is None or session.subject != subject or not _policy.is_live(session, now):
+            return False
+        return self._end(session, now, reason)
+
+    def end_other_sessions(
+        self, subject: str, *, keep: str | None, reason: str = "ended_by_user"
+    ) -> int:
+        """End every live session of ``subject`` but ``keep`` ("sign out other devices").
+
+        ``keep`` is the session of the request (None ends them all). Each is
+        revoked by its own compare-and-set and emits ``session_ended``;
+        returns how many this call ended. Raises
+        :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        ended = 0
+        for session in self.store.list_sessions(subject):
+            if session.sid != keep and _policy.is_live(session, now):
+                ended += self._end(session, now, reason)
+        return ended
+
+    def _end(self, session: Session, now: datetime, reason: str) -> bool:
+        ended = self._revoke(session.sid, session.subject, now, reason)
+        if ended and self.hooks.listening("session_ended"):
+            self.hooks.emit(
+                Event(
+                    "session_ended", at=now, subject=session.subject, sid=session.sid, reason=reason
+                )
+            )
+        return ended
+
+    def revoke_subject(
+        self, subject: str, *, before: datetime | None = None, reason: str | None = None
+    ) -> int:
+        """Log ``subject`` out everywhere; returns how many sessions were revoked.
+
+        With ``before`` (e.g. ``before=now`` on a password change), a cutoff:
+        every session started and every token issued before that instant is
+        void. It is recorded first, with ``reason`` (default
+        ``"password_changed"``), in the store's per-subject cutoff record
+        (only ever moving later); then each such session is revoked by its
+        own compare-and-set, in its own key (so it holds on Redis Cluster);
+        a ``cutoff`` event follows. Once this returns, no refresh of such a
+        session succeeds anywhere, a login that raced it is refused, and
+        :meth:`verify_access_online` and :meth:`introspect` refuse their
+        access tokens; :meth:`verify_access` (offline) cannot know and
+        accepts them until they expire. ``before`` may not be in the future
+        (:class:`ValueError`). Without ``before`` every session is revoked
+        now and no cutoff is recorded (``reason`` defaults to
+        ``"revoke_subject"``). Raises :class:`~refreshkit.errors.StoreError`.
+        """
+        now = self.clock.now()
+        if before is None:
+            why = reason if reason is not None else "revoke_subject"
+            count = self.store.revoke_subject(subject, now, why)
+            self.hooks.emit(
+                Event("revoked", at=now, subject=subject, reason=why, details={"sessions": count})
+            )
+            return count
+        cutoff = _policy.new_cutoff(
+            subject, before, now, reason if reason is not None else "password_changed"
+        )
+        self.store.record_cutoff(cutoff)
+        count = 0
+        for session in _policy.cut_off(self.store.list_sessions(subject), cutoff):
+            count += self._revoke(session.sid, subject, now, cutoff.reason)
         self.hooks.emit(
-            Event("revoked", at=now, subject=subject, reason=reason, details={"sessions": count})
+            Event(
+                "cutoff",
+                at=now,
+                subject=subject,
+                reason=cutoff.reason,
+                details={"before": cutoff.before.isoformat(), "sessions": count},
+            )
         )
         return count
+
+    def cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's recorded cutoff (when, why, recorded at), or None."""
+        return self.store.get_cutoff(subject)
 
     def revoke_access(self, jti: str, until: datetime) -> None:
         """Deny one access token (by ``jti``) until ``until``, its expiry.
@@ -528,8 +657,8 @@ class TokenManager:
         try:
             claims = self._decode(token, self.keys)
             _policy.check_access_times(claims, now, self.settings.leeway)
-            check = self.store.check_access(claims.jti, claims.sid, now)
-            _policy.check_access_state(check, now)
+            check = self.store.check_access(claims.jti, claims.sid, now, claims.subject)
+            _policy.check_access_state(check, now, claims)
         except TokenError:
             return inactive
         return _policy.introspection_of_access(claims)
@@ -542,6 +671,15 @@ class TokenManager:
         stored = self.store.list_sessions(subject)
         live = [s for s in stored if _policy.is_live(s, now)]
         return sorted(live, key=lambda s: (s.last_used_at, s.sid), reverse=True)
+
+    def devices(self, subject: str, *, current: str | None = None) -> list[SessionInfo]:
+        """``subject``'s device list: :meth:`sessions` as the user sees them, ``current`` marked.
+
+        ``current`` is the sid of the session asking (an access token's
+        ``sid``). Each entry carries what the login recorded (user agent,
+        client IP as stored, device label, client) and no token state.
+        """
+        return [SessionInfo.of(s, current) for s in self.sessions(subject)]
 
     def purge_expired(self, *, batch_size: int = 1000) -> int:
         """Delete expired sessions and their records now; returns sessions deleted."""

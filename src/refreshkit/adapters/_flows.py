@@ -43,6 +43,7 @@ __all__ = [
     "FlowContext",
     "HttpRequest",
     "access",
+    "end_other_sessions",
     "end_session",
     "introspect",
     "jwks",
@@ -346,15 +347,15 @@ def logout(
 def list_sessions(
     request: HttpRequest, context: FlowContext, *, online: bool = False, device: str | None = None
 ) -> Flow[_http.HttpResponse]:
-    """``GET <prefix>/sessions``: the signed-in user's live sessions."""
+    """``GET <prefix>/sessions``: the signed-in user's live sessions, the current one marked."""
     claims = yield from access(request, context, online=online, device=device)
     if isinstance(claims, _http.HttpResponse):
         return claims
     try:
-        sessions = yield _call("sessions", claims.subject)
+        devices = yield _call("devices", claims.subject, current=claims.sid)
     except RefreshKitError as exc:
         return _http.access_error_response(exc, realm=context.realm)
-    return _http.sessions_response(sessions, claims)
+    return _http.sessions_response(devices)
 
 
 def end_session(
@@ -362,19 +363,39 @@ def end_session(
 ) -> Flow[_http.HttpResponse]:
     """``DELETE <prefix>/sessions/<sid>``: end one of the user's own sessions (404 otherwise).
 
-    The session is the request's ``sid`` path parameter.
+    The session is the request's ``sid`` path parameter. Another user's
+    session, an unknown one and an ended one all answer 404, and nothing
+    is revoked.
     """
     sid = request.path_params["sid"]
     claims = yield from access(request, context, online=online, device=device)
     if isinstance(claims, _http.HttpResponse):
         return claims
     try:
-        if not _http.owns_session((yield _call("sessions", claims.subject)), sid):
+        if not (yield _call("end_session", claims.subject, sid, reason="ended_by_user")):
             return _http.not_found_response("no such session")
-        yield _call("revoke_session", sid, reason="ended_by_user")
     except RefreshKitError as exc:
         return _http.access_error_response(exc, realm=context.realm)
     return _http.no_content_response()
+
+
+def end_other_sessions(
+    request: HttpRequest, context: FlowContext, *, online: bool = False, device: str | None = None
+) -> Flow[_http.HttpResponse]:
+    """``POST <prefix>/sessions/end-others``: "sign out other devices", keeping this one.
+
+    Answers 200 with ``{"ended": <count>}``.
+    """
+    claims = yield from access(request, context, online=online, device=device)
+    if isinstance(claims, _http.HttpResponse):
+        return claims
+    try:
+        count: int = yield _call(
+            "end_other_sessions", claims.subject, keep=claims.sid, reason="ended_by_user"
+        )
+    except RefreshKitError as exc:
+        return _http.access_error_response(exc, realm=context.realm)
+    return _http.ended_sessions_response(count)
 
 
 def jwks(
@@ -406,17 +427,35 @@ def login(
     delivery: _http.TokenDelivery | None = None,
     client_id: str | None = None,
     device: str | None = None,
+    device_label: str | None = None,
+    idle_ttl: timedelta | None = None,
+    absolute_ttl: timedelta | None = None,
 ) -> Flow[_http.HttpResponse]:
     """The login helper's flow: a new session for ``subject``, its pair delivered.
 
-    Errors are the application's: :class:`~refreshkit.errors.StoreError`
-    and :class:`~refreshkit.errors.ConfigurationError` (a disabled
-    delivery) propagate.
+    The session records the request's ``User-Agent`` and client address
+    (:func:`~._http.client_address`: forwarded headers only from
+    ``trusted_proxies``), and ``device_label``; ``idle_ttl`` and
+    ``absolute_ttl`` shorten its lifetimes (remember me unchecked).
+    Errors are the application's: :class:`~refreshkit.errors.StoreError`,
+    :class:`~refreshkit.errors.ConfigurationError` (a disabled delivery)
+    and :class:`ValueError` (a lifetime longer than the settings') propagate.
     """
     settings = context.clients.settings_for(client_id)
-    chosen = _http.choose_delivery(request.header_map(), settings, delivery)
+    headers = request.header_map()
+    chosen = _http.choose_delivery(headers, settings, delivery)
     pair: TokenPair = yield _call(
-        "issue", subject, device=device, claims=claims, scope=scope, client_id=client_id
+        "issue",
+        subject,
+        device=device,
+        claims=claims,
+        scope=scope,
+        client_id=client_id,
+        user_agent=headers.get("user-agent"),
+        ip=_http.client_address(request.peer, headers, settings),
+        device_label=device_label,
+        idle_ttl=idle_ttl,
+        absolute_ttl=absolute_ttl,
     )
     return _http.token_response(pair, chosen, context.clock.now(), settings)
 
@@ -459,6 +498,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("introspect_token", "POST", "/token/introspect", True, introspect),
     Endpoint("logout", "POST", "/logout", False, logout),
     Endpoint("list_sessions", "GET", "/sessions", False, list_sessions),
+    # Before ``/sessions/{sid}``: routers that match in order (Django's) would
+    # otherwise take ``end-others`` for a sid.
+    Endpoint("end_other_sessions", "POST", "/sessions/end-others", False, end_other_sessions),
     Endpoint("end_session", "DELETE", "/sessions/{sid}", False, end_session),
     Endpoint("jwks", "GET", "/.well-known/jwks.json", False, jwks),
     Endpoint("browser_script", "GET", "/refreshkit.js", False, browser_script),

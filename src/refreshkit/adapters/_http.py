@@ -41,7 +41,7 @@ from ..errors import (
     StoreError,
     TokenError,
 )
-from ..models import AccessClaims, Session, TokenPair
+from ..models import Session, SessionInfo, TokenPair
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -61,9 +61,11 @@ __all__ = [
     "check_introspector",
     "check_tls",
     "choose_delivery",
+    "client_address",
     "client_credentials",
     "csrf_cookie_name",
     "csrf_token_for",
+    "ended_sessions_response",
     "introspection_response",
     "jwks_response",
     "script_response",
@@ -531,6 +533,50 @@ def check_tls(
         raise BadRequestError(_TLS_REQUIRED)
 
 
+def client_address(peer: str | None, headers: Mapping[str, str], settings: Settings) -> str | None:
+    """The client's IP address, as a session records it at login.
+
+    The direct peer, unless it is in ``trusted_proxies`` (the rule
+    :func:`request_is_secure` follows): then the forwarding chain
+    (``Forwarded: for=`` of RFC 7239 first, else ``X-Forwarded-For``) is
+    read from its nearest hop back, skipping trusted proxies, and the first
+    address that is not one is the client. None when there is no address.
+    """
+    address = _ip(peer)
+    if address is None:
+        return None
+    proxies = tuple(settings.trusted_proxies)
+    if not _trusted(address, proxies):
+        return str(address)
+    for hop in reversed(_forwarded_for(headers)):
+        forwarded = _ip(hop)
+        if forwarded is None:
+            return None  # an obfuscated or unknown hop: the client cannot be named
+        if not _trusted(forwarded, proxies):
+            return str(forwarded)
+        address = forwarded
+    return str(address)
+
+
+def _forwarded_for(headers: Mapping[str, str]) -> list[str]:
+    """The addresses a forwarding chain names, the client first."""
+    forwarded = _header(headers, "Forwarded").strip()
+    if forwarded:
+        hops: list[str] = []
+        for hop in forwarded.split(","):
+            for pair in hop.split(";"):
+                name, _, value = pair.partition("=")
+                if name.strip().lower() == "for":
+                    node = value.strip().strip('"')
+                    if node.startswith("["):  # [v6]:port
+                        node = node[1:].partition("]")[0]
+                    elif node.count(":") == 1:  # v4:port
+                        node = node.partition(":")[0]
+                    hops.append(node)
+        return hops
+    return [hop.strip() for hop in _header(headers, "X-Forwarded-For").split(",") if hop.strip()]
+
+
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -798,22 +844,31 @@ def script_response(if_none_match: Sequence[str] = ()) -> HttpResponse:
     return HttpResponse(200, source, headers, media_type="application/javascript; charset=utf-8")
 
 
-def session_view(session: Session, current_sid: str) -> dict[str, Any]:
-    """What a user may see of one of their sessions (no hashes, no claims)."""
+def session_view(session: SessionInfo) -> dict[str, Any]:
+    """What a user may see of one of their sessions (no hashes, no claims), as JSON."""
     return {
         "sid": session.sid,
         "created_at": session.created_at.isoformat(),
         "last_used_at": session.last_used_at.isoformat(),
         "expires_at": session.expires_at.isoformat(),
         "scope": session.scope,
-        "current": session.sid == current_sid,
+        "current": session.current,
+        "user_agent": session.user_agent,
+        "ip": session.client_ip,
+        "device_label": session.device_label,
+        "client_id": session.client_id,
     }
 
 
-def sessions_response(sessions: Iterable[Session], claims: AccessClaims) -> HttpResponse:
-    """The signed-in user's live sessions, the current one flagged."""
-    body = {"sessions": [session_view(s, claims.sid) for s in sessions]}
+def sessions_response(sessions: Iterable[SessionInfo]) -> HttpResponse:
+    """The signed-in user's live sessions (a device list), the current one flagged."""
+    body = {"sessions": [session_view(s) for s in sessions]}
     return HttpResponse(200, body, NO_STORE_HEADERS)
+
+
+def ended_sessions_response(count: int) -> HttpResponse:
+    """200 with how many sessions "sign out other devices" ended."""
+    return HttpResponse(200, {"ended": count}, NO_STORE_HEADERS)
 
 
 def _oauth_error(

@@ -90,12 +90,23 @@ class SessionBody(BaseModel):
     expires_at: str
     scope: str | None = None
     current: bool
+    user_agent: str | None = None
+    #: The client IP as ``Settings.session_ip`` keeps it (plain, truncated or hashed).
+    ip: str | None = None
+    device_label: str | None = None
+    client_id: str | None = None
 
 
 class SessionsBody(BaseModel):
     """The signed-in user's live sessions, most recently used first."""
 
     sessions: list[SessionBody]
+
+
+class EndedSessionsBody(BaseModel):
+    """How many sessions "sign out other devices" ended."""
+
+    ended: int
 
 
 class IntrospectionBody(BaseModel, extra="allow"):
@@ -311,6 +322,9 @@ class RefreshKit:
         claims: Mapping[str, Any] | None = None,
         delivery: _http.TokenDelivery | None = None,
         client_id: str | None = None,
+        device_label: str | None = None,
+        idle_ttl: timedelta | None = None,
+        absolute_ttl: timedelta | None = None,
     ) -> dict[str, Any]:
         """Start a session for ``subject`` once the application has checked the password.
 
@@ -320,7 +334,10 @@ class RefreshKit:
         the only enabled mode (of ``client_id``'s settings), or with both the
         cookie unless the client sends ``X-Token-Delivery: body``.
         ``client_id`` binds the session to that client at once; without it
-        the first client to refresh it is bound.
+        the first client to refresh it is bound. The session records the
+        request's user agent and client IP, and ``device_label``;
+        ``idle_ttl`` / ``absolute_ttl`` shorten its lifetimes (remember me,
+        see :doc:`/sessions`).
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         flow = _flows.login(
@@ -332,6 +349,9 @@ class RefreshKit:
             delivery=delivery,
             client_id=client_id,
             device=self._device_of(request),
+            device_label=device_label,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
         )
         answer = await _flows.run_async(flow, self.manager)
         for name, value in answer.header_items():
@@ -462,6 +482,12 @@ class RefreshKit:
                 },
                 "dependencies": bearer_auth,
                 "openapi_extra": {"parameters": [sid]},
+            },
+            "end_other_sessions": {
+                "summary": "Sign out the signed-in user's other devices (keeps this session)",
+                "response_model": EndedSessionsBody,
+                "responses": self.error_responses,
+                "dependencies": bearer_auth,
             },
             "jwks": {"summary": "Public keys that verify access tokens (RFC 7517)"},
             "browser_script": {

@@ -165,6 +165,9 @@ class RefreshKit:
         claims: Mapping[str, Any] | None = None,
         delivery: _http.TokenDelivery | None = None,
         client_id: str | None = None,
+        device_label: str | None = None,
+        idle_ttl: timedelta | None = None,
+        absolute_ttl: timedelta | None = None,
     ) -> Response:
         """Start a session for ``subject`` once the application has checked the password.
 
@@ -172,7 +175,9 @@ class RefreshKit:
         with ``no-store`` and, in cookie mode, the refresh and CSRF cookies.
         ``client_id`` binds the session to that client at once (and its
         settings choose the delivery); without it the first client to
-        refresh it is bound.
+        refresh it is bound. The session records the request's user agent
+        and client IP, and ``device_label``; ``idle_ttl`` / ``absolute_ttl``
+        shorten its lifetimes (remember me, see :doc:`/sessions`).
         Raises :class:`~refreshkit.errors.StoreError` when the store fails.
         """
         state = _state()
@@ -185,6 +190,9 @@ class RefreshKit:
             delivery=delivery,
             client_id=client_id,
             device=state.device_id(),
+            device_label=device_label,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
         )
         return state.serve(flow)
 

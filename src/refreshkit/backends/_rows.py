@@ -42,6 +42,10 @@ def session_values(session: Session) -> dict[str, Any]:
         "cnf": dict(session.cnf) if session.cnf is not None else None,
         "revoked_at": session.revoked_at,
         "revoked_reason": session.revoked_reason,
+        "user_agent": session.user_agent,
+        "client_ip": session.client_ip,
+        "device_label": session.device_label,
+        "idle_ttl": session.idle_ttl,
     }
 
 
@@ -70,4 +74,8 @@ def session_from_row(row: Mapping[Any, Any]) -> Session:
         cnf=row["cnf"],
         revoked_at=row["revoked_at"],
         revoked_reason=row["revoked_reason"],
+        user_agent=row["user_agent"],
+        client_ip=row["client_ip"],
+        device_label=row["device_label"],
+        idle_ttl=row["idle_ttl"],
     )

@@ -52,6 +52,7 @@ from ..models import (
     CheckOp,
     Session,
     SessionUpdate,
+    SubjectCutoff,
     UpdateResult,
 )
 
@@ -157,8 +158,22 @@ class AsyncTokenStore(Protocol):
         """Deny the access token ``jti`` until ``until`` (its expiry)."""
         ...
 
-    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Is ``jti`` denied at ``now``, and what is the session's state."""
+    async def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Is ``jti`` denied at ``now``, what is the session's state, and (given
+        ``subject``) the ``before`` of the subject's cutoff."""
+        ...
+
+    async def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Store ``cutoff`` unless the subject's stored one is as late or later; return the stored.
+
+        Monotonic: a cutoff only ever moves later, with its reason and time.
+        """
+        ...
+
+    async def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None."""
         ...
 
     async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
@@ -202,8 +217,18 @@ class TokenStore(Protocol):
         """Deny the access token ``jti`` until ``until``."""
         ...
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Is ``jti`` denied at ``now``, and what is the session's state."""
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Is ``jti`` denied at ``now``, the session's state, and ``subject``'s cutoff."""
+        ...
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Store ``cutoff`` unless a later one is stored; return the stored one."""
+        ...
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None."""
         ...
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:

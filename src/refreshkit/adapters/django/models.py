@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 
-__all__ = ["DeniedAccess", "MicrosecondsField", "Session"]
+__all__ = [
+    "DeniedAccess",
+    "DurationMicrosecondsField",
+    "MicrosecondsField",
+    "Session",
+    "SubjectCutoff",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -63,6 +69,34 @@ class MicrosecondsField(_BigIntegerField):
         return _EPOCH + timedelta(microseconds=int(value))
 
 
+class DurationMicrosecondsField(_BigIntegerField):
+    """A :class:`~datetime.timedelta` stored as ``BIGINT`` microseconds (the SQL backend's too).
+
+    Django's own ``DurationField`` is ``INTERVAL`` on PostgreSQL, unlike the
+    SQL backend's column; this one is the same integer everywhere.
+    """
+
+    def get_prep_value(self, value: Any) -> Any:
+        """A timedelta as microseconds; an integer (or an expression) as it is."""
+        if isinstance(value, timedelta):
+            return value // _MICROSECOND
+        return super().get_prep_value(value)
+
+    def from_db_value(
+        self, value: int | None, expression: Any, connection: Any
+    ) -> timedelta | None:
+        """Microseconds from the database as a timedelta."""
+        if value is None:
+            return None
+        return timedelta(microseconds=int(value))
+
+    def to_python(self, value: Any) -> timedelta | None:
+        """Timedeltas stay; integers (microseconds) become timedeltas."""
+        if value is None or isinstance(value, timedelta):
+            return value
+        return timedelta(microseconds=int(value))
+
+
 class Session(models.Model):
     """One refresh family: its bounded token state in one row (see :class:`refreshkit.Session`)."""
 
@@ -89,6 +123,10 @@ class Session(models.Model):
     cnf: Any = models.JSONField(null=True)
     revoked_at: Any = MicrosecondsField(null=True)
     revoked_reason: Any = models.CharField(max_length=64, null=True)
+    user_agent: Any = models.CharField(max_length=512, null=True)
+    client_ip: Any = models.CharField(max_length=64, null=True)
+    device_label: Any = models.CharField(max_length=255, null=True)
+    idle_ttl: Any = DurationMicrosecondsField(null=True)
 
     objects: ClassVar[Any]
 
@@ -115,3 +153,21 @@ class DeniedAccess(models.Model):
 
     def __str__(self) -> str:
         return str(self.jti)
+
+
+class SubjectCutoff(models.Model):
+    """A subject's cutoff: its sessions and tokens issued before ``cutoff_at`` are void."""
+
+    subject: Any = models.CharField(primary_key=True, max_length=255)
+    cutoff_at: Any = MicrosecondsField()
+    reason: Any = models.CharField(max_length=64)
+    recorded_at: Any = MicrosecondsField()
+
+    objects: ClassVar[Any]
+
+    class Meta:
+        db_table = "refreshkit_subject_cutoffs"
+        verbose_name = "subject cutoff"
+
+    def __str__(self) -> str:
+        return f"{self.subject} before {self.cutoff_at}"

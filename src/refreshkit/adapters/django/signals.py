@@ -36,7 +36,9 @@ __all__ = [
     "refreshed",
     "retry_replayed",
     "reuse_detected",
+    "cutoff",
     "revoked",
+    "session_ended",
 ]
 
 #: A session was started (a login).
@@ -55,6 +57,12 @@ revoked: Signal = Signal()
 expired: Signal = Signal()
 #: The application's refresh check refused a refresh; ``event.details`` has its reason.
 refresh_refused: Signal = Signal()
+#: The user ended one of their sessions (a device list's "sign out", or "sign out
+#: other devices"); ``event.reason`` says why.
+session_ended: Signal = Signal()
+#: A subject's sessions and tokens issued before an instant were cut off
+#: (``revoke_subject(..., before=...)``); ``event.reason`` says why.
+cutoff: Signal = Signal()
 
 #: Each event name's signal.
 SIGNALS: Mapping[str, Signal] = MappingProxyType(
@@ -67,6 +75,8 @@ SIGNALS: Mapping[str, Signal] = MappingProxyType(
         "revoked": revoked,
         "expired": expired,
         "refresh_refused": refresh_refused,
+        "session_ended": session_ended,
+        "cutoff": cutoff,
     }
 )
 if set(SIGNALS) != set(EVENT_NAMES):  # pragma: no cover - a new event needs its signal

@@ -56,7 +56,7 @@ from ... import _policy
 from ...backends._rows import session_from_row, session_values
 from ...backends.base import validate_update
 from ...errors import ConfigurationError, SchemaMissingError, StoreError
-from ...models import AccessCheck, CheckOp, Session, SessionUpdate, UpdateResult
+from ...models import AccessCheck, CheckOp, Session, SessionUpdate, SubjectCutoff, UpdateResult
 
 try:
     from asgiref.sync import sync_to_async
@@ -180,6 +180,7 @@ class DjangoStore:
         models = _models()
         self._sessions = models.Session.objects.using(alias)
         self._denials = models.DeniedAccess.objects.using(alias)
+        self._cutoffs = models.SubjectCutoff.objects.using(alias)
         self._model = models.Session
 
     @contextmanager
@@ -280,15 +281,53 @@ class DjangoStore:
             self._denials.bulk_create([model(jti=jti, expires_at=until)], ignore_conflicts=True)
             self._denials.filter(jti=jti, expires_at__lt=until).update(expires_at=until)
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Is ``jti`` denied at ``now``, and the session's state: two ``SELECT``\\ s.
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Is ``jti`` denied at ``now``, the session's state, ``subject``'s cutoff.
 
-        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
+        Two ``SELECT``\\ s, three with a subject. Raises
+        :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         with self._errors("check_access"):
             denied = self._denials.filter(jti=jti, expires_at__gt=now).exists()
             found = list(self._sessions.filter(sid=sid).values())
-        return AccessCheck(denied, session_from_row(found[0]) if found else None)
+            cutoff = (
+                self._cutoffs.filter(subject=subject).values_list("cutoff_at", flat=True).first()
+                if subject is not None
+                else None
+            )
+        return AccessCheck(denied, session_from_row(found[0]) if found else None, cutoff)
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Store ``cutoff`` unless a later one is stored; the stored one.
+
+        Insert unless present, then move it only later: two statements, each
+        atomic, so racing cutoffs keep the latest. Raises
+        :class:`~refreshkit.errors.StoreError` when the database fails.
+        """
+        model = self._cutoffs.model
+        values = {"reason": cutoff.reason, "recorded_at": cutoff.recorded_at}
+        with self._errors("record_cutoff"):
+            self._cutoffs.bulk_create(
+                [model(subject=cutoff.subject, cutoff_at=cutoff.before, **values)],
+                ignore_conflicts=True,
+            )
+            self._cutoffs.filter(subject=cutoff.subject, cutoff_at__lt=cutoff.before).update(
+                cutoff_at=cutoff.before, **values
+            )
+        stored = self.get_cutoff(cutoff.subject)
+        if stored is None:  # pragma: no cover - just written
+            raise StoreError("django:// store: the cutoff just recorded is missing")
+        return stored
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None. Raises :class:`~refreshkit.errors.StoreError`."""
+        with self._errors("get_cutoff"):
+            row = self._cutoffs.filter(subject=subject).first()
+        if row is None:
+            return None
+        return SubjectCutoff(subject, row.cutoff_at, row.reason, row.recorded_at)
 
     # ---------------------------------------------------------------- purge
 
@@ -375,9 +414,19 @@ class AsyncDjangoStore:
         """See :meth:`DjangoStore.deny_access`."""
         await _in_thread(self.sync.deny_access)(jti, until)
 
-    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+    async def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
         """See :meth:`DjangoStore.check_access`."""
-        return await _in_thread(self.sync.check_access)(jti, sid, now)
+        return await _in_thread(self.sync.check_access)(jti, sid, now, subject)
+
+    async def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """See :meth:`DjangoStore.record_cutoff`."""
+        return await _in_thread(self.sync.record_cutoff)(cutoff)
+
+    async def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """See :meth:`DjangoStore.get_cutoff`."""
+        return await _in_thread(self.sync.get_cutoff)(subject)
 
     async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         """See :meth:`DjangoStore.purge_expired`."""

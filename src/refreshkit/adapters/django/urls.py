@@ -4,7 +4,8 @@
 
 Routes (names in the ``refreshkit`` namespace): ``token/refresh``
 (``refresh_token``), ``token/revoke``, ``token/introspect``, ``logout``,
-``sessions``, ``sessions/<sid>`` (``end_session``) and
+``sessions``, ``sessions/end-others`` (``end_other_sessions``),
+``sessions/<sid>`` (``end_session``) and
 ``.well-known/jwks.json`` (``jwks``). Set ``REFRESHKIT["url_prefix"]`` to
 the include's prefix (``"/auth"`` above): the refresh cookie's ``Path`` is
 built from it. The FastAPI and Flask adapters serve the JWKS at the site's

@@ -29,7 +29,8 @@ In a view of your own, after checking the password::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -107,6 +108,9 @@ def login(
     claims: Mapping[str, Any] | None = None,
     delivery: _http.TokenDelivery | None = None,
     client_id: str | None = None,
+    device_label: str | None = None,
+    idle_ttl: timedelta | None = None,
+    absolute_ttl: timedelta | None = None,
 ) -> HttpResponse:
     """Start a session for ``subject`` once the view has checked the password.
 
@@ -114,12 +118,24 @@ def login(
     and, in cookie mode, the refresh and CSRF cookies. ``delivery`` forces
     ``"cookie"`` or ``"body"``; by default the client's only mode, or with
     both the cookie unless the request sends ``X-Token-Delivery: body``.
-    ``client_id`` binds the session to that client at once. Raises
+    ``client_id`` binds the session to that client at once. The session
+    records the request's user agent and client IP, and ``device_label``;
+    ``idle_ttl`` / ``absolute_ttl`` shorten its lifetimes (remember me, see
+    :doc:`/sessions`). Raises
     :class:`~refreshkit.errors.StoreError` when the store fails (the
     :class:`~.middleware.AccessTokenMiddleware` answers it with 503).
     """
     manager = conf.get_manager()
-    flow = _login_flow(request, manager, subject, scope, claims, delivery, client_id)
+    flow = _login_flow(
+        request,
+        manager,
+        subject,
+        scope,
+        claims,
+        delivery,
+        client_id,
+        _Lifetimes(device_label, idle_ttl, absolute_ttl),
+    )
     return _bridge.render(_flows.run_sync(flow, manager))
 
 
@@ -131,10 +147,22 @@ async def alogin(
     claims: Mapping[str, Any] | None = None,
     delivery: _http.TokenDelivery | None = None,
     client_id: str | None = None,
+    device_label: str | None = None,
+    idle_ttl: timedelta | None = None,
+    absolute_ttl: timedelta | None = None,
 ) -> HttpResponse:
     """:func:`login` for async views, on the async manager."""
     manager = conf.get_async_manager()
-    flow = _login_flow(request, manager, subject, scope, claims, delivery, client_id)
+    flow = _login_flow(
+        request,
+        manager,
+        subject,
+        scope,
+        claims,
+        delivery,
+        client_id,
+        _Lifetimes(device_label, idle_ttl, absolute_ttl),
+    )
     return _bridge.render(await _flows.run_async(flow, manager))
 
 
@@ -146,6 +174,7 @@ def _login_flow(
     claims: Mapping[str, Any] | None,
     delivery: _http.TokenDelivery | None,
     client_id: str | None,
+    remember: _Lifetimes,
 ) -> _flows.Flow[_http.HttpResponse]:
     return _flows.login(
         _bridge.neutral(request),
@@ -156,4 +185,15 @@ def _login_flow(
         delivery=delivery,
         client_id=client_id,
         device=_bridge.device(request),
+        device_label=remember.device_label,
+        idle_ttl=remember.idle_ttl,
+        absolute_ttl=remember.absolute_ttl,
     )
+
+
+class _Lifetimes(NamedTuple):
+    """What a login chose beyond the defaults: its device label and shorter lifetimes."""
+
+    device_label: str | None
+    idle_ttl: timedelta | None
+    absolute_ttl: timedelta | None

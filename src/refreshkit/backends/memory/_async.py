@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from ._state import MemoryState
 
 __all__ = ["AsyncMemoryStore"]
@@ -47,9 +47,19 @@ class AsyncMemoryStore:
         """Deny an access token until its expiry."""
         self.state.deny_access(jti, until)
 
-    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Denial and session state for an online check."""
-        return self.state.check_access(jti, sid, now)
+    async def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Denial, session state and the subject's cutoff for an online check."""
+        return self.state.check_access(jti, sid, now, subject)
+
+    async def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Keep the later of the stored and the given cutoff; return it."""
+        return self.state.record_cutoff(cutoff)
+
+    async def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None."""
+        return self.state.get_cutoff(subject)
 
     async def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         """Drop expired sessions and expired denials."""

@@ -13,7 +13,7 @@ import threading
 from datetime import datetime
 
 from ... import _policy
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from ..base import apply_update, validate_update
 
 __all__ = ["MemoryState"]
@@ -27,6 +27,7 @@ class MemoryState:
         self._sessions: dict[str, Session] = {}
         self._sessions_of: dict[str, set[str]] = {}
         self._denied: dict[str, datetime] = {}
+        self._cutoffs: dict[str, SubjectCutoff] = {}
         self._sweep_every = sweep_every
         self._writes = 0
 
@@ -67,10 +68,28 @@ class MemoryState:
         with self._lock:
             self._denied[jti] = max(until, self._denied.get(jti, until))
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
         with self._lock:
             until = self._denied.get(jti)
-            return AccessCheck(until is not None and now < until, self._sessions.get(sid))
+            cutoff = self._cutoffs.get(subject) if subject is not None else None
+            return AccessCheck(
+                until is not None and now < until,
+                self._sessions.get(sid),
+                cutoff.before if cutoff is not None else None,
+            )
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        with self._lock:
+            stored = self._cutoffs.get(cutoff.subject)
+            if stored is None or stored.before < cutoff.before:
+                self._cutoffs[cutoff.subject] = stored = cutoff
+            return stored
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        with self._lock:
+            return self._cutoffs.get(subject)
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         with self._lock:

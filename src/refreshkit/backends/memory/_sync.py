@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from ._state import MemoryState
 
 __all__ = ["MemoryStore"]
@@ -50,9 +50,19 @@ class MemoryStore:
         """Deny an access token until its expiry."""
         self.state.deny_access(jti, until)
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Denial and session state for an online check."""
-        return self.state.check_access(jti, sid, now)
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Denial, session state and the subject's cutoff for an online check."""
+        return self.state.check_access(jti, sid, now, subject)
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Keep the later of the stored and the given cutoff; return it."""
+        return self.state.record_cutoff(cutoff)
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None."""
+        return self.state.get_cutoff(subject)
 
     def purge_expired(self, now: datetime, batch_size: int = 1000) -> int:
         """Drop expired sessions and expired denials."""

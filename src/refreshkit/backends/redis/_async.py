@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError
 
 from ... import _policy
 from ...errors import ConfigurationError, StoreError
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from .._options import url_option_names
 from ..base import apply_update, validate_update
 from . import _scripts
@@ -31,6 +31,7 @@ from ._codec import (
     READ_FIELDS,
     Reply,
     encode_session,
+    from_micros,
     legacy_session,
     micros,
     millis_ceiling,
@@ -217,17 +218,47 @@ class AsyncRedisStore:
             _scripts.DENY, [self.keys.denial(jti)], [micros(until), millis_ceiling(until)]
         )
 
-    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Whether ``jti`` is denied at ``now``, and the session: one pipelined round trip."""
+    async def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Whether ``jti`` is denied at ``now``, the session, and ``subject``'s cutoff.
+
+        One pipelined round trip (on a cluster, one per node the keys live on).
+        """
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.keys.denial(jti))
         pipe.hmget(self.keys.session(sid), list(READ_FIELDS))
+        if subject is not None:
+            pipe.hget(self.keys.subject_cutoff(subject), "b")
         with store_errors("check_access"):
-            until, found = await pipe.execute()
+            until, found, *cutoff = await pipe.execute()
         until_text = text(until)
         denied = until_text is not None and micros(now) < int(until_text)
+        before = text(cutoff[0]) if cutoff else None
         session, legacy = read_session(sid, found)
-        return AccessCheck(denied, await self._read_legacy(sid) if legacy else session)
+        return AccessCheck(
+            denied,
+            await self._read_legacy(sid) if legacy else session,
+            from_micros(int(before)) if before is not None else None,
+        )
+
+    async def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Keep the later of the stored and the given cutoff (one script call); the stored one."""
+        reply = await self._run(
+            _scripts.CUTOFF,
+            [self.keys.subject_cutoff(cutoff.subject)],
+            [micros(cutoff.before), cutoff.reason, micros(cutoff.recorded_at)],
+        )
+        stored = _cutoff_of(cutoff.subject, reply)
+        if stored is None:  # pragma: no cover - the script just wrote it
+            raise StoreError("the cutoff just recorded is missing")
+        return stored
+
+    async def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff (one HMGET), or None."""
+        with store_errors("get_cutoff"):
+            found = await self.client.hmget(self.keys.subject_cutoff(subject), ["b", "r", "a"])
+        return _cutoff_of(subject, found)
 
     # ---------------------------------------------------------------- purge
 
@@ -373,3 +404,11 @@ class AsyncRedisStore:
 def key_sid(session_key: str) -> str:
     """The session id inside a session key's hash tag."""
     return session_key[session_key.index("{") + 1 : session_key.index("}")]
+
+
+def _cutoff_of(subject: str, values: Sequence[Reply]) -> SubjectCutoff | None:
+    """A cutoff from its hash's ``b r a`` fields; None when it has none."""
+    before, reason, recorded = (text(value) for value in values)
+    if before is None or reason is None or recorded is None:
+        return None
+    return SubjectCutoff(subject, from_micros(int(before)), reason, from_micros(int(recorded)))

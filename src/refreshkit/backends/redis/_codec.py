@@ -19,6 +19,13 @@ with ``decode_responses=True`` reads it too::
     x y z sealed successor (parts)       d device hash      p scope
     m claims (JSON)     v revoked at     q revoked reason
     w client id         f confirmation (cnf, JSON)
+    A user agent        I client IP (as stored)              L device label
+    N idle lifetime (microseconds)
+
+The last four came with session metadata and remember me; a hash written
+before them lacks them and reads as a session without metadata that slides
+by the settings' idle lifetime. A user agent longer than 64 bytes turns that
+session's hash into Redis' hashtable encoding (more memory, same behaviour).
 
 A token selector is the token id without its session id (every token of a
 session starts with it), or ``~`` and the whole id for one that does not.
@@ -184,6 +191,12 @@ class Kind:
 
 TIME = Kind(lambda _, v: str(micros(v)), lambda _, s: from_micros(int(s)), datetime, True)
 INT = Kind(lambda _, v: str(int(v)), lambda _, s: int(s), int, True)
+DURATION = Kind(
+    lambda _, v: str(v // _MICROSECOND),
+    lambda _, s: timedelta(microseconds=int(s)),
+    timedelta,
+    True,
+)
 HASH = Kind(lambda _, v: encode_secret(v), lambda _, s: decode_secret(s), str)
 TOKEN = Kind(_selector, _token_id, str)
 TEXT = Kind(lambda _, v: v, lambda _, s: s, str)
@@ -211,6 +224,10 @@ FIELDS: dict[str, tuple[str, Kind]] = {
     "client_id": ("w", TEXT),
     "revoked_at": ("v", TIME),
     "revoked_reason": ("q", TEXT),
+    "user_agent": ("A", TEXT),
+    "client_ip": ("I", TEXT),
+    "device_label": ("L", TEXT),
+    "idle_ttl": ("N", DURATION),
 }
 #: What a read HMGETs: every session field, the claims, and the legacy marker last.
 READ_FIELDS: tuple[str, ...] = (

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["CAS", "CREATE", "DENY", "PURGE", "LuaScript"]
+__all__ = ["CAS", "CREATE", "CUTOFF", "DENY", "PURGE", "LuaScript"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,5 +31,6 @@ class LuaScript:
 
 CAS = LuaScript.load("cas")
 CREATE = LuaScript.load("create")
+CUTOFF = LuaScript.load("cutoff")
 DENY = LuaScript.load("deny")
 PURGE = LuaScript.load("purge")

@@ -8,6 +8,7 @@ script, unchanged, on Redis Cluster::
     ---------------------------  ------  ---------------------------------  -------------------
     <prefix>:{<sid>}:s           hash    the session, all of it             PEXPIREAT session end
     <prefix>:{u.<digest>}:i      zset    sid -> absolute expiry (µs)        PEXPIREAT last member
+    <prefix>:{u.<digest>}:c      hash    the subject's cutoff (b r a)       never (one a subject)
     <prefix>:j:<jti>             string  access denial: until (µs)          PEXPIREAT until
 
 A token id starts with its session id (:func:`refreshkit._tokens.session_id_of`),
@@ -49,6 +50,10 @@ class KeyLayout:
         """The sorted set of the subject's session ids, in its own slot."""
         digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
         return f"{self.prefix}:{{u.{digest}}}:i"
+
+    def subject_cutoff(self, subject: str) -> str:
+        """The hash holding the subject's cutoff, in the subject index's slot."""
+        return self.subject_index(subject)[:-1] + "c"
 
     def denial(self, jti: str) -> str:
         """The string marking access token ``jti`` as denied."""

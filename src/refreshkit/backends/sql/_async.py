@@ -30,7 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ... import _policy
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...errors import StoreError
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from .._rows import session_from_row, session_values
 from ..base import validate_update
 from . import _engines, _statements, migrate
@@ -278,17 +279,53 @@ class AsyncSQLStore:
         async with self._connect("deny_access", _Mode.STATEMENT) as conn:
             await conn.execute(self._sql.deny_access, {"denied": jti, "until": until})
 
-    async def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Is ``jti`` denied at ``now``, and the session's state.
+    async def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Is ``jti`` denied at ``now``, the session's state, and ``subject``'s cutoff.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         sql = self._sql
+        cutoff = None
         async with self._connect("check_access", _Mode.READ) as conn:
             denied = (await conn.execute(sql.select_denied, {"denied": jti, "now": now})).first()
             row = (await conn.execute(sql.select_session, {"key": sid})).first()
+            if subject is not None:
+                cutoff = (await conn.execute(sql.select_cutoff, {"owner": subject})).first()
         session = session_from_row(row._mapping) if row is not None else None
-        return AccessCheck(denied is not None, session)
+        return AccessCheck(
+            denied is not None, session, cutoff.cutoff_at if cutoff is not None else None
+        )
+
+    async def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Store ``cutoff`` unless a later one is stored (one upsert); the one stored.
+
+        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
+        """
+        params = {
+            "owner": cutoff.subject,
+            "cutoff_at": cutoff.before,
+            "reason": cutoff.reason,
+            "recorded_at": cutoff.recorded_at,
+        }
+        async with self._connect("record_cutoff", _Mode.STATEMENT) as conn:
+            await conn.execute(self._sql.record_cutoff, params)
+        stored = await self.get_cutoff(cutoff.subject)
+        if stored is None:  # pragma: no cover - the upsert just wrote it
+            raise StoreError("the cutoff just recorded is missing")
+        return stored
+
+    async def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None.
+
+        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
+        """
+        async with self._connect("get_cutoff", _Mode.READ) as conn:
+            row = (await conn.execute(self._sql.select_cutoff, {"owner": subject})).first()
+        if row is None:
+            return None
+        return SubjectCutoff(subject, row.cutoff_at, row.reason, row.recorded_at)
 
     # ---------------------------------------------------------------- purge
 

@@ -150,6 +150,9 @@ class Statements:
         self._shapes: dict[UpdateShape, CompareAndSet] = {}
         self._subject_updates: dict[UpdateShape, sa.Update] = {}
         self.deny_access = self._deny_access()
+        self.record_cutoff = self._record_cutoff()
+        c = tables.cutoffs
+        self.select_cutoff = sa.select(c).where(c.c.subject == _text("owner"))
 
         # -- purging
         self.purge_batch_in_one = self._purge_batch_in_one()
@@ -287,6 +290,40 @@ class Statements:
             else_=d.c.expires_at,
         )
         return my.on_duplicate_key_update(expires_at=later)
+
+    def _record_cutoff(self) -> sa.Executable:
+        """Upsert a subject's cutoff, keeping the later one (its reason and time with it).
+
+        MariaDB/MySQL assign left to right, seeing the values already set:
+        ``cutoff_at`` goes last, so the other columns compare with the stored one.
+        """
+        c = self.tables.cutoffs
+        values = {
+            "subject": _text("owner"),
+            "cutoff_at": _at("cutoff_at"),
+            "reason": _text("reason"),
+            "recorded_at": _at("recorded_at"),
+        }
+        names = ("reason", "recorded_at", "cutoff_at")
+        if self.family == "mysql":
+            my = mysql.insert(c).values(values)
+            later = my.inserted.cutoff_at > c.c.cutoff_at
+            return my.on_duplicate_key_update(
+                [(n, sa.case((later, my.inserted[n]), else_=c.c[n])) for n in names]
+            )
+        if self.family == "postgresql":
+            pg = postgresql.insert(c).values(values)
+            later = pg.excluded.cutoff_at > c.c.cutoff_at
+            return pg.on_conflict_do_update(
+                index_elements=[c.c.subject],
+                set_={n: sa.case((later, pg.excluded[n]), else_=c.c[n]) for n in names},
+            )
+        lite = sqlite.insert(c).values(values)
+        later = lite.excluded.cutoff_at > c.c.cutoff_at
+        return lite.on_conflict_do_update(
+            index_elements=[c.c.subject],
+            set_={n: sa.case((later, lite.excluded[n]), else_=c.c[n]) for n in names},
+        )
 
     # -------------------------------------------------------------- purging
 

@@ -33,7 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, create_engine
 
 from ... import _policy
-from ...models import AccessCheck, Session, SessionUpdate, UpdateResult
+from ...errors import StoreError
+from ...models import AccessCheck, Session, SessionUpdate, SubjectCutoff, UpdateResult
 from .._rows import session_from_row, session_values
 from ..base import validate_update
 from . import _engines, _statements, migrate
@@ -279,17 +280,53 @@ class SQLStore:
         with self._connect("deny_access", _Mode.STATEMENT) as conn:
             conn.execute(self._sql.deny_access, {"denied": jti, "until": until})
 
-    def check_access(self, jti: str, sid: str, now: datetime) -> AccessCheck:
-        """Is ``jti`` denied at ``now``, and the session's state.
+    def check_access(
+        self, jti: str, sid: str, now: datetime, subject: str | None = None
+    ) -> AccessCheck:
+        """Is ``jti`` denied at ``now``, the session's state, and ``subject``'s cutoff.
 
         Raises :class:`~refreshkit.errors.StoreError` when the database fails.
         """
         sql = self._sql
+        cutoff = None
         with self._connect("check_access", _Mode.READ) as conn:
             denied = (conn.execute(sql.select_denied, {"denied": jti, "now": now})).first()
             row = (conn.execute(sql.select_session, {"key": sid})).first()
+            if subject is not None:
+                cutoff = (conn.execute(sql.select_cutoff, {"owner": subject})).first()
         session = session_from_row(row._mapping) if row is not None else None
-        return AccessCheck(denied is not None, session)
+        return AccessCheck(
+            denied is not None, session, cutoff.cutoff_at if cutoff is not None else None
+        )
+
+    def record_cutoff(self, cutoff: SubjectCutoff) -> SubjectCutoff:
+        """Store ``cutoff`` unless a later one is stored (one upsert); the one stored.
+
+        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
+        """
+        params = {
+            "owner": cutoff.subject,
+            "cutoff_at": cutoff.before,
+            "reason": cutoff.reason,
+            "recorded_at": cutoff.recorded_at,
+        }
+        with self._connect("record_cutoff", _Mode.STATEMENT) as conn:
+            conn.execute(self._sql.record_cutoff, params)
+        stored = self.get_cutoff(cutoff.subject)
+        if stored is None:  # pragma: no cover - the upsert just wrote it
+            raise StoreError("the cutoff just recorded is missing")
+        return stored
+
+    def get_cutoff(self, subject: str) -> SubjectCutoff | None:
+        """The subject's cutoff, or None.
+
+        Raises :class:`~refreshkit.errors.StoreError` when the database fails.
+        """
+        with self._connect("get_cutoff", _Mode.READ) as conn:
+            row = (conn.execute(self._sql.select_cutoff, {"owner": subject})).first()
+        if row is None:
+            return None
+        return SubjectCutoff(subject, row.cutoff_at, row.reason, row.recorded_at)
 
     # ---------------------------------------------------------------- purge
 

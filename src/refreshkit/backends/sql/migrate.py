@@ -6,7 +6,7 @@ functions directly (from a deploy script, or their own Alembic ``env.py``)::
     from refreshkit.backends.sql import migrate
 
     migrate.upgrade("postgresql+psycopg://app@db/app", table_prefix="refreshkit_")
-    migrate.current("postgresql+psycopg://app@db/app")  # "0004"
+    migrate.current("postgresql+psycopg://app@db/app")  # "0005"
 
 Each table prefix has its own version table, ``<prefix>alembic_version``, so
 refreshkit's history never mixes with the application's. A URL may carry the

@@ -1,6 +1,8 @@
 """The SQL backend's tables, in SQLAlchemy Core: no ORM base is imposed.
 
-Two tables, named ``<prefix>sessions`` and ``<prefix>denied_access``, built
+Three tables, named ``<prefix>sessions``, ``<prefix>denied_access`` and
+``<prefix>subject_cutoffs`` (one row per subject whose sessions were cut off
+before an instant: ``revoke_subject(subject, before=...)``), built
 on a fresh or a caller-supplied :class:`~sqlalchemy.MetaData` so they can
 live beside an application's own schema (and its own Alembic history).
 
@@ -32,7 +34,7 @@ import sqlalchemy as sa
 
 from ...errors import ConfigurationError
 
-__all__ = ["DEFAULT_PREFIX", "SQLTables", "UTCMicroseconds", "build_tables"]
+__all__ = ["DEFAULT_PREFIX", "Microseconds", "SQLTables", "UTCMicroseconds", "build_tables"]
 
 DEFAULT_PREFIX = "refreshkit_"
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
@@ -45,6 +47,10 @@ TOKEN_ID_LENGTH = 48
 HASH_LENGTH = 64
 #: A registered client's id (printable ASCII; RFC 6749 leaves its length open).
 CLIENT_ID_LENGTH = 255
+#: A session's metadata, as the policy bounds it (see :mod:`refreshkit._policy`).
+USER_AGENT_LENGTH = 512
+CLIENT_IP_LENGTH = 64
+DEVICE_LABEL_LENGTH = 255
 
 
 class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
@@ -73,6 +79,28 @@ class UTCMicroseconds(sa.types.TypeDecorator[datetime]):
         return _EPOCH + timedelta(microseconds=int(value))
 
 
+class Microseconds(sa.types.TypeDecorator[timedelta]):
+    """A :class:`~datetime.timedelta` stored as integer microseconds (a session's idle lifetime).
+
+    Exact on every dialect, like :class:`UTCMicroseconds`.
+    """
+
+    impl: type[sa.types.TypeEngine[Any]] | sa.types.TypeEngine[Any] = sa.BigInteger
+    cache_ok: bool | None = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, timedelta):
+            raise ValueError("a duration must be a timedelta")
+        return value // _MICROSECOND
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> timedelta | None:
+        if value is None:
+            return None
+        return timedelta(microseconds=int(value))
+
+
 @dataclass(frozen=True, slots=True)
 class SQLTables:
     """The backend's two tables and the metadata they belong to."""
@@ -81,11 +109,12 @@ class SQLTables:
     prefix: str
     sessions: sa.Table
     denials: sa.Table
+    cutoffs: sa.Table
 
     @property
     def all(self) -> list[sa.Table]:
         """The tables in creation order."""
-        return [self.sessions, self.denials]
+        return [self.sessions, self.denials, self.cutoffs]
 
     @property
     def version_table(self) -> str:
@@ -139,6 +168,10 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("cnf", sa.JSON(), nullable=True),
         sa.Column("revoked_at", time(), nullable=True),
         sa.Column("revoked_reason", sa.String(64), nullable=True),
+        sa.Column("user_agent", sa.String(USER_AGENT_LENGTH), nullable=True),
+        sa.Column("client_ip", sa.String(CLIENT_IP_LENGTH), nullable=True),
+        sa.Column("device_label", sa.String(DEVICE_LABEL_LENGTH), nullable=True),
+        sa.Column("idle_ttl", Microseconds(), nullable=True),
         sa.Index(f"ix_{prefix}sessions_subject", "subject"),
         sa.Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
     )
@@ -149,4 +182,12 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: sa.MetaData | None = No
         sa.Column("expires_at", time(), nullable=False),
         sa.Index(f"ix_{prefix}denied_access_expires_at", "expires_at"),
     )
-    return SQLTables(metadata, prefix, sessions, denials)
+    cutoffs = sa.Table(
+        f"{prefix}subject_cutoffs",
+        metadata,
+        sa.Column("subject", sa.String(255), primary_key=True),
+        sa.Column("cutoff_at", time(), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("recorded_at", time(), nullable=False),
+    )
+    return SQLTables(metadata, prefix, sessions, denials, cutoffs)
