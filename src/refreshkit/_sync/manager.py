@@ -11,6 +11,7 @@ generated from this file.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -310,16 +311,17 @@ class TokenManager:
             found = self.store.get_session(_tokens.read_refresh_token(refresh_token).sid)
             if requested is not None:
                 pinned, narrowed = _scope_for(found, refresh_token, requested)
-        attempt = _policy.refresh_attempt(
+        attempt_sliding_by = functools.partial(
+            _policy.refresh_attempt,
             refresh_token,
             now,
             settings,
             device=device,
             client_id=client_id,
             granted_scope=pinned,
-            # The session was read anyway: slide by its own idle lifetime at once.
-            idle_ttl=found.idle_ttl if found is not None else None,
         )
+        # When the session was read anyway, slide by its own idle lifetime at once.
+        attempt = attempt_sliding_by(idle_ttl=found.idle_ttl if found is not None else None)
         checked: _Checked | None = None
         if (
             self.refresh_check is not None
@@ -334,15 +336,7 @@ class TokenManager:
         if not result.applied and _policy.needs_own_idle_ttl(session, attempt):
             assert session is not None
             # A remember-me session slides by its own idle lifetime: one more round trip.
-            attempt = _policy.refresh_attempt(
-                refresh_token,
-                now,
-                settings,
-                device=device,
-                client_id=client_id,
-                granted_scope=pinned,
-                idle_ttl=session.idle_ttl,
-            )
+            attempt = attempt_sliding_by(idle_ttl=session.idle_ttl)
             result = self.store.compare_and_set(attempt.update)
             session = result.session
         if result.applied and session is not None:
