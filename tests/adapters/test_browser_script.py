@@ -201,25 +201,14 @@ class DjangoUrls:
 @contextmanager
 def django_app(server: Server, keys: KeySet) -> Iterator[str]:
     pytest.importorskip("django")
-    import django
-    from django import conf as django_conf
     from django.core.asgi import get_asgi_application
     from django.test import override_settings
 
     from refreshkit.adapters.django import conf
 
-    from .test_django import _asgi_with_lifespan
+    from .test_django import _asgi_with_lifespan, configure_django
 
-    if not django_conf.settings.configured:
-        django_conf.settings.configure(
-            SECRET_KEY="tests-only-django-secret",
-            ALLOWED_HOSTS=["*"],
-            USE_TZ=True,
-            INSTALLED_APPS=["django.contrib.contenttypes", "refreshkit.adapters.django"],
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-        )
-    if not django.apps.apps.ready:
-        django.setup()
+    configure_django()
     settings, state = server.settings(), MemoryState()
     with override_settings(
         ROOT_URLCONF=DjangoUrls(),

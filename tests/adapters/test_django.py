@@ -241,6 +241,11 @@ def urlconf(asynchronous: bool) -> TestUrls:
 @pytest.fixture(scope="module", autouse=True)
 def django_configured() -> None:
     """Configure Django for these tests, unless another package already did."""
+    configure_django()
+
+
+def configure_django() -> None:
+    """A minimal Django configuration (in-memory SQLite), unless one exists already."""
     # django.conf.settings is a lazy object that doctest collection probes
     # (hasattr __wrapped__): reached through its module, never held here.
     if not django_conf.settings.configured:
